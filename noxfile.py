@@ -1,0 +1,88 @@
+"""Sessions: the test matrix, lint, typecheck, builds.
+
+Every session installs from the workspace with ``uv sync --frozen``, so our
+``netbase`` always comes from ``packages/`` (PyPI holds an unrelated project of
+that name) and each runtime's tests run with only that runtime installed.
+
+    uvx nox                       # the whole matrix (what CI runs)
+    uvx nox -s tests              # every runtime on every Python
+    uvx nox -s "tests-3.12(runtime='trio')"
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# pyenv installs each Python under ~/.pyenv/versions/X.Y.Z/bin; its shims only
+# answer for the selected version, so put every install on PATH ourselves. uv
+# must not download interpreters (this network only reaches package indexes).
+for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")), reverse=True):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ["PATH"]
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+# runtime -> (workspace packages, extra dependency groups)
+RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
+    "threaded": (["netbase-threaded"], []),
+}
+
+
+def uv_sync(
+    session: nox.Session, packages: list[str], groups: list[str], *, all_packages: bool = False
+) -> None:
+    """Install exactly these workspace packages (and groups) into the session's venv."""
+    args = ["uv", "sync", "--frozen", "--no-default-groups"]
+    if all_packages:
+        args.append("--all-packages")
+    for package in packages:
+        args += ["--package", package]
+    for group in groups:
+        args += ["--group", group]
+    session.run_install(
+        *args,
+        "--python",
+        session.virtualenv.location,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("runtime", list(RUNTIMES))
+def tests(session: nox.Session, runtime: str) -> None:
+    """The conformance suite (and the core tests) on one runtime, with only it installed."""
+    packages, groups = RUNTIMES[runtime]
+    uv_sync(session, packages, ["test", *groups])
+    session.run("pytest", "--runtime", runtime, *session.posargs)
+
+
+@nox.session(python="3.12")
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    uv_sync(session, [], ["lint"])
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.12")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package."""
+    uv_sync(session, [], ["typecheck"], all_packages=True)
+    session.run("mypy", "packages")
+
+
+@nox.session(python="3.12")
+def build(session: nox.Session) -> None:
+    """Every distribution builds a wheel and an sdist that name only their own dependencies."""
+    uv_sync(session, [], [])
+    out = os.path.join(session.create_tmp(), "dist")
+    session.run("uv", "build", "--all-packages", "--out-dir", out, external=True)
+    session.run("python", "scripts/check_dists.py", out)

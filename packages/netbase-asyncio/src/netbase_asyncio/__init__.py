@@ -1,0 +1,1 @@
+"""netbase_asyncio: not built yet; see the project issues."""

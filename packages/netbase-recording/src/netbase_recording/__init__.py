@@ -1,0 +1,1 @@
+"""netbase_recording: not built yet; see the project issues."""

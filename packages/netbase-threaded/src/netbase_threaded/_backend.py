@@ -1,0 +1,111 @@
+"""``NetworkBackend``: opens threaded streams."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
+from netbase import _threads
+from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
+from netbase._interfaces import NetworkBackendInterface
+from netbase._options import check_backend_options, check_unix_path
+from netbase._timeout import current_deadline, remaining
+from netbase._validate import check_host_port
+from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
+from netbase_threaded._resolver import Resolver, SystemResolver
+from netbase_threaded._stream import NetworkStream
+
+__all__ = ["NetworkBackend"]
+
+
+class NetworkBackend(NetworkBackendInterface):
+    """Opens TCP and UNIX streams on blocking sockets.
+
+    Every option is keyword-only and optional:
+
+    - ``resolver``: an object with ``resolve(host, port) -> list of IP strings``
+      (default: the system resolver, bounded by the deadline).
+    - ``local_address``: the source IP to connect from.
+    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
+      socket before ``connect()``.
+    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
+      has several addresses (default 0.25); ``None`` tries them one after
+      another.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolver: Resolver | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] = (),
+        happy_eyeballs_delay: float | None = 0.25,
+    ) -> None:
+        self._socket_options: Sequence[SocketOption] = check_backend_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay
+        )
+        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
+        self._local_address = local_address
+        self._happy_eyeballs_delay = happy_eyeballs_delay
+
+    def connect(self, host: str, port: int) -> NetworkStream:
+        """Resolve ``host``, connect to ``port`` and return an open stream.
+
+        Resolution and every attempt run under the effective deadline
+        (:class:`netbase.ConnectTimeout`); failure raises
+        :class:`netbase.ConnectError` naming the host and port, with the
+        cause chained. TCP_NODELAY is on.
+        """
+        check_host_port(host, port)
+        remaining(ConnectTimeout)
+        if is_ip_literal(host):
+            addresses: Sequence[str] = [host]
+        else:
+            try:
+                addresses = self._resolver.resolve(host, port)
+            except ConnectError:
+                raise
+            except OSError as exc:
+                raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+        sock = open_tcp_socket(
+            host,
+            port,
+            addresses,
+            local_address=self._local_address,
+            socket_options=self._socket_options,
+            happy_eyeballs_delay=self._happy_eyeballs_delay,
+            deadline=current_deadline(),
+        )
+        return NetworkStream(sock, hostname=host)
+
+    def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
+        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        address = check_unix_path(path)
+        timeout = remaining(ConnectTimeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            for option in self._socket_options:
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.settimeout(None)
+        except TimeoutError as exc:
+            sock.close()
+            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"{address!r}: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+        return NetworkStream(sock)
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep``."""
+        _threads.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "<NetworkBackend [threaded]>"
+
+

@@ -1,0 +1,79 @@
+"""Name resolution for the threaded backend, bounded by the deadline.
+
+``getaddrinfo()`` cannot be cancelled on any OS (urllib3 #1334): a stalled
+system resolver blocks its thread for as long as it likes. So when a deadline
+is active the lookup runs in a daemon worker thread, and the caller stops
+waiting at the deadline and abandons it. With no deadline it runs in the
+caller's thread: no thread, no cost.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from netbase._exceptions import ConnectTimeout, connect_error
+from netbase._timeout import remaining
+
+__all__ = ["Resolver", "SystemResolver"]
+
+
+class Resolver(Protocol):
+    """Turns a host name into IP addresses, in the order to try them."""
+
+    def resolve(self, host: str, port: int) -> Sequence[str]:
+        """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
+        ...
+
+
+def getaddrinfo_addresses(host: str, port: int) -> list[str]:
+    """``getaddrinfo(host, port, SOCK_STREAM)``: unique addresses, in the order given."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for _family, _type, _proto, _canonname, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class SystemResolver:
+    """The operating system's resolver (``getaddrinfo``), bounded by the deadline."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Resolve ``host``; :class:`netbase.ConnectTimeout` if the deadline passes first."""
+        timeout = remaining(ConnectTimeout)
+        if timeout is None:
+            return getaddrinfo_addresses(host, port)
+        lookup = _Lookup(host, port)
+        thread = threading.Thread(target=lookup.run, name="netbase-resolver", daemon=True)
+        thread.start()
+        if not lookup.done.wait(timeout):
+            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout)
+        if lookup.error is not None:
+            raise lookup.error
+        return lookup.result
+
+    def __repr__(self) -> str:
+        return "SystemResolver()"
+
+
+class _Lookup:
+    """One getaddrinfo() call in a worker thread; abandoned if nobody waits for it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.done = threading.Event()
+        self.result: list[str] = []
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = getaddrinfo_addresses(self.host, self.port)
+        except OSError as exc:
+            self.error = exc
+        finally:
+            self.done.set()

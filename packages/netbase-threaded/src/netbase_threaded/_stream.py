@@ -1,0 +1,254 @@
+"""``NetworkStream``: the threaded stream, over a stack of transports."""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+from typing import Any
+
+from netbase._addresses import format_peer, host_port
+from netbase._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+from netbase._interfaces import NetworkStreamInterface
+from netbase._timeout import remaining
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
+
+__all__ = ["NetworkStream"]
+
+
+class NetworkStream(NetworkStreamInterface):
+    """A TCP (or UNIX) stream on a blocking socket.
+
+    ``NetworkStream(sock)`` wraps a socket that is already connected and takes
+    ownership of it: this is how a custom backend that connects by itself (over
+    a UNIX domain socket, to an address it resolved and cached) still gets every
+    behaviour of the contract. ``hostname`` is the name ``start_tls()`` uses when
+    it is given none (the backend passes the host it connected to).
+    """
+
+    def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
+        if not isinstance(sock, socket.socket):
+            raise TypeError(f"NetworkStream() takes a socket.socket, not {type(sock).__name__}")
+        if isinstance(sock, ssl.SSLSocket):
+            raise TypeError(
+                "NetworkStream() takes a plain socket; call start_tls() on the stream for TLS"
+            )
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError("NetworkStream() takes a SOCK_STREAM socket")
+        if sock.gettimeout() is not None:
+            sock.settimeout(None)  # the transports rely on blocking mode
+        try:
+            peer = sock.getpeername()
+        except OSError as exc:
+            raise ValueError(f"NetworkStream() takes a connected socket ({exc})") from None
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock: socket.socket = sock
+        self._peer = format_peer(peer)
+        self._hostname = hostname
+        self._top: Transport = PlainSocket(sock)
+        self._tls = False
+        self._closed = False
+        # What is_readable() had to read to answer: bytes, b"" for end of
+        # stream, or the error a read met. The next read() returns it first.
+        self._readahead: bytes | OSError | None = None
+
+    # -- reading and writing -------------------------------------------------
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream.
+
+        Under an active :func:`netbase.timeout` raises :class:`netbase.ReadTimeout`
+        when the deadline passes; the stream stays open and a later read returns
+        what arrives. Other failures raise :class:`netbase.ReadError` and close it.
+        """
+        max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
+        if self._closed:
+            raise ReadError(f"cannot read: {self!r} is closed")
+        timeout = remaining(ReadTimeout)
+        if self._readahead is not None:
+            return self._take_readahead(max_bytes)
+        try:
+            return self._top.recv(max_bytes, timeout)
+        except TimeoutError as exc:
+            raise ReadTimeout(f"timed out reading from {self._peer}") from exc
+        except OSError as exc:
+            self._abort()
+            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of ``data``.
+
+        :class:`netbase.WriteTimeout` when the deadline passes (part of the data
+        may have gone, so the stream is closed), :class:`netbase.WriteError` on
+        failure (also closed).
+        """
+        check_data(data)
+        if self._closed:
+            raise WriteError(f"cannot write: {self!r} is closed")
+        timeout = remaining(WriteTimeout)
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        try:
+            self._top.send_all(view, timeout)
+        except TimeoutError as exc:
+            self._abort()
+            raise WriteTimeout(f"timed out writing to {self._peer}") from exc
+        except OSError as exc:
+            self._abort()
+            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+
+    def _take_readahead(self, max_bytes: int) -> bytes:
+        readahead = self._readahead
+        if isinstance(readahead, OSError):
+            self._readahead = None
+            self._abort()
+            raise ReadError(f"read from {self._peer} failed: {readahead}") from readahead
+        assert readahead is not None
+        data, rest = readahead[:max_bytes], readahead[max_bytes:]
+        self._readahead = rest or None
+        return data
+
+    # -- TLS -------------------------------------------------------------------
+
+    def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
+        """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
+        instance). ``hostname`` drives SNI and certificate checks; it defaults
+        to the host the backend connected to. Failure raises
+        :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
+        closes the stream.
+        """
+        ctx = check_tls_args(ctx, hostname)
+        if hostname is None:
+            hostname = self._hostname
+        if self._closed:
+            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+        timeout = remaining(ConnectTimeout)
+        if self._readahead is not None:
+            raise ConnectError("cannot start TLS: bytes were received before the handshake")
+        try:
+            if not self._tls:
+                tls_sock = ctx.wrap_socket(
+                    self._sock, server_hostname=hostname, do_handshake_on_connect=False
+                )
+                # wrap_socket() moved the file descriptor into tls_sock.
+                self._sock = tls_sock
+                layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
+                self._top = layer
+            else:
+                layer = TLSLayer(self._top, ctx, hostname)
+            layer.handshake(timeout)
+        except TimeoutError as exc:
+            self._abort()
+            raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
+        except (OSError, ValueError) as exc:
+            self._abort()
+            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+        self._top = layer
+        self._tls = True
+
+    # -- information -----------------------------------------------------------
+
+    def get_extra_info(self, key: str) -> Any:
+        """``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+
+        Any other key gives ``None``.
+        """
+        if key == "is_readable":
+            return self._is_readable()
+        if key == "ssl_object":
+            top = self._top
+            if isinstance(top, TLSLayer):
+                return top.obj
+            if isinstance(top, TLSSocket):
+                return top.sock
+            return None
+        if key == "socket":
+            return self._sock
+        if key in ("client_addr", "server_addr"):
+            try:
+                if key == "client_addr":
+                    return host_port(self._sock.getsockname())
+                return host_port(self._sock.getpeername())
+            except OSError:
+                return None
+        return None
+
+    def _is_readable(self) -> bool:
+        """Would a read return at once? Data, end of stream or an error pending.
+
+        On TLS, only application data or end of stream counts: a TLS 1.3
+        session ticket makes the socket readable but gives the reader nothing,
+        so the answer comes from a read that does not wait, whose result is
+        kept for the next ``read()``.
+        """
+        if self._closed or self._readahead is not None:
+            return True
+        top = self._top
+        if not self._tls:
+            return _poll_readable(self._sock)
+        if not top.has_buffered() and not _poll_readable(self._sock):
+            return False
+        try:
+            self._readahead = top.recv(RECV_CHUNK, 0.0)
+        except TimeoutError:
+            return False
+        except OSError as exc:
+            self._readahead = exc
+        return True
+
+    # -- closing ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the stream; calling it again does nothing.
+
+        A TLS stream sends its close_notify (every layer, innermost first) when
+        it can go without waiting, and never waits for the peer's answer, so
+        closing is bounded and never raises because the peer has gone.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        top: Transport | None = self._top
+        while isinstance(top, (TLSLayer, TLSSocket)):
+            try:
+                top.close_notify()
+            except OSError:
+                break
+            top = top.lower if isinstance(top, TLSLayer) else None
+        self._close_socket()
+
+    def _abort(self) -> None:
+        """Close at once, without a closing handshake: the stream is broken."""
+        self._closed = True
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        sock = self._sock
+        try:
+            # Wakes a thread blocked reading this socket; close() alone would not.
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def __repr__(self) -> str:
+        tls = " TLS" if self._tls else ""
+        closed = " CLOSED" if self._closed else ""
+        return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
+
+
+def _poll_readable(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+

@@ -1,0 +1,265 @@
+"""The layers a threaded stream reads and writes through.
+
+A stream is a stack of transports: a plain socket at the bottom, upgraded in
+place to an ``ssl.SSLSocket`` by the first ``start_tls``, and, for TLS inside
+TLS, ``ssl.SSLObject`` layers over memory BIOs stacked on top (the stdlib
+cannot wrap an ``SSLSocket`` in another; urllib3's ``SSLTransport`` and
+httpcore's ``TLSinTLSStream`` take the same route).
+
+Every transport has the same small surface, and none of it knows about
+netbase's exceptions: they raise ``OSError`` (``ssl.SSLError`` included) and,
+when the time given runs out, the builtin ``TimeoutError``. The stream maps
+those to the contract's exceptions, because only it knows whether it was
+reading, writing or handshaking.
+
+``timeout`` arguments are seconds, ``None`` for no limit; ``0.0`` means "do not
+wait at all" (used by ``is_readable``).
+
+Why the first TLS layer is an ``SSLSocket`` rather than an ``SSLObject`` too:
+OpenSSL then reads the socket itself, with no copy through a memory BIO and no
+Python loop per record, which is what keeps TLS bulk transfers at raw speed.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import time
+from typing import Protocol
+
+_monotonic = time.monotonic
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+# MSG_DONTWAIT makes one call non-blocking without touching the socket's mode,
+# so a reader thread and a writer thread never flip the mode under each other.
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+RECV_CHUNK = 65536
+
+
+def _left(deadline: float) -> float:
+    left = deadline - _monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+def _wait(fd: int, events: int, timeout: float | None) -> None:
+    """Block until ``fd`` is ready for ``events``, or raise ``TimeoutError``."""
+    poller = select.poll()
+    poller.register(fd, events)
+    # poll() takes milliseconds and rounds up, so it never wakes early and spins.
+    if not poller.poll(None if timeout is None else timeout * 1000.0):
+        raise TimeoutError("timed out")
+
+
+class Transport(Protocol):
+    """What a stream needs from the layer under it."""
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        """1 to ``max_bytes`` bytes, or ``b""`` at end of stream."""
+
+    def send_all(self, data: memoryview, timeout: float | None) -> None:
+        """Send all of ``data`` within ``timeout``."""
+
+    def has_buffered(self) -> bool:
+        """Whether bytes are already held above the socket (decrypted or not)."""
+
+    def close_notify(self) -> None:
+        """TLS: send a close_notify if it can go without waiting. Plain: nothing."""
+
+
+class PlainSocket:
+    """A connected socket, kept in blocking mode.
+
+    With no deadline a read is one blocking ``recv()``: a single system call.
+    With a deadline it is a ``recv(MSG_DONTWAIT)`` first (bulk transfers find
+    data waiting and never poll), then ``poll()`` only when nothing is there.
+    """
+
+    __slots__ = ("fd", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        if timeout is None:
+            return self.sock.recv(max_bytes)
+        deadline = _monotonic() + timeout
+        while True:
+            try:
+                return self.sock.recv(max_bytes, _DONTWAIT)
+            except BlockingIOError:
+                if timeout == 0.0:
+                    raise TimeoutError("no data pending") from None
+                _wait(self.fd, _POLLIN, _left(deadline))
+
+    def send_all(self, data: memoryview, timeout: float | None) -> None:
+        if timeout is None:
+            self.sock.sendall(data)
+            return
+        deadline = _monotonic() + timeout
+        while data:
+            try:
+                sent = self.sock.send(data, _DONTWAIT)
+            except BlockingIOError:
+                _wait(self.fd, _POLLOUT, _left(deadline))
+            else:
+                data = data[sent:]
+
+    def has_buffered(self) -> bool:
+        return False
+
+    def close_notify(self) -> None:
+        pass
+
+
+class TLSSocket:
+    """An ``ssl.SSLSocket``: the first TLS layer.
+
+    OpenSSL does its own socket I/O here, so deadlines go through the socket's
+    timeout. The mode is switched only when it must change: blocking while no
+    deadline is active (one system call per read), timeout mode under one.
+    CPython applies the timeout of a single ``recv``/``do_handshake`` as a
+    deadline for the whole call, and ``send_all`` re-arms it for what is left.
+    """
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+
+    def handshake(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+        self.sock.do_handshake()
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        sock = self.sock
+        if timeout is None:
+            if sock.gettimeout() is not None:
+                sock.settimeout(None)
+            return sock.recv(max_bytes)
+        if timeout == 0.0:
+            sock.settimeout(0.0)
+            try:
+                return sock.recv(max_bytes)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise TimeoutError("no data pending") from None
+        sock.settimeout(timeout)
+        return sock.recv(max_bytes)
+
+    def send_all(self, data: memoryview, timeout: float | None) -> None:
+        sock = self.sock
+        if timeout is None:
+            if sock.gettimeout() is not None:
+                sock.settimeout(None)
+            sock.sendall(data)
+            return
+        if timeout == 0.0:  # close_notify of an inner layer: only what goes at once
+            sock.settimeout(0.0)
+            while data:
+                data = data[sock.send(data) :]
+            return
+        # SSLSocket.sendall() would give every record the whole timeout again.
+        deadline = _monotonic() + timeout
+        while data:
+            sock.settimeout(_left(deadline))
+            data = data[sock.send(data) :]
+
+    def has_buffered(self) -> bool:
+        return self.sock.pending() > 0
+
+    def close_notify(self) -> None:
+        # Send our close_notify without waiting for the peer's: waiting can hang
+        # on peers that never answer (httpx #634, aiohttp #11091), and the TLS
+        # specs allow closing without it. trio's SSLStream does the same.
+        sock = self.sock
+        sock.settimeout(0.0)
+        try:
+            sock.unwrap()
+        except (OSError, ValueError):
+            pass
+
+
+class TLSLayer:
+    """TLS over another transport, through an ``ssl.SSLObject`` and memory BIOs.
+
+    Used for TLS inside TLS. Bytes read from the layer below go into the
+    incoming BIO before anything is decrypted, so a timeout between two reads
+    loses nothing: the next call carries on from the BIO.
+    """
+
+    __slots__ = ("incoming", "lower", "obj", "outgoing")
+
+    def __init__(self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None) -> None:
+        self.lower = lower
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+
+    def _flush(self, deadline: float | None) -> None:
+        pending = self.outgoing.read()
+        if pending:
+            timeout = None if deadline is None else _left(deadline)
+            self.lower.send_all(memoryview(pending), timeout)
+
+    def _fill(self, deadline: float | None, nowait: bool) -> None:
+        if nowait:
+            timeout: float | None = 0.0
+        else:
+            timeout = None if deadline is None else _left(deadline)
+        data = self.lower.recv(RECV_CHUNK, timeout)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    def handshake(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            try:
+                self.obj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush(deadline)
+                self._fill(deadline, nowait=False)
+            else:
+                self._flush(deadline)
+                return
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            try:
+                data = self.obj.read(max_bytes)
+            except ssl.SSLWantReadError:
+                # Reading may have produced something to send (a key update).
+                self._flush(deadline)
+                self._fill(deadline, nowait=timeout == 0.0)
+            except ssl.SSLEOFError:
+                return b""  # the peer closed without close_notify: end of stream
+            else:
+                self._flush(deadline)
+                return data
+
+    def send_all(self, data: memoryview, timeout: float | None) -> None:
+        deadline = None if timeout is None else _monotonic() + timeout
+        while data:
+            data = data[self.obj.write(data) :]
+            self._flush(deadline)
+
+    def has_buffered(self) -> bool:
+        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+
+    def close_notify(self) -> None:
+        try:
+            self.obj.unwrap()
+        except (OSError, ValueError):
+            pass
+        pending = self.outgoing.read()
+        if pending:
+            try:
+                self.lower.send_all(memoryview(pending), 0.0)
+            except OSError:
+                pass

@@ -1,0 +1,1 @@
+"""netbase_trio: not built yet; see the project issues."""

@@ -1,0 +1,80 @@
+"""The exceptions every netbase backend raises.
+
+The tree is the contract's::
+
+    NetworkError(OSError)
+    ├── ConnectError
+    ├── ReadError
+    ├── WriteError
+    └── TimeoutError (also a builtins.TimeoutError)
+        ├── ConnectTimeout (also ConnectError)
+        ├── ReadTimeout    (also ReadError)
+        └── WriteTimeout   (also WriteError)
+
+Backends never let a runtime's own exception escape (``OSError``,
+``ssl.SSLError``, ``trio.BrokenResourceError``...): they raise one of these
+with the original chained as ``__cause__``. Cancellation is never converted.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "ConnectError",
+    "ConnectTimeout",
+    "NetworkError",
+    "ReadError",
+    "ReadTimeout",
+    "TimeoutError",
+    "WriteError",
+    "WriteTimeout",
+]
+
+
+class NetworkError(OSError):
+    """Base class of every error a netbase operation raises."""
+
+
+class ConnectError(NetworkError):
+    """Name resolution, connecting or the TLS handshake failed.
+
+    ``host`` and ``port`` name the target when the backend knows them.
+    """
+
+    host: str | None = None
+    port: int | None = None
+
+
+class ReadError(NetworkError):
+    """Reading failed (connection reset, stream closed...)."""
+
+
+class WriteError(NetworkError):
+    """Writing failed (connection reset, broken pipe, stream closed...)."""
+
+
+class TimeoutError(NetworkError, builtins.TimeoutError):  # noqa: A001 - the contract's name
+    """The effective deadline of a :func:`netbase.timeout` block passed."""
+
+
+class ConnectTimeout(TimeoutError, ConnectError):
+    """The deadline passed while resolving, connecting or during the TLS handshake."""
+
+
+class ReadTimeout(TimeoutError, ReadError):
+    """The deadline passed while reading. The stream stays open and loses nothing."""
+
+
+class WriteTimeout(TimeoutError, WriteError):
+    """The deadline passed while writing. Part of the data may have gone: the stream is closed."""
+
+
+def connect_error(host: str, port: int, reason: str, cls: type[ConnectError] = ConnectError) -> ConnectError:
+    """Build a :class:`ConnectError` (or subclass) whose message names ``host:port``."""
+    from netbase._addresses import format_address
+
+    exc = cls(f"{format_address(host, port)}: {reason}")
+    exc.host = host
+    exc.port = port
+    return exc
