@@ -174,6 +174,8 @@ class AsyncioDriver(Driver):
         try:
             result = loop.run_until_complete(self._checked(fn, kwargs))
             loop.run_until_complete(loop.shutdown_asyncgens())
+            # Resolver lookups run in the default executor: join its threads.
+            loop.run_until_complete(loop.shutdown_default_executor())
             return result
         finally:
             asyncio.set_event_loop(None)
