@@ -135,32 +135,34 @@ async def test_expired_deadline_fails_before_connecting(runtime, net, unix_echo_
     assert unix_echo_server.accepted == accepted
 
 
-async def test_missing_path_is_connect_error(runtime, net, unix_dir):
-    path = os.path.join(unix_dir, "nobody-here.sock")
-    with pytest.raises(netbase.ConnectError) as info:
-        await net.connect_unix(path)
-    assert path in str(info.value)
-    assert isinstance(info.value.__cause__, FileNotFoundError)
-
-
-async def test_socket_nobody_listens_on_is_connect_error(runtime, net, unix_dir):
-    path = os.path.join(unix_dir, "stale.sock")
+def _stale_socket(path):
+    """A socket file left behind by a server that is gone."""
     with socket.socket(socket.AF_UNIX) as stale:
-        stale.bind(path)  # a socket file left behind by a server that is gone
-        with pytest.raises(netbase.ConnectError) as info:
-            await net.connect_unix(path)
-    assert path in str(info.value)
-    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+        stale.bind(path)
 
 
-async def test_path_that_is_not_a_socket_is_connect_error(runtime, net, unix_dir):
-    path = os.path.join(unix_dir, "plain-file")
+def _plain_file(path):
     with open(path, "w"):
         pass
+
+
+@pytest.mark.parametrize(
+    ("make", "cause"),
+    [
+        (None, FileNotFoundError),
+        (_stale_socket, ConnectionRefusedError),
+        (_plain_file, ConnectionRefusedError),
+    ],
+    ids=["missing", "nobody-listens", "not-a-socket"],
+)
+async def test_nobody_at_the_path_is_connect_error(runtime, net, unix_dir, make, cause):
+    path = os.path.join(unix_dir, "app.sock")
+    if make is not None:
+        make(path)
     with pytest.raises(netbase.ConnectError) as info:
         await net.connect_unix(path)
     assert path in str(info.value)
-    assert isinstance(info.value.__cause__, OSError)
+    assert isinstance(info.value.__cause__, cause)
 
 
 @pytest.mark.parametrize(
