@@ -107,6 +107,24 @@ async def test_concurrent_lookups_share_one_call(runtime, echo_server):
     assert len(stub.calls) == 1
 
 
+async def test_many_concurrent_callers_many_names(runtime):
+    """Threads (or tasks) hammering a small cache: every caller gets its own name's answer."""
+    answers = {f"host{i}.test": [f"127.0.0.{i + 1}"] for i in range(6)}
+    stub = stub_resolver(runtime, answers)
+    cache = caching_resolver(runtime, stub, max_size=3)
+
+    async def worker(offset):
+        for n in range(60):
+            host = f"host{(n + offset) % 6}.test"
+            assert await call_resolve(cache, host, 80) == answers[host]
+        return True
+
+    done = await runtime.gather(*(lambda i=i: worker(i) for i in range(8)))
+    assert done == [True] * 8
+    assert len(cache) <= 3
+    assert len(stub.calls) >= 6  # evictions made some names be looked up again
+
+
 async def test_a_waiter_keeps_its_own_deadline(runtime):
     stub = stub_resolver(runtime, ["127.0.0.1"], delay=0.6)
     cache = caching_resolver(runtime, stub)

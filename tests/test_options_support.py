@@ -36,8 +36,8 @@ ACCEPT, REFUSE, HANG = "accept", "refuse", "hang"
 class _StubBase:
     """A scripted resolver: each call takes the next step (the last one repeats).
 
-    A step is a list of addresses or an exception to raise. ``delay`` seconds
-    pass before the answer.
+    A step is a list of addresses, a dict of them by host, or an exception to
+    raise. ``delay`` seconds pass before the answer.
     """
 
     def __init__(self, steps: Sequence[Any], delay: float) -> None:
@@ -46,11 +46,13 @@ class _StubBase:
         self.calls: list[tuple[str, int]] = []
         self.finished = 0  # calls that ran to their answer (not cut short)
 
-    def _answer(self) -> list[str]:
+    def _answer(self, host: str) -> list[str]:
         step = self.steps[min(len(self.calls) - 1, len(self.steps) - 1)]
         self.finished += 1
         if isinstance(step, BaseException):
             raise step
+        if isinstance(step, dict):
+            step = step[host]
         return list(step)
 
     def __repr__(self) -> str:
@@ -78,7 +80,7 @@ class SyncStubResolver(_StubBase):
                 time.sleep(left)
                 raise netbase.ConnectTimeout(f"{host}:{port}: timed out resolving the name")
             time.sleep(self.delay)
-        return self._answer()
+        return self._answer(host)
 
 
 class AsyncStubResolver(_StubBase):
@@ -92,7 +94,7 @@ class AsyncStubResolver(_StubBase):
         self.calls.append((host, port))
         if self.delay:
             await self.runtime.sleep(self.delay)
-        return self._answer()
+        return self._answer(host)
 
 
 def stub_resolver(runtime: Any, *steps: Any, delay: float = 0.0, **kwargs: Any) -> Any:
