@@ -6,9 +6,10 @@ import errno
 import socket
 import sys
 
-import netbase
 import pytest
 from test_options_support import ACCEPT, layout, stub_resolver
+
+import netbase
 
 HOST = "source.test"  # never resolved by the system: every test passes a stub
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import socket
 
-import netbase
 import pytest
 from test_options_support import ACCEPT, HANG, REFUSE, layout, stub_resolver
+
+import netbase
 
 HOST = "options.test"  # never resolved by the system: every test passes a stub
 SMALL_MSS = [(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)]

@@ -282,8 +282,3 @@ def layout(plan: dict[str, str]) -> Any:
         raise
     left = lay.close()
     assert not left, f"connections the client never closed: {left}"
-
-
-def elapsed_since(start: float) -> float:
-    """Seconds since ``start`` (a time.monotonic() value)."""
-    return time.monotonic() - start
