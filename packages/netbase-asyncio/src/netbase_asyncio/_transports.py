@@ -1,0 +1,369 @@
+"""The layers an asyncio stream reads and writes through.
+
+A stream is a stack of layers. At the bottom, :class:`StreamProtocol` is an
+``asyncio.Protocol`` on the loop's own socket transport: the loop pushes bytes
+into it (no ``sock_recv`` per read, which would register and unregister the
+reader every call) and it keeps them in a bounded buffer, pausing the transport
+when a fast peer gets too far ahead. Each ``start_tls`` puts a
+:class:`TLSLayer` on top: an ``ssl.SSLObject`` over memory BIOs, fed from the
+layer below.
+
+Why TLS is done here rather than with ``loop.start_tls``: the loops' own TLS
+transports differ exactly where the contract is strict. uvloop's drops the
+decrypted data it still holds when the peer's FIN arrives while reading is
+paused (perf-anchors; uvloop PR 661), Python 3.10 cannot ``start_tls`` over a
+TLS transport (cpython #81360) so TLS inside TLS needs this layer anyway,
+their closing handshakes wait for the peer (``ssl_shutdown_timeout``, 30 s by
+default), and neither says whether the bytes it holds are application data or
+a session ticket (``is_readable``). One layer of our own behaves the same on
+every loop and every Python, and asyncio's own TLS transport is the same
+``SSLObject`` and BIOs driven from Python, so the default loop pays nothing
+for it.
+
+Every layer has the same small surface. None of it knows about netbase's
+exceptions: failures are ``OSError`` (``ssl.SSLError`` included) and a passed
+deadline is :class:`netbase_asyncio._timer.Expired`; the stream maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import ssl
+from collections import deque
+from typing import Protocol, cast
+
+from netbase_asyncio._timer import Deadline
+
+RECV_CHUNK = 65536
+# Reading pauses when this much is buffered and not yet read, and resumes once
+# the reader has brought it down to LOW_WATER: memory stays bounded whatever
+# the peer sends. (One data_received() may bring up to 256 KiB past the mark.)
+HIGH_WATER = 512 * 1024
+LOW_WATER = 128 * 1024
+# What a TLS layer takes from below in one go, and hands to SSLObject.write().
+TLS_CHUNK = 256 * 1024
+
+
+class Layer(Protocol):
+    """What a layer needs from the layer under it."""
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        """1 to ``max_bytes`` bytes, or ``b""`` at end of stream."""
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        """What :meth:`recv` would return at once, or ``None`` if it would wait."""
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        """Send all of ``data`` (into the kernel, for the bottom layer)."""
+
+    def send_nowait(self, data: bytes) -> None:
+        """Queue ``data`` without waiting (small control messages: close_notify)."""
+
+    def has_buffered(self) -> bool:
+        """Whether bytes are held above the socket."""
+
+
+def _connection_closed() -> OSError:
+    return BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+class StreamProtocol(asyncio.Protocol):
+    """The bottom layer: a protocol on the loop's socket transport, with a bounded buffer.
+
+    The transport's write buffer limits are set to zero, so the protocol is
+    paused as soon as the kernel does not take a write whole: ``send`` then
+    returns only when every byte has reached the kernel, which is what the
+    contract's ``write`` promises and what lets a write deadline mean something.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._chunks: deque[bytes] = deque()
+        self._offset = 0  # bytes of _chunks[0] already read
+        self.size = 0  # bytes buffered and not yet read
+        self._eof = False
+        self.error: BaseException | None = None
+        self.lost = False
+        self._read_paused = False
+        self.write_paused = False
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._closed: asyncio.Future[None] = loop.create_future()
+
+    # -- asyncio.Protocol --------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not inherit from asyncio.Transport.
+        self.transport = cast("asyncio.Transport", transport)
+        self.transport.set_write_buffer_limits(high=0)
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self.size += len(data)
+        if self.size > HIGH_WATER and not self._read_paused:
+            self._read_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        # Keep the transport open: a half-closed peer may still read what we
+        # send (a TLS close_notify, the end of a request). close() closes it.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._wake_writers()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- reading -------------------------------------------------------------------
+
+    def take(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` buffered bytes (there must be some); copies only those."""
+        chunk = self._chunks[0]
+        offset = self._offset
+        if len(chunk) - offset <= max_bytes:
+            self._chunks.popleft()
+            self._offset = 0
+            data = chunk[offset:] if offset else chunk
+        else:
+            data = chunk[offset : offset + max_bytes]
+            self._offset = offset + max_bytes
+        self.size -= len(data)
+        if self._read_paused and self.size <= LOW_WATER:
+            self._read_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return data
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        while not self.size:
+            if self.error is not None:
+                raise self.error
+            if self._eof or self.lost:
+                return b""
+            waiter = self._loop.create_future()
+            self._read_waiter = waiter
+            try:
+                if op is None:
+                    await waiter
+                else:
+                    await op.wait(waiter)
+            finally:
+                self._read_waiter = None
+        return self.take(max_bytes)
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        if self.size:
+            return self.take(max_bytes)
+        if self.error is not None:
+            raise self.error
+        if self._eof or self.lost:
+            return b""
+        return None
+
+    def at_eof(self) -> bool:
+        """Whether the peer's end of stream (or an error) is all that is left."""
+        return not self.size and (self._eof or self.lost)
+
+    def has_buffered(self) -> bool:
+        return self.size > 0
+
+    # -- writing -------------------------------------------------------------------
+
+    def send_nowait(self, data: bytes | memoryview) -> None:
+        transport = self.transport
+        assert transport is not None
+        if self.lost or transport.is_closing():
+            raise self.error if isinstance(self.error, OSError) else _connection_closed()
+        transport.write(data)
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        self.send_nowait(data)
+        while self.write_paused and not self.lost:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                if op is None:
+                    await waiter
+                else:
+                    await op.wait(waiter)
+            finally:
+                self._drain_waiters.remove(waiter)
+        if self.lost:
+            # The transport went away before it had sent everything.
+            raise self.error if isinstance(self.error, OSError) else _connection_closed()
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the transport; at once (abort) if bytes are still waiting to go.
+
+        Only a close_notify can be waiting here (``send`` returns when all its
+        bytes reached the kernel): dropping it beats waiting on a peer that
+        does not read.
+        """
+        transport = self.transport
+        assert transport is not None
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+    def abort(self) -> None:
+        """Close the transport at once, discarding anything not yet sent."""
+        assert self.transport is not None
+        self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Until the loop has let go of the socket (its descriptor is closed)."""
+        await self._closed
+
+
+class TLSLayer:
+    """TLS over another layer, through an ``ssl.SSLObject`` and memory BIOs.
+
+    Bytes taken from the layer below go into the incoming BIO before anything
+    is awaited again, so a timeout or a cancellation between two waits loses
+    nothing: the next call carries on from the BIO.
+    """
+
+    __slots__ = ("incoming", "lower", "obj", "outgoing")
+
+    def __init__(self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None) -> None:
+        self.lower = lower
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+
+    async def _flush(self, op: Deadline | None) -> None:
+        pending = self.outgoing.read()
+        if pending:
+            await self.lower.send(pending, op)
+
+    def _flush_nowait(self) -> None:
+        pending = self.outgoing.read()
+        if pending:
+            self.lower.send_nowait(pending)
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    async def handshake(self, op: Deadline | None) -> None:
+        while True:
+            try:
+                self.obj.do_handshake()
+            except ssl.SSLWantReadError:
+                await self._flush(op)
+                self._feed(await self.lower.recv(TLS_CHUNK, op))
+            else:
+                await self._flush(op)
+                return
+
+    def _read_more(self, data: bytes, max_bytes: int) -> bytes:
+        """Add what else is already decryptable, up to ``max_bytes``: fewer, larger reads.
+
+        OpenSSL hands out one record (16 KiB at most) per call.
+        """
+        parts = [data]
+        size = len(data)
+        while size < max_bytes:
+            try:
+                more = self.obj.read(max_bytes - size)
+            except ssl.SSLError:  # nothing more now, or an error the next read will meet
+                break
+            if not more:
+                break
+            parts.append(more)
+            size += len(more)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        while True:
+            try:
+                data = self.obj.read(max_bytes)
+            except ssl.SSLWantReadError:
+                # Reading may have produced something to send (a key update).
+                self._flush_nowait()
+                self._feed(await self.lower.recv(TLS_CHUNK, op))
+                continue
+            except ssl.SSLEOFError:
+                return b""  # the peer closed without close_notify: end of stream
+            if self.outgoing.pending:
+                self._flush_nowait()
+            if data and len(data) < max_bytes:
+                return self._read_more(data, max_bytes)
+            return data
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        while True:
+            try:
+                data = self.obj.read(max_bytes)
+            except ssl.SSLWantReadError:
+                self._flush_nowait()
+                raw = self.lower.recv_nowait(TLS_CHUNK)
+                if raw is None:
+                    return None
+                self._feed(raw)
+                continue
+            except ssl.SSLEOFError:
+                return b""
+            if self.outgoing.pending:
+                self._flush_nowait()
+            return data
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        view = memoryview(data)
+        while view:
+            written = self.obj.write(view[:TLS_CHUNK])
+            view = view[written:]
+            await self._flush(op)
+
+    def send_nowait(self, data: bytes) -> None:
+        self.obj.write(data)
+        self._flush_nowait()
+
+    def has_buffered(self) -> bool:
+        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+
+    def close_notify(self) -> None:
+        """Send our close_notify if it can go without waiting; never wait for the peer's.
+
+        Waiting can hang on peers that never answer (httpx #634, aiohttp
+        #11091), and the TLS specs allow closing without it.
+        """
+        with contextlib.suppress(OSError, ValueError):
+            self.obj.unwrap()
+        with contextlib.suppress(OSError, ValueError):
+            self._flush_nowait()
