@@ -145,7 +145,13 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
-        timeout = remaining(WriteTimeout)
+        try:
+            timeout = remaining(WriteTimeout)
+        except WriteTimeout:
+            # Nothing went, but the contract is simple and uniform: a stream
+            # that timed out writing is closed.
+            self._abort()
+            raise
         if not isinstance(data, bytes):
             data = memoryview(data).cast("B")
         op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
