@@ -32,7 +32,6 @@ import contextlib
 import errno
 import os
 import ssl
-from collections import deque
 from typing import Protocol, cast
 
 from netbase_asyncio._timer import Deadline
@@ -40,9 +39,15 @@ from netbase_asyncio._timer import Deadline
 RECV_CHUNK = 65536
 # Reading pauses when this much is buffered and not yet read, and resumes once
 # the reader has brought it down to LOW_WATER: memory stays bounded whatever
-# the peer sends. (One data_received() may bring up to 256 KiB past the mark.)
+# the peer sends. (The read that crosses the mark may overshoot it by the free
+# space of the buffer: the buffer never exceeds MAX_BUFFER.)
 HIGH_WATER = 512 * 1024
 LOW_WATER = 128 * 1024
+# The receive buffer starts at INITIAL_BUFFER and doubles, while the reader
+# lags, up to MAX_BUFFER (above HIGH_WATER, so that a paused transport's last
+# read still fits).
+INITIAL_BUFFER = 64 * 1024
+MAX_BUFFER = 1024 * 1024
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
 
@@ -70,8 +75,14 @@ def _connection_closed() -> OSError:
     return BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
-class StreamProtocol(asyncio.Protocol):
+class StreamProtocol(asyncio.BufferedProtocol):
     """The bottom layer: a protocol on the loop's socket transport, with a bounded buffer.
+
+    A ``BufferedProtocol``: the loop reads straight into our buffer
+    (``recv_into``) instead of allocating a fresh 256 KiB ``bytes`` per read,
+    which is what makes asyncio's plain ``Protocol`` slow at ping-pong
+    (perf-anchors). The buffer starts small and grows, up to the flow-control
+    bound, only while the reader lags behind.
 
     The transport's write buffer limits are set to zero, so the protocol is
     paused as soon as the kernel does not take a write whole: ``send`` then
@@ -82,8 +93,10 @@ class StreamProtocol(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self._chunks: deque[bytes] = deque()
-        self._offset = 0  # bytes of _chunks[0] already read
+        self._buffer = bytearray(INITIAL_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._start = 0  # unread bytes are _buffer[_start:_end]
+        self._end = 0
         self.size = 0  # bytes buffered and not yet read
         self._eof = False
         self.error: BaseException | None = None
@@ -94,16 +107,32 @@ class StreamProtocol(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: asyncio.Future[None] = loop.create_future()
 
-    # -- asyncio.Protocol --------------------------------------------------------
+    # -- asyncio.BufferedProtocol ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not inherit from asyncio.Transport.
         self.transport = cast("asyncio.Transport", transport)
         self.transport.set_write_buffer_limits(high=0)
 
-    def data_received(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self.size += len(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        free = len(self._buffer) - self._end
+        if free < len(self._buffer) // 4:
+            size = self.size
+            if self._start:
+                # Move the unread bytes to the front (rare: the reader usually
+                # empties the buffer, which resets it for free).
+                self._view[:size] = self._view[self._start : self._end]
+                self._start, self._end = 0, size
+            capacity = len(self._buffer)
+            if capacity - size < capacity // 4 and (capacity < MAX_BUFFER or capacity == size):
+                self._view.release()
+                self._buffer.extend(bytes(len(self._buffer)))
+                self._view = memoryview(self._buffer)
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        self.size += nbytes
         if self.size > HIGH_WATER and not self._read_paused:
             self._read_paused = True
             assert self.transport is not None
@@ -148,16 +177,14 @@ class StreamProtocol(asyncio.Protocol):
 
     def take(self, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` buffered bytes (there must be some); copies only those."""
-        chunk = self._chunks[0]
-        offset = self._offset
-        if len(chunk) - offset <= max_bytes:
-            self._chunks.popleft()
-            self._offset = 0
-            data = chunk[offset:] if offset else chunk
+        start = self._start
+        count = self.size if self.size < max_bytes else max_bytes
+        data = bytes(self._view[start : start + count])
+        self.size -= count
+        if self.size:
+            self._start = start + count
         else:
-            data = chunk[offset : offset + max_bytes]
-            self._offset = offset + max_bytes
-        self.size -= len(data)
+            self._start = self._end = 0
         if self._read_paused and self.size <= LOW_WATER:
             self._read_paused = False
             assert self.transport is not None
