@@ -50,6 +50,8 @@ INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
+# The most plaintext one TLS record carries.
+RECORD = 16384
 
 
 class Layer(Protocol):
@@ -283,13 +285,15 @@ class TLSLayer:
     nothing: the next call carries on from the BIO.
     """
 
-    __slots__ = ("incoming", "lower", "obj", "outgoing")
+    __slots__ = ("incoming", "lower", "obj", "outgoing", "peer_closed")
 
     def __init__(self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        # The peer's close_notify has been read: every later read gives b"".
+        self.peer_closed = False
 
     async def _flush(self, op: Deadline | None) -> None:
         pending = self.outgoing.read()
@@ -318,57 +322,82 @@ class TLSLayer:
                 await self._flush(op)
                 return
 
-    def _read_more(self, data: bytes, max_bytes: int) -> bytes:
-        """Add what else is already decryptable, up to ``max_bytes``: fewer, larger reads.
+    def _decryptable(self) -> bool:
+        """Whether ``obj.read()`` may have something to give.
 
-        OpenSSL hands out one record (16 KiB at most) per call.
+        A read that finds nothing costs an exception and the allocation of its
+        whole buffer: check first.
         """
+        return (
+            self.obj.pending() > 0
+            or self.incoming.pending > 0
+            or self.incoming.eof
+            or self.peer_closed
+        )
+
+    def _read(self, max_bytes: int) -> bytes:
+        """Decrypt up to ``max_bytes`` from what the incoming BIO holds.
+
+        OpenSSL hands out one record (16 KiB at most) per call, and allocates
+        the size asked for: ask for a record at a time and join, so a 64 KiB
+        read costs neither a 64 KiB allocation per record nor a second await.
+        ``SSLWantReadError`` when nothing could be decrypted.
+        """
+        data = self.obj.read(max_bytes if max_bytes < RECORD else RECORD)
+        if not data:
+            self.peer_closed = True
+            return data
+        if len(data) >= max_bytes or not self._decryptable():
+            return data
         parts = [data]
         size = len(data)
-        while size < max_bytes:
+        while size < max_bytes and self._decryptable():
+            left = max_bytes - size
             try:
-                more = self.obj.read(max_bytes - size)
-            except ssl.SSLError:  # nothing more now, or an error the next read will meet
+                more = self.obj.read(left if left < RECORD else RECORD)
+            except ssl.SSLError:  # a partial record, or an error the next read will meet
                 break
             if not more:
+                self.peer_closed = True
                 break
             parts.append(more)
             size += len(more)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)
 
     async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
         while True:
-            try:
-                data = self.obj.read(max_bytes)
-            except ssl.SSLWantReadError:
-                # Reading may have produced something to send (a key update).
-                self._flush_nowait()
-                self._feed(await self.lower.recv(TLS_CHUNK, op))
-                continue
-            except ssl.SSLEOFError:
-                return b""  # the peer closed without close_notify: end of stream
-            if self.outgoing.pending:
-                self._flush_nowait()
-            if data and len(data) < max_bytes:
-                return self._read_more(data, max_bytes)
-            return data
+            if self._decryptable():
+                try:
+                    data = self._read(max_bytes)
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLEOFError:
+                    return b""  # the peer closed without close_notify: end of stream
+                else:
+                    if self.outgoing.pending:
+                        self._flush_nowait()  # reading produced an answer (key update)
+                    return data
+            self._flush_nowait()
+            self._feed(await self.lower.recv(TLS_CHUNK, op))
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
         while True:
-            try:
-                data = self.obj.read(max_bytes)
-            except ssl.SSLWantReadError:
-                self._flush_nowait()
-                raw = self.lower.recv_nowait(TLS_CHUNK)
-                if raw is None:
-                    return None
-                self._feed(raw)
-                continue
-            except ssl.SSLEOFError:
-                return b""
-            if self.outgoing.pending:
-                self._flush_nowait()
-            return data
+            if self._decryptable():
+                try:
+                    data = self._read(max_bytes)
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLEOFError:
+                    return b""
+                else:
+                    if self.outgoing.pending:
+                        self._flush_nowait()
+                    return data
+            self._flush_nowait()
+            raw = self.lower.recv_nowait(TLS_CHUNK)
+            if raw is None:
+                return None
+            self._feed(raw)
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
         view = memoryview(data)
