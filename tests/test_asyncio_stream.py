@@ -190,22 +190,29 @@ async def test_cancelled_handshake_closes_the_stream(runtime, net, silent_server
 
 
 @pytest.mark.runtimes("asyncio")  # only the default loop lets a test count its timers
-async def test_read_timeout_arms_one_timer_and_disarms_it(runtime, net, echo_server):
+async def test_reads_under_one_deadline_share_one_timer(runtime, net, echo_server):
     loop = asyncio.get_running_loop()
-    async with await net.connect(echo_server.host, echo_server.port) as stream:
-        before = sum(not h.cancelled() for h in loop._scheduled)
-        task = asyncio.ensure_future(_read_under(stream, 10))
-        await asyncio.sleep(0.05)
-        armed = sum(not h.cancelled() for h in loop._scheduled)
-        assert armed == before + 1
-        await stream.write(b"x")
-        assert await task == b"x"
-        assert sum(not h.cancelled() for h in loop._scheduled) == before
 
+    def armed():
+        return sum(not h.cancelled() for h in loop._scheduled)
 
-async def _read_under(stream, seconds):
-    async with netbase.timeout(seconds):
-        return await stream.read()
+    stream = await net.connect(echo_server.host, echo_server.port)
+    before = armed()
+    async with netbase.timeout(10):
+        for _ in range(3):
+            task = asyncio.ensure_future(stream.read())
+            await asyncio.sleep(0.02)
+            assert armed() == before + 1  # the same timer for every read
+            await stream.write(b"x")
+            assert await task == b"x"
+    async with netbase.timeout(10):  # another deadline: the old timer is disarmed
+        task = asyncio.ensure_future(stream.read())
+        await asyncio.sleep(0.02)
+        assert armed() == before + 1
+        await stream.write(b"y")
+        assert await task == b"y"
+    await stream.close()
+    assert armed() == before
 
 
 async def test_tls_close_is_prompt_when_the_peer_does_not_read(

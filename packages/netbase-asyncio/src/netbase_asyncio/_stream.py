@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import select
 import socket
 import ssl
@@ -19,7 +20,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
-from netbase._timeout import remaining
+from netbase._timeout import current_deadline, remaining
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
 
 from netbase_asyncio._timer import Deadline, Expired
@@ -75,6 +76,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._top: Layer = protocol
         self._tls = False
         self._closed = False
+        self._read_op: Deadline | None = None
+        self._write_op: Deadline | None = None
         # What is_readable() had to read to answer: bytes, b"" for end of
         # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
@@ -116,14 +119,20 @@ class NetworkStream(AsyncNetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
-        timeout = remaining(ReadTimeout)
+        deadline = current_deadline()  # one ContextVar.get() when no timeout is active
+        if deadline != math.inf and deadline <= _monotonic():
+            raise ReadTimeout("timed out: the deadline passed")
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
         top = self._top
         protocol = self._protocol
         if top is protocol and protocol.size:
             return protocol.take(max_bytes)  # the common case: no await, no timer
-        op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
+        op = None
+        if deadline != math.inf:
+            op = self._read_op
+            if op is None or op.when != deadline:
+                op = self._read_op = self._new_op(op, deadline)
         try:
             return await top.recv(max_bytes, op)
         except Expired as exc:
@@ -131,9 +140,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
         except OSError as exc:
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
-        finally:
-            if op is not None:
-                op.cancel()
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``: return once every byte has reached the kernel.
@@ -145,27 +151,46 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
-        try:
-            timeout = remaining(WriteTimeout)
-        except WriteTimeout:
+        deadline = current_deadline()
+        if deadline != math.inf and deadline <= _monotonic():
             # Nothing went, but the contract is simple and uniform: a stream
             # that timed out writing is closed.
             self._abort()
-            raise
+            raise WriteTimeout("timed out: the deadline passed")
         if not isinstance(data, bytes):
             data = memoryview(data).cast("B")
-        op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
+        top = self._top
+        protocol = self._protocol
+        op = None
+        if deadline != math.inf:
+            op = self._write_op
+            if op is None or op.when != deadline:
+                op = self._write_op = self._new_op(op, deadline)
         try:
-            await self._top.send(data, op)
+            if top is protocol:
+                protocol.send_nowait(data)
+                if protocol.write_paused:  # the kernel did not take it all
+                    await protocol.drain(op)
+            else:
+                await top.send(data, op)
         except Expired as exc:
             self._abort()
             raise WriteTimeout(f"timed out writing to {self._peer}") from exc
         except OSError as exc:
             self._abort()
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
-        finally:
-            if op is not None:
-                op.cancel()
+
+    def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
+        """The deadline of the operations to come, replacing ``old``.
+
+        Reads (and writes) under the same ``netbase.timeout`` block share one
+        timer, armed by the first of them that has to wait: a ping-pong under a
+        deadline pays for one timer, not one per operation. It is disarmed when
+        the deadline changes or the stream closes.
+        """
+        if old is not None:
+            old.cancel()
+        return Deadline(self._loop, deadline)
 
     def _take_readahead(self, max_bytes: int) -> bytes:
         readahead = self._readahead
@@ -280,6 +305,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if self._closed:
             return
         self._closed = True
+        self._cancel_timers()
         protocol = self._protocol
         if not protocol.lost:
             top = self._top
@@ -292,8 +318,14 @@ class NetworkStream(AsyncNetworkStreamInterface):
     def _abort(self) -> None:
         """Close at once, without a closing handshake: the stream is broken."""
         self._closed = True
+        self._cancel_timers()
         if not self._protocol.lost:
             self._protocol.abort()
+
+    def _cancel_timers(self) -> None:
+        for op in (self._read_op, self._write_op):
+            if op is not None:
+                op.cancel()
 
     def __repr__(self) -> str:
         tls = " TLS" if self._tls else ""

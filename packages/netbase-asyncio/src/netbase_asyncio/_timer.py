@@ -3,12 +3,14 @@
 Two shapes, both costing nothing when no deadline is active (the callers only
 build them for a finite deadline):
 
-- :class:`Deadline` for the waits of one stream operation. It arms a single
-  ``loop.call_at`` timer the first time the operation has to wait (a read that
-  finds data buffered arms none) and reuses it for every later wait of the same
-  operation (a TLS read or handshake may wait several times). When it fires it
-  fails the future being awaited with :class:`Expired`; nothing is cancelled,
-  so no task state has to be repaired and cancellation stays the caller's.
+- :class:`Deadline` for the waits of stream operations. It arms a single
+  ``loop.call_at`` timer the first time an operation has to wait (a read that
+  finds data buffered arms none) and serves every later wait under the same
+  deadline: the several waits of one TLS read or handshake, and the next reads
+  of a stream inside the same ``netbase.timeout`` block (the stream keeps it
+  until the deadline changes or it closes). When it fires it fails the future
+  being awaited with :class:`Expired`; nothing is cancelled, so no task state
+  has to be repaired and cancellation stays the caller's.
 - :func:`run_until` for awaiting a task or future the backend does not own the
   inside of (``sock_connect``, a resolver, ``getaddrinfo`` in an executor): at
   the deadline the timer cancels it and the wait raises :class:`Expired`.
@@ -35,13 +37,13 @@ class Expired(Exception):
 
 
 class Deadline:
-    """The deadline of one operation: at most one timer, armed on the first wait."""
+    """A deadline for stream waits: at most one timer, armed on the first wait."""
 
-    __slots__ = ("_handle", "_loop", "_waiter", "_when", "expired")
+    __slots__ = ("_handle", "_loop", "_waiter", "expired", "when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         self._loop = loop
-        self._when = deadline  # a time.monotonic() value
+        self.when = deadline  # a time.monotonic() value
         self._handle: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[Any] | None = None
         self.expired = False
@@ -49,7 +51,7 @@ class Deadline:
     async def wait(self, waiter: asyncio.Future[Any]) -> None:
         """Await ``waiter``; :class:`Expired` if the deadline passes first."""
         if self._handle is None:
-            left = self._when - _monotonic()
+            left = self.when - _monotonic()
             if left <= 0:
                 self.expired = True
                 raise Expired

@@ -237,6 +237,11 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
         self.send_nowait(data)
+        if self.write_paused:
+            await self.drain(op)
+
+    async def drain(self, op: Deadline | None) -> None:
+        """Wait until the transport has handed every byte to the kernel."""
         while self.write_paused and not self.lost:
             waiter = self._loop.create_future()
             self._drain_waiters.append(waiter)
