@@ -369,40 +369,34 @@ class TLSLayer:
             size += len(more)
         return b"".join(parts)
 
+    def _try_read(self, max_bytes: int) -> bytes | None:
+        """Decrypted bytes, ``b""`` at end of stream, ``None`` when more must come from below."""
+        if self._decryptable():
+            try:
+                data = self._read(max_bytes)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLEOFError:
+                return b""  # the peer closed without close_notify: end of stream
+            else:
+                if self.outgoing.pending:
+                    self._flush_nowait()  # reading produced an answer (key update)
+                return data
+        self._flush_nowait()
+        return None
+
     async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
-        while True:
-            if self._decryptable():
-                try:
-                    data = self._read(max_bytes)
-                except ssl.SSLWantReadError:
-                    pass
-                except ssl.SSLEOFError:
-                    return b""  # the peer closed without close_notify: end of stream
-                else:
-                    if self.outgoing.pending:
-                        self._flush_nowait()  # reading produced an answer (key update)
-                    return data
-            self._flush_nowait()
+        while (data := self._try_read(max_bytes)) is None:
             self._feed(await self.lower.recv(TLS_CHUNK, op))
+        return data
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
-        while True:
-            if self._decryptable():
-                try:
-                    data = self._read(max_bytes)
-                except ssl.SSLWantReadError:
-                    pass
-                except ssl.SSLEOFError:
-                    return b""
-                else:
-                    if self.outgoing.pending:
-                        self._flush_nowait()
-                    return data
-            self._flush_nowait()
+        while (data := self._try_read(max_bytes)) is None:
             raw = self.lower.recv_nowait(TLS_CHUNK)
             if raw is None:
                 return None
             self._feed(raw)
+        return data
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
         view = memoryview(data)
