@@ -187,6 +187,13 @@ async def test_local_address_of_the_other_family_is_a_connect_error(runtime, ech
         await net.connect(echo_server.host, echo_server.port)
 
 
+async def test_a_local_address_that_is_not_local_is_a_connect_error(runtime, echo_server):
+    net = runtime.backend(local_address="192.0.2.1")  # TEST-NET-1: on no interface here
+    with pytest.raises(netbase.ConnectError) as info:
+        await net.connect(echo_server.host, echo_server.port)
+    assert isinstance(info.value.__cause__, OSError)
+
+
 async def test_socket_options_are_applied(runtime, echo_server):
     net = runtime.backend(
         socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)], happy_eyeballs_delay=0.1
@@ -214,6 +221,26 @@ async def test_connect_unix(runtime, net, unix_echo_server, server_context, clie
         assert stream.get_extra_info("server_addr") == path
         await stream.write(b"unix")
         assert await read_exactly(stream, 4) == b"unix"
+
+
+async def test_connect_unix_with_tls_and_deadlines(
+    runtime, net, tmp_path, server_context, client_context
+):
+    path = str(tmp_path / "tls.sock")
+    server = servers.Server(servers.echo, unix_path=path, tls=server_context, name="test-unix-tls")
+    try:
+        async with await net.connect_unix(path) as stream:
+            async with netbase.timeout(5):
+                await stream.start_tls(client_context, hostname="localhost")
+            assert repr(stream) == f'<NetworkStream ["{path}" TLS]>'
+            with pytest.raises(netbase.ReadTimeout):
+                async with netbase.timeout(0.1):
+                    await stream.read()
+            await stream.write(b"over unix")
+            assert await read_exactly(stream, 9) == b"over unix"
+    finally:
+        server.wait_idle(5)
+        server.close()
 
 
 async def test_connect_unix_errors(runtime, net, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -98,6 +99,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                 "on asyncio (async def resolve(host, port))"
             )
         try:
+            if deadline == math.inf:
+                return await lookup  # no task to run it in: nothing to cancel it with
             return await run_until(asyncio.ensure_future(lookup), deadline)
         except Expired as exc:
             raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
