@@ -115,7 +115,9 @@ def _race(
                 raise connect_error(host, port, "timed out connecting", ConnectTimeout)
             # Start the next attempt when its time has come, or at once when
             # nothing is in flight (the ones before it have all failed).
-            if next_target < len(targets) and (not pending or (delay is not None and now >= next_start)):
+            if next_target < len(targets) and (
+                not pending or (delay is not None and now >= next_start)
+            ):
                 address = targets[next_target]
                 next_target += 1
                 try:
@@ -160,4 +162,3 @@ def _race(
             sock.close()
     winner.setblocking(True)
     return winner
-
