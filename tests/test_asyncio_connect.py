@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import socket
 
-import netbase
 import pytest
+
+import netbase
 import servers
 from helpers import PROMPT, read_exactly, stopwatch
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import netbase
 import pytest
+
+import netbase
 from helpers import PROMPT, stopwatch
 
 pytestmark = pytest.mark.runtimes("asyncio", "uvloop")

@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import threading
 
-import netbase
 import pytest
+
+import netbase
 import servers
 from helpers import PROMPT, random_payload, read_exactly, stopwatch
 
@@ -146,6 +147,15 @@ async def test_cancelled_read_leaves_the_stream_usable(runtime, net, echo_server
         assert "CLOSED" not in repr(stream)
         await stream.write(b"after")
         assert await read_exactly(stream, 5) == b"after"
+
+
+async def test_a_read_woken_by_close_says_the_stream_is_closed(runtime, net, echo_server):
+    stream = await net.connect(echo_server.host, echo_server.port)
+    reader = asyncio.ensure_future(stream.read())
+    await asyncio.sleep(0.05)
+    await stream.close()
+    with pytest.raises(netbase.ReadError, match="closed"):
+        await reader
 
 
 async def test_cancelled_read_under_deadline_is_not_a_timeout(runtime, net, echo_server):

@@ -28,7 +28,6 @@ from netbase import (
     default_ssl_context,
     timeout,
 )
-
 from netbase_asyncio._backend import NetworkBackend
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._stream import NetworkStream

@@ -15,7 +15,6 @@ from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
-
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import open_tcp_socket
 from netbase_asyncio._resolver import Resolver, SystemResolver

@@ -28,7 +28,6 @@ from netbase._happy_eyeballs import (
     new_socket,
     sockaddr_for,
 )
-
 from netbase_asyncio._timer import Expired, run_until
 
 __all__ = ["open_tcp_socket"]

@@ -18,7 +18,6 @@ from typing import cast
 from netbase._exceptions import TimeoutError
 from netbase._interfaces import AsyncLock
 from netbase._timeout import remaining
-
 from netbase_asyncio._timer import Deadline, Expired
 
 __all__ = [

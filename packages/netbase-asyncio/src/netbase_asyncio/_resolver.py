@@ -14,7 +14,6 @@ from typing import Protocol
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import getaddrinfo_addresses
 from netbase._timeout import current_deadline, remaining
-
 from netbase_asyncio._timer import Expired, run_until
 
 __all__ = ["Resolver", "SystemResolver"]

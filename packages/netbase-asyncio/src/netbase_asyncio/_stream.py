@@ -22,7 +22,6 @@ from netbase._exceptions import (
 from netbase._interfaces import AsyncNetworkStreamInterface
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
-
 from netbase_asyncio._timer import Deadline, Expired
 from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLayer
 
@@ -134,12 +133,19 @@ class NetworkStream(AsyncNetworkStreamInterface):
             if op is None or op.when != deadline:
                 op = self._read_op = self._new_op(op, deadline)
         try:
-            return await top.recv(max_bytes, op)
+            data = await top.recv(max_bytes, op)
         except Expired as exc:
             raise ReadTimeout(f"timed out reading from {self._peer}") from exc
         except OSError as exc:
+            if self._closed:  # closed by another task while we were reading
+                raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        if not data and self._closed:
+            # close() from another task ends the transport, which wakes this
+            # read with nothing: that is not the peer's end of stream.
+            raise ReadError(f"cannot read: {self!r} is closed")
+        return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``: return once every byte has reached the kernel.
