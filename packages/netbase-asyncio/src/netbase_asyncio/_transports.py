@@ -117,6 +117,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self.transport.set_write_buffer_limits(high=0)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if not self._end:
+            return self._view  # empty: the whole buffer, no new view
         free = len(self._buffer) - self._end
         if free < len(self._buffer) // 4:
             size = self.size
