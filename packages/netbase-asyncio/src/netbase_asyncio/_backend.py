@@ -81,7 +81,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             deadline=deadline,
         )
         try:
-            return await NetworkStream._open(sock, sock.getpeername(), host)
+            return await NetworkStream._open(sock, None, host, from_backend=True)
         except OSError as exc:
             sock.close()
             raise connect_error(host, port, str(exc)) from exc
@@ -121,7 +121,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             await run_until(
                 asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
             )
-            return await NetworkStream._open(sock, sock.getpeername(), None)
+            return await NetworkStream._open(sock, None, None, from_backend=True)
         except Expired as exc:
             sock.close()
             raise ConnectTimeout(f"{address!r}: timed out connecting") from exc

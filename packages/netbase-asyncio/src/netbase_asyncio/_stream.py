@@ -95,15 +95,27 @@ class NetworkStream(AsyncNetworkStreamInterface):
         return await cls._open(sock, peer, hostname)
 
     @classmethod
-    async def _open(cls, sock: socket.socket, peer: Any, hostname: str | None) -> NetworkStream:
+    async def _open(
+        cls, sock: socket.socket, peer: Any, hostname: str | None, *, from_backend: bool = False
+    ) -> NetworkStream:
+        """Put ``sock`` on the running loop.
+
+        The backend's sockets already have TCP_NODELAY, and their peer address
+        is the one the loop reads for its transport (``peer=None``): no second
+        system call for either.
+        """
         loop = asyncio.get_running_loop()
         protocol = StreamProtocol(loop)
         sock.setblocking(False)
         if sock.family == socket.AF_UNIX:
             await loop.create_unix_connection(lambda: protocol, sock=sock)
         else:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not from_backend:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await loop.create_connection(lambda: protocol, sock=sock)
+        if peer is None:
+            assert protocol.transport is not None
+            peer = protocol.transport.get_extra_info("peername")
         return cls(protocol, sock, peer, hostname=hostname)
 
     # -- reading and writing -------------------------------------------------
