@@ -33,6 +33,7 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 # runtime -> (workspace packages, extra dependency groups)
 RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
+    "trio": (["netbase-trio"], []),
 }
 
 
