@@ -14,6 +14,8 @@ A socket connected by other means becomes a stream with
 ``await netbase_trio.NetworkStream.from_socket(sock)``.
 """
 
+from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
+from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (
     ConnectError,
     ConnectTimeout,
@@ -26,8 +28,7 @@ from netbase import (
     default_ssl_context,
     timeout,
 )
-from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
-from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
+
 from netbase_trio._backend import NetworkBackend
 from netbase_trio._resolver import Resolver, SystemResolver
 from netbase_trio._stream import NetworkStream

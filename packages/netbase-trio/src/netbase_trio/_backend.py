@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import trio
-
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._happy_eyeballs import SocketOption, is_ip_literal
-from netbase._interfaces import AsyncNetworkBackendInterface
+from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._validate import check_host_port
+
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
@@ -117,9 +118,10 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         """``trio.sleep``."""
         await _primitives.sleep(seconds)
 
-    def create_lock(self) -> trio.Lock:
+    def create_lock(self) -> AsyncLock:
         """A ``trio.Lock``."""
-        return _primitives.create_lock()
+        # trio.Lock names its __aexit__ arguments; the protocol takes *exc_info.
+        return cast("AsyncLock", _primitives.create_lock())
 
     def create_semaphore(self, value: int) -> _primitives.DeadlineSemaphore:
         """A trio semaphore whose ``acquire()`` honours the active timeout."""

@@ -19,13 +19,13 @@ cancellation, which closes every socket on the way out.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 from collections.abc import Sequence
 from typing import Any
 
 import trio
-
 from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,
@@ -114,7 +114,7 @@ async def _race(
             failed = trio.Event()
             nursery.start_soon(attempt, address, failed, nursery.cancel_scope)
             # Next attempt after the stagger, or at once if this one fails.
-            with trio.move_on_after(trio.inf if delay is None else delay):
+            with trio.move_on_after(math.inf if delay is None else delay):
                 await failed.wait()
     if winner is None:
         raise connect_failed(host, port, failures)

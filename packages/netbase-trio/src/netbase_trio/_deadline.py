@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import trio
-
+from netbase._exceptions import TimeoutError
 from netbase._timeout import current_deadline, remaining
 
 __all__ = ["Expired", "deadline_for", "trio_deadline", "wait"]
@@ -32,17 +32,17 @@ _monotonic = time.monotonic
 _T = TypeVar("_T")
 
 
-class Expired(Exception):  # noqa: N818 - internal, never escapes a backend
+class Expired(Exception):
     """Our deadline passed while waiting (internal; the stream maps it)."""
 
 
-def deadline_for(expired: type[BaseException]) -> float | None:
+def deadline_for(expired: type[TimeoutError]) -> float | None:
     """The effective netbase deadline (monotonic), ``None`` when there is none.
 
     Raises ``expired`` when it has already passed, so an expired deadline fails
     before any I/O. With no active timeout this is one ``ContextVar.get()``.
     """
-    if remaining(expired) is None:  # type: ignore[arg-type]
+    if remaining(expired) is None:
         return None
     return current_deadline()
 

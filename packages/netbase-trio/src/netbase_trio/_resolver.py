@@ -17,14 +17,15 @@ returning IP address strings in the order to try them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Protocol
 
 import trio
-
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import getaddrinfo_addresses
+
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = ["Resolver", "SystemResolver"]
@@ -50,9 +51,7 @@ class SystemResolver:
         try:
             await wait(_wait_event, lookup.done, deadline)
         except Expired as exc:
-            raise connect_error(
-                host, port, "timed out resolving the name", ConnectTimeout
-            ) from exc
+            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
         if lookup.error is not None:
             raise lookup.error
         return lookup.result
@@ -81,7 +80,6 @@ class _Lookup:
             self.result = getaddrinfo_addresses(self.host, self.port)
         except OSError as exc:
             self.error = exc
-        try:
+        # Abandoned, and trio.run() has returned since: nobody to tell.
+        with contextlib.suppress(trio.RunFinishedError):
             self.token.run_sync_soon(self.done.set)
-        except trio.RunFinishedError:
-            pass  # abandoned, and trio.run() has returned since: nobody to tell

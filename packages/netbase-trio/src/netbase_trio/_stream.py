@@ -17,7 +17,6 @@ import ssl
 from typing import Any
 
 import trio
-
 from netbase._addresses import format_peer, host_port
 from netbase._exceptions import (
     ConnectError,
@@ -29,6 +28,7 @@ from netbase._exceptions import (
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
@@ -136,7 +136,13 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
-        deadline = deadline_for(WriteTimeout)
+        try:
+            deadline = deadline_for(WriteTimeout)
+        except WriteTimeout:
+            # Nothing went, but the contract is simple and uniform: a stream
+            # that timed out writing is closed.
+            self._abort()
+            raise
         await _checkpoint_if_cancelled()
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         try:
