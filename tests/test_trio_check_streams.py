@@ -15,11 +15,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import netbase
 import pytest
 import trio
 import trio.testing
-
-import netbase
 
 pytestmark = pytest.mark.runtimes("trio")
 
