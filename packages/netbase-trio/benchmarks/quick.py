@@ -10,6 +10,8 @@ the report gives medians and the ratio to plain trio streams. Not part of the
 test suite; the real harness is issue 9's ``benchmarks/``.
 """
 
+# ruff: noqa: D103 - a script, its functions are the candidates
+
 from __future__ import annotations
 
 import multiprocessing
@@ -162,7 +164,7 @@ def main() -> None:
             else f"{value / PINGS * 1e6:8.1f} us/rt"
         )
         print(f"{name:24} {unit}")
-    ratio = lambda a, b: statistics.median(x / y for x, y in zip(times[a], times[b]))  # noqa: E731
+    ratio = lambda a, b: statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))  # noqa: E731
     print(f"bulk: netbase / trio           {ratio('netbase bulk', 'trio bulk'):.2f}")
     print(f"ping: netbase / trio           {ratio('netbase ping', 'trio ping'):.2f}")
     print(f"bulk: deadline / none          {ratio('netbase bulk deadline', 'netbase bulk'):.2f}")
