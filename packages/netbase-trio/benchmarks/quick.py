@@ -164,7 +164,10 @@ def main() -> None:
             else f"{value / PINGS * 1e6:8.1f} us/rt"
         )
         print(f"{name:24} {unit}")
-    ratio = lambda a, b: statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))  # noqa: E731
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
     print(f"bulk: netbase / trio           {ratio('netbase bulk', 'trio bulk'):.2f}")
     print(f"ping: netbase / trio           {ratio('netbase ping', 'trio ping'):.2f}")
     print(f"bulk: deadline / none          {ratio('netbase bulk deadline', 'netbase bulk'):.2f}")
