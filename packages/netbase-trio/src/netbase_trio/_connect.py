@@ -43,6 +43,11 @@ async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
     """Connect a non-blocking ``sock``; ``OSError`` on failure. Closes nothing."""
     sock.setblocking(False)
     code = sock.connect_ex(sockaddr)
+    while code == errno.EAGAIN and sock.family == socket.AF_UNIX:
+        # A UNIX listener's backlog is full: no connection was started, and
+        # waiting for "writable" would not start one. Try again shortly.
+        await trio.sleep(0.01)
+        code = sock.connect_ex(sockaddr)
     if code in _IN_PROGRESS:
         await trio.lowlevel.wait_writable(sock)
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
