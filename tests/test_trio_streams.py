@@ -160,3 +160,12 @@ async def test_system_resolver_resolves_localhost(runtime):
 
     addresses = await netbase_trio.SystemResolver().resolve("localhost", 80)
     assert "127.0.0.1" in addresses or "::1" in addresses
+
+
+async def test_a_sync_resolver_is_a_clear_type_error(runtime):
+    class Sync:
+        def resolve(self, host: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+    with pytest.raises(TypeError, match="coroutine function"):
+        await runtime.backend(resolver=Sync()).connect("sync.test", 80)

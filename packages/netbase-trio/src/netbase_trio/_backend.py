@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -77,8 +78,14 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
+            pending = self._resolver.resolve(host, port)
+            if not inspect.isawaitable(pending):
+                raise TypeError(
+                    f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
+                    "on trio (async def resolve(host, port))"
+                )
             try:
-                addresses = await self._resolver.resolve(host, port)
+                addresses = await pending
             except ConnectError:
                 raise
             except OSError as exc:
