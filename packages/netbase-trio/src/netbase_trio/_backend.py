@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 import trio
@@ -99,7 +99,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             happy_eyeballs_delay=self._happy_eyeballs_delay,
         )
         # No checkpoint between here and the caller: the socket cannot be lost.
-        return NetworkStream(sock, hostname=host)
+        return _stream_for(sock, host, lambda reason: connect_error(host, port, reason))
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
         """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
@@ -119,7 +119,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         except BaseException:
             sock.close()
             raise
-        return NetworkStream(sock)
+        return _stream_for(sock, None, lambda reason: ConnectError(f"{address!r}: {reason}"))
 
     async def sleep(self, seconds: float) -> None:
         """``trio.sleep``."""
@@ -140,3 +140,18 @@ class NetworkBackend(AsyncNetworkBackendInterface):
 
     def __repr__(self) -> str:
         return "<NetworkBackend [trio]>"
+
+
+def _stream_for(
+    sock: socket.socket, hostname: str | None, error: Callable[[str], ConnectError]
+) -> NetworkStream:
+    """The stream over a socket just connected; closes the socket if that fails.
+
+    The peer may reset the connection between ``connect()`` and the stream's
+    ``getpeername()``; that is a failure to connect, not a leaked socket.
+    """
+    try:
+        return NetworkStream(sock, hostname=hostname)
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise error(f"the connection was lost at once ({exc})") from exc
