@@ -44,11 +44,12 @@ def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
     deadline: float,
-) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a blocking socket."""
+) -> tuple[socket.socket, str]:
+    """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
     targets = plan_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        return _connect_single(host, port, targets[0], local_address, socket_options, deadline)
+        sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
+        return sock, targets[0]
     return _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline)
 
 
@@ -94,11 +95,12 @@ def _race(
     socket_options: Sequence[SocketOption],
     delay: float | None,
     deadline: float,
-) -> socket.socket:
+) -> tuple[socket.socket, str]:
     poller = select.poll()
     pending: dict[int, tuple[socket.socket, str]] = {}
     failures: list[tuple[str, OSError]] = []
     winner: socket.socket | None = None
+    winner_address = ""
     next_target = 0
     next_start = _monotonic()
     try:
@@ -122,7 +124,7 @@ def _race(
                 sock.setblocking(False)
                 code = sock.connect_ex(sockaddr)
                 if code == 0:
-                    winner = sock
+                    winner, winner_address = sock, address
                     break
                 if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                     sock.close()
@@ -143,7 +145,7 @@ def _race(
                 poller.unregister(fd)
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code == 0 and winner is None:
-                    winner = sock
+                    winner, winner_address = sock, address
                 else:
                     sock.close()
                     if code:
@@ -154,4 +156,4 @@ def _race(
         for sock, _address in pending.values():
             sock.close()
     winner.setblocking(True)
-    return winner
+    return winner, winner_address

@@ -77,8 +77,8 @@ def sockaddr_for(address: str, port: int) -> tuple[int, Any]:
 
 def interleave(addresses: Sequence[str]) -> list[str]:
     """RFC 8305 section 4: alternate the families, starting with the first one given."""
-    if not addresses:
-        return []
+    if len(addresses) < 2:
+        return list(addresses)
     first_is_v6 = ":" in addresses[0]
     first = [a for a in addresses if (":" in a) == first_is_v6]
     other = [a for a in addresses if (":" in a) != first_is_v6]
