@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 
-import netbase
 import pytest
+
+import netbase
 from helpers import PROMPT, stopwatch
 
 # Only the trio session installs trio: elsewhere this module is skipped whole.

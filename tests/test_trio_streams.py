@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import socket
 
-import netbase
 import pytest
+
+import netbase
 
 # Only the trio session installs trio: elsewhere this module is skipped whole.
 pytest.importorskip("netbase_trio")

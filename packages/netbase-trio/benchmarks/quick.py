@@ -20,9 +20,10 @@ import statistics
 import sys
 import time
 
+import trio
+
 import netbase
 import netbase_trio
-import trio
 
 BULK = 64 * 1024 * 1024
 PINGS = 5000

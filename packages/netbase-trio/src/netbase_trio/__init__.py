@@ -28,7 +28,6 @@ from netbase import (
     default_ssl_context,
     timeout,
 )
-
 from netbase_trio._backend import NetworkBackend
 from netbase_trio._resolver import Resolver, SystemResolver
 from netbase_trio._stream import NetworkStream

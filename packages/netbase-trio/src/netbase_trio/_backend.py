@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 import trio
+
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._happy_eyeballs import SocketOption, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._validate import check_host_port
-
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import trio
+
 from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import trio
+
 from netbase._exceptions import TimeoutError
 from netbase._timeout import current_deadline, remaining
 

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import trio
-from netbase._exceptions import TimeoutError
 
+from netbase._exceptions import TimeoutError
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = [

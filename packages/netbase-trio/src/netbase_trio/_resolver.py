@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import trio
+
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import getaddrinfo_addresses
-
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = ["Resolver", "SystemResolver"]

@@ -17,6 +17,7 @@ import ssl
 from typing import Any
 
 import trio
+
 from netbase._addresses import format_peer, host_port
 from netbase._exceptions import (
     ConnectError,
@@ -28,7 +29,6 @@ from netbase._exceptions import (
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
-
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
