@@ -14,7 +14,6 @@ from netbase._interfaces import NetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
-
 from netbase_threaded._connect import open_tcp_socket
 from netbase_threaded._resolver import Resolver, SystemResolver
 from netbase_threaded._stream import NetworkStream
