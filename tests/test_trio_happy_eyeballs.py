@@ -67,7 +67,7 @@ def race(
     monkeypatch.setattr(_connect, "_attempt", script.attempt)
 
     async def main() -> tuple[Any, float]:
-        sock = await _connect.open_tcp_socket(
+        sock, address = await _connect.open_tcp_socket(
             "host.test",
             80,
             addresses,
@@ -75,6 +75,7 @@ def race(
             socket_options=(),
             happy_eyeballs_delay=delay,
         )
+        assert address == sock.address  # the backend shows it in the stream's repr
         return sock, trio.current_time()
 
     return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 import trio
 
+from netbase._addresses import format_address, format_peer
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._happy_eyeballs import SocketOption, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
@@ -90,7 +91,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                 raise
             except OSError as exc:
                 raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
-        sock = await open_tcp_socket(
+        sock, address = await open_tcp_socket(
             host,
             port,
             addresses,
@@ -99,7 +100,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             happy_eyeballs_delay=self._happy_eyeballs_delay,
         )
         # No checkpoint between here and the caller: the socket cannot be lost.
-        return _stream_for(sock, host, lambda reason: connect_error(host, port, reason))
+        return NetworkStream._adopt(sock, format_address(address, port), host)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
         """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
@@ -119,7 +120,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         except BaseException:
             sock.close()
             raise
-        return _stream_for(sock, None, lambda reason: ConnectError(f"{address!r}: {reason}"))
+        return NetworkStream._adopt(sock, format_peer(address), None)
 
     async def sleep(self, seconds: float) -> None:
         """``trio.sleep``."""
@@ -140,18 +141,3 @@ class NetworkBackend(AsyncNetworkBackendInterface):
 
     def __repr__(self) -> str:
         return "<NetworkBackend [trio]>"
-
-
-def _stream_for(
-    sock: socket.socket, hostname: str | None, error: Callable[[str], ConnectError]
-) -> NetworkStream:
-    """The stream over a socket just connected; closes the socket if that fails.
-
-    The peer may reset the connection between ``connect()`` and the stream's
-    ``getpeername()``; that is a failure to connect, not a leaked socket.
-    """
-    try:
-        return NetworkStream(sock, hostname=hostname)
-    except (OSError, ValueError) as exc:
-        sock.close()
-        raise error(f"the connection was lost at once ({exc})") from exc

@@ -79,12 +79,12 @@ async def open_tcp_socket(
     local_address: str | None,
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
-) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a non-blocking socket."""
+) -> tuple[socket.socket, str]:
+    """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
     targets = plan_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         try:
-            return await _attempt(targets[0], port, local_address, socket_options)
+            return await _attempt(targets[0], port, local_address, socket_options), targets[0]
         except OSError as exc:
             raise connect_failed(host, port, [(targets[0], exc)]) from exc
     return await _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay)
@@ -97,9 +97,9 @@ async def _race(
     local_address: str | None,
     socket_options: Sequence[SocketOption],
     delay: float | None,
-) -> socket.socket:
+) -> tuple[socket.socket, str]:
     failures: list[tuple[str, OSError]] = []
-    winner: socket.socket | None = None
+    winner: tuple[socket.socket, str] | None = None
 
     async def attempt(address: str, failed: trio.Event, race: trio.CancelScope) -> None:
         nonlocal winner
@@ -110,7 +110,7 @@ async def _race(
             failed.set()
             return
         if winner is None:
-            winner = sock
+            winner = sock, address
             race.cancel()  # the others lose: their tasks close their sockets
         else:
             sock.close()  # connected in the same instant as the winner

@@ -66,9 +66,19 @@ class NetworkStream(AsyncNetworkStreamInterface):
         sock.setblocking(False)  # trio waits; the system calls never block
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._setup(sock, format_peer(peer), hostname)
+
+    @classmethod
+    def _adopt(cls, sock: socket.socket, peer: str, hostname: str | None) -> NetworkStream:
+        """The backend's constructor: the socket is connected, non-blocking, its peer known."""
+        stream = cls.__new__(cls)
+        stream._setup(sock, peer, hostname)
+        return stream
+
+    def _setup(self, sock: socket.socket, peer: str, hostname: str | None) -> None:
         self._sock: socket.socket = sock
         self._fd = sock.fileno()
-        self._peer = format_peer(peer)
+        self._peer = peer
         self._hostname = hostname
         self._top: Transport = PlainSocket(sock)
         self._tls = False
@@ -122,8 +132,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         except Expired as exc:
             raise ReadTimeout(f"timed out reading from {self._peer}") from exc
         except (OSError, *_TRIO_ERRORS) as exc:
+            if self._closed:  # closed by another task while we were reading
+                raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
-            raise ReadError(f"read from {self._peer} failed: {_reason(exc)}") from exc
+            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -151,8 +163,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
             self._abort()
             raise WriteTimeout(f"timed out writing to {self._peer}") from exc
         except (OSError, *_TRIO_ERRORS) as exc:
+            if self._closed:  # closed by another task while we were writing
+                raise WriteError(f"cannot write: {self!r} is closed") from exc
             self._abort()
-            raise WriteError(f"write to {self._peer} failed: {_reason(exc)}") from exc
+            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
         except BaseException:
             # Cancelled part-way: how much went is unknown, the stream is unusable.
             self._abort()
@@ -200,8 +214,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
             self._abort()
             raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
         except (OSError, ValueError, *_TRIO_ERRORS) as exc:
+            if self._closed:
+                raise ConnectError(f"cannot start TLS: {self!r} is closed") from exc
             self._abort()
-            raise ConnectError(f"TLS handshake with {self._peer} failed: {_reason(exc)}") from exc
+            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
         except BaseException:
             self._abort()
             raise
@@ -292,12 +308,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
         tls = " TLS" if self._tls else ""
         closed = " CLOSED" if self._closed else ""
         return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, trio.ClosedResourceError):
-        return "the stream was closed"
-    return str(exc) or type(exc).__name__
 
 
 def _poll_readable(fd: int) -> bool:
