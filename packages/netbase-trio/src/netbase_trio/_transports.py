@@ -39,6 +39,7 @@ from netbase_trio._deadline import wait
 __all__ = ["RECV_CHUNK", "PlainSocket", "TLSLayer", "Transport"]
 
 RECV_CHUNK = 65536
+SEND_SLICE = 262144
 
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
@@ -193,9 +194,15 @@ class TLSLayer:
                 return data
 
     async def send_all(self, data: memoryview, deadline: float | None) -> bool:
-        if data:  # SSLObject.write(b"") would mean something else
-            self.obj.write(data)
-        return await self._send_out(deadline)
+        if not data:  # SSLObject.write(b"") would mean something else
+            return await self._send_out(deadline)
+        # Encrypt a slice at a time: a large write neither doubles in memory
+        # as ciphertext nor waits for all of it to be encrypted before sending.
+        waited = False
+        for start in range(0, len(data), SEND_SLICE):
+            self.obj.write(data[start : start + SEND_SLICE])
+            waited |= await self._send_out(deadline)
+        return waited
 
     async def _send_out(self, deadline: float | None) -> bool:
         waited = False
