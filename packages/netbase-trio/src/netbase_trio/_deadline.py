@@ -18,6 +18,7 @@ which the stream turns into ``ReadTimeout``, ``WriteTimeout`` or
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,7 +26,7 @@ from typing import TypeVar
 import trio
 
 from netbase._exceptions import TimeoutError
-from netbase._timeout import current_deadline, remaining
+from netbase._timeout import current_deadline
 
 __all__ = ["Expired", "deadline_for", "trio_deadline", "wait"]
 
@@ -43,9 +44,12 @@ def deadline_for(expired: type[TimeoutError]) -> float | None:
     Raises ``expired`` when it has already passed, so an expired deadline fails
     before any I/O. With no active timeout this is one ``ContextVar.get()``.
     """
-    if remaining(expired) is None:
+    deadline = current_deadline()  # one ContextVar.get() when no timeout is active
+    if deadline == math.inf:
         return None
-    return current_deadline()
+    if deadline <= _monotonic():
+        raise expired("timed out: the deadline passed")
+    return deadline
 
 
 def trio_deadline(deadline: float) -> float:
