@@ -97,3 +97,30 @@ async def test_a_sync_resolver_is_a_clear_type_error(runtime):
 
     with pytest.raises(TypeError, match="coroutine function"):
         await runtime.backend(resolver=Sync()).connect("sync.test", 80)
+
+
+async def test_a_stalled_system_resolver_is_abandoned_at_the_deadline(runtime, monkeypatch):
+    import threading
+    import time
+
+    import netbase_trio._resolver as resolver_module
+    from helpers import PROMPT, stopwatch
+
+    release = threading.Event()
+
+    def stalled(host: str, port: int) -> list[str]:
+        release.wait(5)  # getaddrinfo() stuck on a dead DNS server
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(resolver_module, "getaddrinfo_addresses", stalled)
+    try:
+        with stopwatch() as watch, pytest.raises(netbase.ConnectTimeout, match="resolving"):
+            async with netbase.timeout(0.1):
+                await runtime.backend().connect("stalled.test", 80)
+        assert watch.seconds < 0.1 + PROMPT
+        with trio.move_on_after(0.1) as scope:  # a trio cancellation abandons it too
+            await runtime.backend().connect("stalled.test", 80)
+        assert scope.cancelled_caught
+    finally:
+        release.set()
+    time.sleep(0.05)  # the abandoned threads finish on their own

@@ -67,15 +67,17 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         """
         check_host_port(host, port)
         deadline = deadline_for(ConnectTimeout)
+        # What the deadline interrupted, for the message: [what is under way].
+        step = ["resolving the name"]
         if deadline is None:
-            return await self._connect(host, port)
+            return await self._connect(host, port, step)
         with trio.CancelScope(deadline=trio_deadline(deadline)) as scope:
-            return await self._connect(host, port)
+            return await self._connect(host, port, step)
         # Only reached when our scope caught its own cancellation.
         assert scope.cancelled_caught
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout)
+        raise connect_error(host, port, f"timed out {step[0]}", ConnectTimeout)
 
-    async def _connect(self, host: str, port: int) -> NetworkStream:
+    async def _connect(self, host: str, port: int, step: list[str]) -> NetworkStream:
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
@@ -91,6 +93,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                 raise
             except OSError as exc:
                 raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+        step[0] = "connecting"
         sock, address = await open_tcp_socket(
             host,
             port,
