@@ -9,12 +9,11 @@ from collections.abc import Iterable, Sequence
 from netbase import _threads
 from netbase._addresses import format_address, format_peer
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
-from netbase._happy_eyeballs import SocketOption, is_ip_literal
 from netbase._interfaces import NetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
-from netbase_threaded._connect import open_tcp_socket
+from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
 from netbase_threaded._resolver import Resolver, SystemResolver
 from netbase_threaded._stream import NetworkStream
 

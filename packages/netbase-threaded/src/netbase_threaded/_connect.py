@@ -27,12 +27,19 @@ from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,
+    connection_targets,
+    is_ip_literal,
     new_socket,
-    plan_targets,
     sockaddr_for,
 )
 
 _monotonic = time.monotonic
+
+__all__ = [
+    "SocketOption",
+    "is_ip_literal",
+    "open_tcp_socket",
+]
 
 
 def open_tcp_socket(
@@ -46,7 +53,7 @@ def open_tcp_socket(
     deadline: float,
 ) -> tuple[socket.socket, str]:
     """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
-    targets = plan_targets(host, port, addresses, local_address)
+    targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
         return sock, targets[0]

@@ -30,8 +30,8 @@ import trio
 from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,
+    connection_targets,
     new_socket,
-    plan_targets,
     sockaddr_for,
 )
 
@@ -81,7 +81,7 @@ async def open_tcp_socket(
     happy_eyeballs_delay: float | None,
 ) -> tuple[socket.socket, str]:
     """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
-    targets = plan_targets(host, port, addresses, local_address)
+    targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         try:
             return await _attempt(targets[0], port, local_address, socket_options), targets[0]

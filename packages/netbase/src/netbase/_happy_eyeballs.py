@@ -1,9 +1,9 @@
-"""Pure helpers every runtime's ``connect`` shares: addresses, sockets, errors.
+"""Pure helpers for opening TCP connections, shared by every runtime's backend.
 
-Each backend runs its own RFC 8305 race (``poll()`` in ``netbase_threaded``,
-tasks in a nursery in ``netbase_trio``); what the race connects to, how each
-socket is prepared before ``connect()`` and how failures are reported is the
-same everywhere, so it lives here.
+Each runtime races its connection attempts its own way (``poll()`` for
+threads, tasks for asyncio); what they share lives here, so that the order of
+attempts (RFC 8305), the socket setup (TCP_NODELAY, the user's options, the
+source address) and the error messages are the same everywhere.
 """
 
 from __future__ import annotations
@@ -16,18 +16,6 @@ from typing import Any
 
 from netbase._addresses import format_address
 from netbase._exceptions import ConnectError, connect_error
-
-__all__ = [
-    "IP_BIND_ADDRESS_NO_PORT",
-    "SocketOption",
-    "connect_failed",
-    "getaddrinfo_addresses",
-    "interleave",
-    "is_ip_literal",
-    "new_socket",
-    "plan_targets",
-    "sockaddr_for",
-]
 
 # Linux: let bind() to a source address leave the port to connect(), so that
 # many connections from one source IP do not exhaust the ephemeral ports.
@@ -88,12 +76,12 @@ def interleave(addresses: Sequence[str]) -> list[str]:
     return ordered
 
 
-def plan_targets(
+def connection_targets(
     host: str, port: int, addresses: Sequence[str], local_address: str | None
 ) -> list[str]:
-    """The addresses to try, in order: the source address's family only, interleaved.
+    """The addresses to try, in order; ``ConnectError`` when there is none to try.
 
-    Raises :class:`ConnectError` when nothing is left to try.
+    With a ``local_address`` only addresses of its family can be reached.
     """
     if local_address is not None:
         want_v6 = ":" in local_address
@@ -130,8 +118,7 @@ def new_socket(
 def connect_failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:
     """One ConnectError for every failed attempt; the cause is the first attempt's error."""
     if len(failures) == 1:
-        _address, error = failures[0]
-        exc = connect_error(host, port, str(error))
+        exc = connect_error(host, port, str(failures[0][1]))
     else:
         detail = "; ".join(f"{format_address(a, port)}: {e}" for a, e in failures)
         exc = connect_error(host, port, f"all {len(failures)} attempts failed ({detail})")
