@@ -188,12 +188,12 @@ async def test_tls_duplex_many_small_writes(runtime, net, tls_echo_server, clien
         async with await net.connect("127.0.0.1", tls_echo_server.port) as stream:
             await stream.start_tls(client_context, hostname="localhost")
 
-            async def writer(payload=payload):
-                for chunk in random_chunks(payload, seed=50 + round_, most=4096):
+            async def writer(payload=payload, stream=stream, seed=50 + round_):
+                for chunk in random_chunks(payload, seed=seed, most=4096):
                     await stream.write(chunk)
 
-            async def reader(payload=payload, stream=stream):
-                return await read_exactly(stream, len(payload), seed=60 + round_)
+            async def reader(payload=payload, stream=stream, seed=60 + round_):
+                return await read_exactly(stream, len(payload), seed=seed)
 
             async with netbase.timeout(30):
                 _, echoed = await runtime.gather(writer, reader)
