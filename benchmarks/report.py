@@ -330,7 +330,11 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
     ]
     for rt in RUNTIME_LABEL:
         for c in t.group(rt):
-            if c["missing"]:
+            measured = any(
+                t.rounds(rt, c["key"], wl) or t.errors.get(f"{rt}|{c['key']}|{wl}")
+                for wl in WORKLOAD_ORDER
+            )
+            if c["missing"] or not measured:
                 continue
             cells = [
                 fmt(t.cost(rt, c["key"], wl))
@@ -349,8 +353,8 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
     ]
     for rt in RUNTIME_LABEL:
         for c in t.group(rt):
-            if not c["missing"]:
-                cells = [fmt(t.deadline_cost(rt, c["key"], tw)) for tw in TWINS]
+            cells = [fmt(t.deadline_cost(rt, c["key"], tw)) for tw in TWINS]
+            if not c["missing"] and set(cells) != {"–"}:
                 lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
 
     lines += [

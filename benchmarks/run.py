@@ -100,7 +100,7 @@ FULL = Sizes(
     connect=2_000,
     memory_threaded=1_000,
     memory_async=10_000,
-    rounds=5,
+    rounds=4,
     quick=False,
 )
 QUICK = Sizes(
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tiny sizes, one round: checks that every candidate runs",
     )
-    parser.add_argument("--rounds", type=int, help="rounds (default: 5, quick: 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (default: 4, quick: 1)")
     parser.add_argument(
         "--allow-missing",
         action="store_true",
