@@ -1,6 +1,7 @@
 """Profile one candidate on one workload under cProfile.
 
 ``python -m benchmarks.profile RUNTIME CANDIDATE WORKLOAD``
+
 Starts the same server as ``run.py`` and runs the measurement in this process
 under cProfile (full sizes unless ``--quick``), then prints the functions with
 the most time of their own. For a sampling profile of the same measurement
