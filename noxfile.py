@@ -95,7 +95,7 @@ BENCH_PACKAGES = ["netbase-threaded", "netbase-asyncio", "netbase-trio"]
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """The full benchmark (~15 min): writes benchmarks/results.md and docs/img/bench-ratios.png."""
+    """The full benchmark (~15-20 min): rewrites benchmarks/results.md and the chart."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 

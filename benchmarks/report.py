@@ -363,10 +363,10 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "",
         "Resident set size of the client process after opening the streams, minus before, "
         "divided by their number (after a full garbage collection; the kernel's socket "
-        "buffers are not in it).",
+        "buffers are not in it). Measured in the first round only: it does not vary.",
         "",
-        "| runtime | candidate | streams | median | min–max |",
-        "|---|---|--:|--:|--:|",
+        "| runtime | candidate | streams | per stream |",
+        "|---|---|--:|--:|",
     ]
     for rt in RUNTIME_LABEL:
         n = s["memory_threaded"] if rt == "sync" else s["memory_async"]
@@ -376,8 +376,7 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
                 vals = sorted(r.values())
                 lines.append(
                     f"| {RUNTIME_LABEL[rt]} | {c['name']} | {n:,} | "
-                    f"{display('memory', statistics.median(vals))[0]} KiB | "
-                    f"{display('memory', vals[0])[0]}–{display('memory', vals[-1])[0]} |"
+                    f"{display('memory', statistics.median(vals))[0]} KiB |"
                 )
 
     lines += [
