@@ -89,6 +89,7 @@ def collect_meta(
     client_cpu: int | None,
     server_cpu: int | None,
     quick: bool,
+    priority: str,
 ) -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
@@ -128,6 +129,7 @@ def collect_meta(
         "sizes": sizes.__dict__,
         "wall": wall,
         "quick": quick,
+        "priority": priority,
         "executable": sys.executable,
     }
 
@@ -181,7 +183,7 @@ class Table:
 def display(wl: str, seconds_per_unit: float) -> tuple[str, str]:
     """(figure, unit) for one value: MB/s for bulk, µs otherwise, KiB for memory."""
     if wl == "memory":
-        return f"{seconds_per_unit / 1024:,.1f}", "KiB/stream"
+        return f"{seconds_per_unit / 1024:,.2f}", "KiB/stream"
     if wl.startswith("bulk"):
         return f"{1 / seconds_per_unit / 1e6:,.0f}", "MB/s"
     unit = "µs/cycle" if wl.startswith("connect") else "µs/round trip"
@@ -290,7 +292,7 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "- Packages: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; {m['openssl']}",
         f"- Server: C ({m['gcc']}, -O2, one thread per connection), separate process; TLS: "
         "OpenSSL, TLS 1.3, no session tickets",
-        f"- CPU pinning: {m['pinning']}",
+        f"- CPU pinning: {m['pinning']}; priority: {m.get('priority', 'default')}",
         f"- /dev/cpu_dma_latency: {m['dma']}",
         f"- Sizes: bulk {s['bulk'] // 1024 // 1024} MiB in 65536-byte reads; pingpong "
         f"{s['pingpong']:,} × 64 B; connect {s['connect']:,} cycles; memory "
