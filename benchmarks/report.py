@@ -458,7 +458,7 @@ def draw(t: Table, chart: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runtimes = [rt for rt in RUNTIME_LABEL if any(not c["missing"] for c in t.group(rt))]
+    runtimes = [rt for rt in RUNTIME_LABEL if any(k.startswith(rt + "|") for k in t.values)]
     fig, axes = plt.subplots(len(runtimes), 1, figsize=(13, 3.2 * len(runtimes)), squeeze=False)
     for ax, rt in zip(axes[:, 0], runtimes, strict=True):
         cands = [c for c in t.group(rt) if not c["missing"]]
@@ -497,7 +497,54 @@ def draw(t: Table, chart: Path) -> None:
         )
         ax.legend(fontsize=7, ncol=4, loc="upper left")
         top = max([1.5] + [p.get_height() for p in ax.patches])
-        ax.set_ylim(0, min(top * 1.15, 6))
+        ceiling = min(top * 1.15, 6)
+        ax.set_ylim(0, ceiling)
+        for p in ax.patches:  # a bar cut off by the axis says how tall it is
+            if p.get_height() > ceiling:
+                ax.annotate(
+                    f"{p.get_height():.1f}",
+                    (p.get_x() + p.get_width() / 2, ceiling),
+                    ha="center",
+                    va="top",
+                    fontsize=6,
+                    rotation=90,
+                )
     fig.tight_layout()
     fig.savefig(chart, dpi=90)
     plt.close(fig)
+
+
+def merge(datas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One data set from several runs (say, one per runtime): measurements united."""
+    out: dict[str, Any] = {"meta": dict(datas[0]["meta"]), "values": {}, "errors": {}}
+    out["meta"]["wall"] = sum(d["meta"]["wall"] for d in datas)
+    cands: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in datas:
+        out["values"].update(d["values"])
+        out["errors"].update(d["errors"])
+        for c in d["candidates"]:
+            key = (c["runtime"], c["key"])
+            if key not in cands or (cands[key]["missing"] and not c["missing"]):
+                cands[key] = c
+    out["candidates"] = list(cands.values())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render results.md and the chart from one or more results.json files."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--chart", type=Path, required=True)
+    args = parser.parse_args(argv)
+    data = merge([json.loads(p.read_text()) for p in args.data])
+    args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    write(data, args.out, args.chart)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
