@@ -306,6 +306,7 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "are ambient); the others use their per-operation timeout of 30 s: `settimeout`, "
         "httpcore's `timeout=`, `asyncio.timeout`, `anyio.fail_after`, `trio.fail_after`",
         f"- Wall time: {m['wall'] / 60:.1f} min",
+        *(f"- Note: {note}" for note in m.get("notes", [])),
         "",
         "How to read: **median** over the rounds (MB/s: higher is better; µs, KiB: lower is "
         "better); min–max spans the rounds. **cost** = time relative to the runtime's raw "
@@ -539,8 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chart", type=Path, required=True)
+    parser.add_argument("--note", action="append", default=[], help="a line for the header")
     args = parser.parse_args(argv)
     data = merge([json.loads(p.read_text()) for p in args.data])
+    data["meta"]["notes"] = data["meta"].get("notes", []) + args.note
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     write(data, args.out, args.chart)
     return 0
