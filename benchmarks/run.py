@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.report import KNOWN_UPSTREAM_FAILURES
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -58,24 +60,6 @@ WORKLOADS = [
     ("bulk-tls", "bulk", True),
     ("pingpong-tls", "pingpong", True),
 ]
-
-#: Failures of other projects that this harness is known to catch, as in the
-#: anchors: reported in full in the results, but they do not fail the run.
-#: uvloop's SSL transport drops the decrypted data it holds when FIN arrives
-#: while reading is paused (uvloop PR 661), which asyncio streams do at end of
-#: a TLS download.
-#: CPython's own SSL transport (3.11+) can lose the tail the same way with a
-#: BufferedProtocol: when the buffer fills it defers the next read with
-#: call_soon, and a FIN that arrives first drops what the SSLObject still holds.
-KNOWN_UPSTREAM_FAILURES = {
-    (runtime, cand, workload)
-    for runtime, cand in [
-        ("uvloop", "streams"),
-        ("asyncio", "raw-buffered"),
-        ("uvloop", "raw-buffered"),
-    ]
-    for workload in ("bulk-tls", "bulk-tls-deadline")
-}
 
 
 @dataclass(frozen=True)
