@@ -33,6 +33,9 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 # runtime -> (workspace packages, extra dependency groups)
 RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
+    "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
+    "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
+    "recording-trio": (["netbase-recording", "netbase-trio"], []),
 }
 
 
