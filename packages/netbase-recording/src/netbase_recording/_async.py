@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import ssl
 from typing import Any, TextIO
@@ -14,6 +15,7 @@ from netbase._interfaces import (
     AsyncNetworkStreamInterface,
     AsyncSemaphore,
 )
+
 from netbase_recording._echo import Echo
 from netbase_recording._events import Recording
 from netbase_recording._recorder import StreamTape, open_tape
@@ -27,10 +29,7 @@ def running_loop_backend() -> AsyncNetworkBackendInterface:
 
     name = current_async_runtime()
     try:
-        if name == "trio":
-            import netbase_trio as module
-        else:
-            import netbase_asyncio as module
+        module = importlib.import_module(f"netbase_{name}")
         backend_class = module.NetworkBackend
     except (ImportError, AttributeError) as exc:
         raise RuntimeError(

@@ -1,4 +1,4 @@
-"""Cassettes: a recording as a text file that reads well and diffs well.
+r"""Cassettes: a recording as a text file that reads well and diffs well.
 
 The format (version 1) is line oriented::
 
@@ -10,13 +10,13 @@ The format (version 1) is line oriented::
         tls version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 protocol=TLSv1.3 bits=256 alpn=http/1.1
         peercert {"subject": ...}
       0.031 write 40
-        | GET / HTTP/1.1\\r\\n
-        | Host: www.example.com\\r\\n
-        | \\r\\n
+        | GET / HTTP/1.1\r\n
+        | Host: www.example.com\r\n
+        | \r\n
       0.052 read 1024
-        | HTTP/1.1 200 OK\\r\\n
-        | Content-Encoding: gzip\\r\\n
-        | \\r\\n
+        | HTTP/1.1 200 OK\r\n
+        | Content-Encoding: gzip\r\n
+        | \r\n
         : H4sIAAAAAAAAA+3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIA...
       0.060 eof
       0.061 close
@@ -24,8 +24,8 @@ The format (version 1) is line oriented::
     end
 
 Each event line is ``TIME KIND ...`` (seconds since the connection started).
-Data lines are ``| `` text, one line of the payload per line, with ``\\r``,
-``\\n``, ``\\t``, ``\\\\`` and ``\\xHH`` escapes, or ``: `` base64 for binary
+Data lines are ``| `` text, one line of the payload per line, with ``\r``,
+``\n``, ``\t``, ``\\`` and ``\xHH`` escapes, or ``: `` base64 for binary
 runs (a gzip body, an image). Text lines of HTTP stay text; binary survives
 byte for byte. Lines starting with ``#`` are comments. The ``end`` line makes
 a truncated file detectable; the byte counts catch a truncated or mis-edited
@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from netbase._addresses import format_address
+
 from netbase_recording._escape import escape, escaped_bytes, split_lines, unescape
 from netbase_recording._events import (
     ERRORS,
@@ -89,7 +90,9 @@ def _address(address: Any) -> str:
         return format_address(str(address[0]), int(address[1]))
     if isinstance(address, bytes):
         address = os.fsdecode(address)
-    return "unix:" + escape(str(address).encode("utf-8", "surrogateescape"))
+    # Fields are separated by spaces: a space in a path is escaped.
+    text = escape(str(address).encode("utf-8", "surrogateescape"))
+    return "unix:" + text.replace(" ", "\\x20")
 
 
 def _text_line(line: bytes) -> str:
@@ -170,9 +173,7 @@ def dumps(recording: Recording, *, scrub: Scrub | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def save(
-    recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | None = None
-) -> None:
+def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | None = None) -> None:
     """Write ``recording`` to the cassette file at ``path`` (directories are created)."""
     text = dumps(recording, scrub=scrub)
     directory = os.path.dirname(os.fspath(path))
@@ -347,7 +348,7 @@ class _Parser:
             if operation not in ("connect", "read", "write", "start_tls") or error not in ERRORS:
                 raise self.fail(
                     number,
-                    f"expected 'error OPERATION ERROR MESSAGE' with a netbase error, found {line!r}",
+                    f"expected 'error OPERATION ERROR MESSAGE' (a netbase error), found {line!r}",
                 )
             text = self.unescape(number, message).decode("utf-8", "replace")
             self.add(Failed(t, operation, error, text))

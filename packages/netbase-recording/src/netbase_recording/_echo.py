@@ -11,16 +11,18 @@ __all__ = ["Echo"]
 
 
 class Echo:
-    """Writes each chunk line by line to a text stream, one ``write()`` per chunk.
+    r"""Writes each chunk line by line to a text stream, one ``write()`` per chunk.
 
-    Line ends (``\\r\\n`` or ``\\n``) end the printed line; any other byte that
-    is not text is shown escaped (``\\x00``), so binary bodies never garble the
+    Line ends (``\r\n`` or ``\n``) end the printed line; any other byte that
+    is not text is shown escaped (``\x00``), so binary bodies never garble the
     terminal.
     """
 
     def __init__(self, stream: TextIO) -> None:
         if not callable(getattr(stream, "write", None)):
-            raise TypeError(f"echo takes a text stream (with .write()), not {type(stream).__name__}")
+            raise TypeError(
+                f"echo takes a text stream (with .write()), not {type(stream).__name__}"
+            )
         self._stream = stream
         self._lock = threading.Lock()
 

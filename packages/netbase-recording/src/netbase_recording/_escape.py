@@ -1,7 +1,7 @@
-"""Bytes as readable text, and back: shared by the echo and the cassette format.
+r"""Bytes as readable text, and back: shared by the echo and the cassette format.
 
-Text is shown as it is; ``\\``, ``\\r``, ``\\n``, ``\\t`` are escaped, and every
-byte that is not printable UTF-8 text is written ``\\xHH``. So the rendering
+Text is shown as it is; ``\``, ``\r``, ``\n``, ``\t`` are escaped, and every
+byte that is not printable UTF-8 text is written ``\xHH``. So the rendering
 never loses a byte (vcrpy #784 decoded binary as UTF-8 "ignore" and lost
 data) and :func:`unescape` gives back exactly what went in.
 """
@@ -31,7 +31,7 @@ def escape(data: bytes) -> str:
 
 
 def escaped_bytes(data: bytes) -> int:
-    """How many bytes of ``data`` :func:`escape` writes as ``\\xHH`` (not text)."""
+    r"""How many bytes of ``data`` :func:`escape` writes as ``\xHH`` (not text)."""
     count = 0
     for ch in data.decode("utf-8", "surrogateescape"):
         if ch in _SIMPLE:
@@ -67,7 +67,9 @@ def unescape(text: str) -> bytes:
                     raise ValueError
                 out.append(int(digits, 16))
             except ValueError:
-                raise ValueError(f"bad escape {text[i : i + 4]!r} (\\xHH wants 2 hex digits)") from None
+                raise ValueError(
+                    f"bad escape {text[i : i + 4]!r} (\\xHH wants 2 hex digits)"
+                ) from None
             i += 4
         else:
             raise ValueError(f"unknown escape {text[i : i + 2]!r} (known: \\\\ \\r \\n \\t \\xHH)")
@@ -75,7 +77,7 @@ def unescape(text: str) -> bytes:
 
 
 def split_lines(data: bytes) -> list[bytes]:
-    """``data`` cut after every ``\\n`` (the last piece may have none)."""
+    r"""``data`` cut after every ``\n`` (the last piece may have none)."""
     lines = data.splitlines(keepends=True)
     # bytes.splitlines also cuts at a lone \r; glue those pieces back so only \n cuts.
     out: list[bytes] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import netbase
 from netbase._addresses import format_address
@@ -135,7 +135,7 @@ class Close:
     time: float
 
 
-Event = Union[Connected, Write, Read, EndOfStream, StartTLS, Readable, Failed, Close]
+Event = Connected | Write | Read | EndOfStream | StartTLS | Readable | Failed | Close
 
 
 @dataclass
@@ -156,7 +156,8 @@ class Connection:
         """``host:port`` (``[::1]:80`` for IPv6) or ``unix:PATH``."""
         if self.path is not None:
             return f"unix:{self.path}"
-        assert self.host is not None and self.port is not None
+        assert self.host is not None
+        assert self.port is not None
         return format_address(self.host, self.port)
 
     @property

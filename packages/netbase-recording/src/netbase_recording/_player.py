@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import netbase
+
 from netbase_recording._escape import escape
 from netbase_recording._events import (
     Close,
@@ -254,10 +255,10 @@ class Player:
             if self.closed or self._leftover or self._eof:
                 return True
             if self._pos < len(self._events) and isinstance(self._events[self._pos], Readable):
-                event = self._events[self._pos]
-                assert isinstance(event, Readable)
+                poll = self._events[self._pos]
+                assert isinstance(poll, Readable)
                 self._pos += 1
-                return event.value
+                return poll.value
             event = self._peek()
             return isinstance(event, (Read, EndOfStream)) or (
                 isinstance(event, Failed) and event.operation == "read"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import netbase
+
 from netbase_recording._echo import Echo
 from netbase_recording._events import (
     Close,
@@ -25,7 +26,10 @@ __all__ = ["StreamTape", "open_tape"]
 
 
 def open_tape(
-    recording: Recording, echo: Echo | None, host: str | None, port: int | None,
+    recording: Recording,
+    echo: Echo | None,
+    host: str | None,
+    port: int | None,
     path: str | None = None,
 ) -> StreamTape:
     """A new connection in ``recording``."""

@@ -17,6 +17,7 @@ from netbase._interfaces import (
 )
 from netbase._options import check_unix_path
 from netbase._validate import check_data, check_host_port, check_max_bytes, check_tls_args
+
 from netbase_recording._cassette import load
 from netbase_recording._events import Connection, Recording
 from netbase_recording._player import Player, ReplayError
@@ -33,7 +34,9 @@ __all__ = [
 Match = Callable[[Connection, "str | None", "int | None", "str | None"], bool]
 
 
-def same_target(connection: Connection, host: str | None, port: int | None, path: str | None) -> bool:
+def same_target(
+    connection: Connection, host: str | None, port: int | None, path: str | None
+) -> bool:
     """The default rule: the recorded connection went to the same host and port (or path)."""
     return (connection.host, connection.port, connection.path) == (host, port, path)
 

@@ -12,15 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
 
 from netbase_recording._events import Connection, Event, Read, Write
 
 __all__ = ["Scrub", "scrub_connection", "scrub_headers"]
 
 Scrub = Callable[[bytes], bytes]
-
-_D = TypeVar("_D", Read, Write)
 
 
 def scrub_headers(*names: str, replacement: bytes = b"REDACTED") -> Scrub:
@@ -41,7 +38,7 @@ def scrub_headers(*names: str, replacement: bytes = b"REDACTED") -> Scrub:
     return scrub
 
 
-def _scrub_run(run: list[_D], scrub: Scrub) -> list[_D]:
+def _scrub_run(run: list[Read | Write], scrub: Scrub) -> list[Read | Write]:
     joined = b"".join(e.data for e in run)
     scrubbed = scrub(joined)
     if not isinstance(scrubbed, bytes):
@@ -51,7 +48,8 @@ def _scrub_run(run: list[_D], scrub: Scrub) -> list[_D]:
     if len(scrubbed) != len(joined):
         # The chunk boundaries no longer mean anything: keep one chunk.
         return [replace(run[0], data=scrubbed)]
-    out, offset = [], 0
+    out: list[Read | Write] = []
+    offset = 0
     for event in run:
         size = len(event.data)
         out.append(replace(event, data=scrubbed[offset : offset + size]))
@@ -62,13 +60,13 @@ def _scrub_run(run: list[_D], scrub: Scrub) -> list[_D]:
 def scrub_connection(connection: Connection, scrub: Scrub) -> Connection:
     """A copy of ``connection`` whose written and read bytes went through ``scrub``."""
     events: list[Event] = []
-    run: list[Read] | list[Write] = []
+    run: list[Read | Write] = []
     for event in [*connection.events, None]:
         if run and type(event) is not type(run[0]):
-            events.extend(_scrub_run(run, scrub))  # type: ignore[type-var]
+            events.extend(_scrub_run(run, scrub))
             run = []
         if isinstance(event, (Read, Write)):
-            run.append(event)  # type: ignore[arg-type]
+            run.append(event)
         elif event is not None:
             events.append(event)
     return replace(connection, events=events)

@@ -14,6 +14,7 @@ from netbase._interfaces import (
     NetworkStreamInterface,
     Semaphore,
 )
+
 from netbase_recording._echo import Echo
 from netbase_recording._events import Recording
 from netbase_recording._recorder import StreamTape, open_tape
@@ -49,7 +50,9 @@ class RecordingBackend(NetworkBackendInterface):
                 "RecordingBackend() wraps a netbase.NetworkBackendInterface, "
                 f"not {type(backend).__name__}"
             )
-        self.backend: NetworkBackendInterface = backend if backend is not None else _default_backend()
+        self.backend: NetworkBackendInterface = (
+            backend if backend is not None else _default_backend()
+        )
         self.recording = Recording()
         self._echo = Echo(echo) if echo is not None else None
 

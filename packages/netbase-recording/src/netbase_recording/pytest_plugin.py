@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from netbase._interfaces import AsyncNetworkBackendInterface, NetworkBackendInterface
+
 from netbase_recording._async import AsyncRecordingBackend
 from netbase_recording._replay import AsyncReplayBackend, ReplayBackend
 from netbase_recording._sync import RecordingBackend
@@ -48,7 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "none: replay only; all: record every cassette again",
     )
     parser.addini(
-        "netbase_cassette_dir", "directory for cassettes, relative to each test file",
+        "netbase_cassette_dir",
+        "directory for cassettes, relative to each test file",
         default="cassettes",
     )
 
@@ -86,7 +87,7 @@ class NetbaseCassette:
     def async_backend(
         self, inner: AsyncNetworkBackendInterface | None = None
     ) -> AsyncNetworkBackendInterface:
-        """An async backend: recording around ``inner`` (default: the running loop's), or the replay."""
+        """An async backend: recording around ``inner`` (default: the loop's own), or the replay."""
         if self._backend is None:
             if self.mode == "record":
                 self._backend = AsyncRecordingBackend(inner)
