@@ -13,6 +13,7 @@ import io
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from netbase_recording import (
     Close,
     Connected,

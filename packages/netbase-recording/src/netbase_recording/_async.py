@@ -15,7 +15,6 @@ from netbase._interfaces import (
     AsyncNetworkStreamInterface,
     AsyncSemaphore,
 )
-
 from netbase_recording._echo import Echo
 from netbase_recording._events import Recording
 from netbase_recording._recorder import StreamTape, open_tape

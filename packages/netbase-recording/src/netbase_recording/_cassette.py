@@ -43,7 +43,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from netbase._addresses import format_address
-
 from netbase_recording._escape import escape, escaped_bytes, split_lines, unescape
 from netbase_recording._events import (
     ERRORS,

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import netbase
-
 from netbase_recording._escape import escape
 from netbase_recording._events import (
     Close,

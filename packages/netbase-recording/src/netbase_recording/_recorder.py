@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import netbase
-
 from netbase_recording._echo import Echo
 from netbase_recording._events import (
     Close,

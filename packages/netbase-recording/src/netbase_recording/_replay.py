@@ -17,7 +17,6 @@ from netbase._interfaces import (
 )
 from netbase._options import check_unix_path
 from netbase._validate import check_data, check_host_port, check_max_bytes, check_tls_args
-
 from netbase_recording._cassette import load
 from netbase_recording._events import Connection, Recording
 from netbase_recording._player import Player, ReplayError

@@ -14,7 +14,6 @@ from netbase._interfaces import (
     NetworkStreamInterface,
     Semaphore,
 )
-
 from netbase_recording._echo import Echo
 from netbase_recording._events import Recording
 from netbase_recording._recorder import StreamTape, open_tape
