@@ -38,10 +38,8 @@ async def test_reprs_say_what_they_wrap(runtime, echo_server, tmp_path):
         assert address in text
     rec.save(tmp_path / "c")
     replay = replayer(runtime, tmp_path / "c")
-    assert (
-        repr(replay)
-        == f'<{"" if runtime.flavour == "sync" else "Async"}ReplayBackend ["{tmp_path / "c"}" 1 connection(s)]>'
-    )
+    prefix = "" if runtime.flavour == "sync" else "Async"
+    assert repr(replay) == f'<{prefix}ReplayBackend ["{tmp_path / "c"}" 1 connection(s)]>'
     async with await facade(runtime, replay).connect(echo_server.host, echo_server.port) as stream:
         assert repr(stream).endswith(f'ReplayStream ["{address}"]>')
         await stream.write(b"x")
