@@ -239,19 +239,20 @@ async def test_concurrent_connections_keep_their_own_order(
         assert connection.received == connection.written
     rec.save(tmp_path / "c")
 
-    # Two connections to different servers, replayed concurrently in any order.
-    first = {}
-    for connection in load(tmp_path / "c").connections:
-        first.setdefault(connection.host, connection.written[:6])
-    order = {b"conn 0": 0, b"conn 1": 1, b"conn 2": 2, b"conn 3": 3}
-    picked = sorted(order[w] for w in first.values())
+    # Replayed concurrently, in another order: each stream finds its own
+    # recorded connection by what it writes first.
     replay = replayer(runtime, tmp_path / "c", in_order=False)
     rnet = facade(runtime, replay)
-    assert await runtime.gather(*(talker(rnet, i) for i in reversed(picked))) == [
-        results[i] for i in reversed(picked)
-    ]
-    with pytest.raises(ReplayError, match="was never opened"):
-        replay.check_played()
+    order = [3, 1, 2, 0]
+    assert await runtime.gather(*(talker(rnet, i) for i in order)) == [results[i] for i in order]
+    replay.check_played()
+
+    # In order (the default), a different order of connects is an error.
+    strict = facade(runtime, replayer(runtime, tmp_path / "c"))
+    first = rec.recording.connections[0]
+    other = next(s for s in (echo_server, echo_server_v6) if s.host != first.host)
+    with pytest.raises(ReplayError, match="but the next connection"):
+        await strict.connect(other.host, other.port)
 
 
 async def test_echo_output(runtime, echo_server):

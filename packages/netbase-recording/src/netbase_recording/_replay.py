@@ -69,6 +69,7 @@ class _Cassette:
         self._in_order = in_order
         self._used = [False] * len(self.recording.connections)
         self._players: list[Player] = []
+        self._targets: dict[int, tuple[str | None, int | None, str | None]] = {}
         self._lock = threading.Lock()
 
     def open(self, host: str | None, port: int | None, path: str | None) -> Player:
@@ -95,11 +96,45 @@ class _Cassette:
             self._used[i] = True
             player = Player(connections[i], i + 1, self._scrub)
             self._players.append(player)
+            if not self._in_order:
+                player.binder = self._bind
+                self._targets[id(player)] = (host, port, path)
         failure = player.connect_failure()
         if failure is not None:
             player.closed = True
             raise failure
         return player
+
+    def _bind(self, player: Player, data: bytes | None) -> None:
+        """Out of order: on its first write, a stream takes the connection that wrote that.
+
+        Connections to one target opened concurrently come in any order; the
+        bytes a stream writes first tell which recorded connection it is. A
+        connection held by a stream that has not started yet is swapped.
+        """
+        with self._lock:
+            if player.started or data is None or player.opens_with(player.connection, data):
+                player.started = True
+                return
+            host, port, path = self._targets[id(player)]
+            holders = {p.number - 1: p for p in self._players if not p.started}
+            connections = self.recording.connections
+            for i, connection in enumerate(connections):
+                free = not self._used[i]
+                if not (free or i in holders) or i == player.number - 1:
+                    continue
+                if not self._match(connection, host, port, path):
+                    continue
+                if not player.opens_with(connection, data):
+                    continue
+                mine = player.number - 1
+                if free:
+                    self._used[mine], self._used[i] = False, True
+                else:
+                    holders[i].load(connections[mine], mine + 1)
+                player.load(connection, i + 1)
+                break
+            player.started = True
 
     def check_played(self) -> None:
         with self._lock:
@@ -122,7 +157,9 @@ class ReplayBackend(NetworkBackendInterface):
     Connections must come in the recorded order, to the recorded host and port;
     ``match(connection, host, port, path) -> bool`` replaces the target rule,
     and ``in_order=False`` lets any not yet played connection that matches
-    serve (for concurrent code whose connection order varies). ``scrub`` is the
+    serve (for concurrent code whose connection order varies): a stream then
+    takes, on its first write, the matching connection whose recording
+    begins with those bytes. ``scrub`` is the
     hook the cassette was saved with: writes are scrubbed the same way before
     they are compared. :meth:`check_played` raises if something was not played.
     """
