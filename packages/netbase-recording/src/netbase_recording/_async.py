@@ -57,15 +57,22 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
                 f"not {type(backend).__name__}"
             )
         self._backend = backend
+        self._by_runtime: dict[str, AsyncNetworkBackendInterface] = {}
         self.recording = Recording()
         self._echo = Echo(echo) if echo is not None else None
 
     @property
     def backend(self) -> AsyncNetworkBackendInterface:
-        """The wrapped backend (chosen from the running loop on first use by default)."""
-        if self._backend is None:
-            self._backend = running_loop_backend()
-        return self._backend
+        """The wrapped backend; by default, the running loop's (one per library: asyncio, trio)."""
+        if self._backend is not None:
+            return self._backend
+        from netbase._runtime import current_async_runtime
+
+        name = current_async_runtime()
+        backend = self._by_runtime.get(name)
+        if backend is None:
+            backend = self._by_runtime[name] = running_loop_backend()
+        return backend
 
     async def connect(self, host: str, port: int) -> AsyncRecordingStream:
         """Connect through the wrapped backend and record the connection."""
@@ -123,7 +130,12 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
         return self.backend.create_event()
 
     def __repr__(self) -> str:
-        inner = "the running loop's backend" if self._backend is None else repr(self._backend)
+        if self._backend is not None:
+            inner = repr(self._backend)
+        elif self._by_runtime:
+            inner = " / ".join(repr(b) for b in self._by_runtime.values())
+        else:
+            inner = "the running loop's backend"
         return f"<AsyncRecordingBackend around {inner}>"
 
 
