@@ -33,6 +33,8 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 # runtime -> (workspace packages, extra dependency groups)
 RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
+    "asyncio": (["netbase-asyncio"], []),
+    "uvloop": (["netbase-asyncio"], ["uvloop"]),
     "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
     "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
     "recording-trio": (["netbase-recording", "netbase-trio"], []),
