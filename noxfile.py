@@ -35,6 +35,7 @@ RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
     "asyncio": (["netbase-asyncio"], []),
     "uvloop": (["netbase-asyncio"], ["uvloop"]),
+    "trio": (["netbase-trio"], []),
     "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
     "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
     "recording-trio": (["netbase-recording", "netbase-trio"], []),
