@@ -36,6 +36,9 @@ RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "asyncio": (["netbase-asyncio"], []),
     "uvloop": (["netbase-asyncio"], ["uvloop"]),
     "trio": (["netbase-trio"], []),
+    "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
+    "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
+    "recording-trio": (["netbase-recording", "netbase-trio"], []),
 }
 
 
