@@ -86,3 +86,39 @@ def build(session: nox.Session) -> None:
     out = os.path.join(session.create_tmp(), "dist")
     session.run("uv", "build", "--all-packages", "--out-dir", out, external=True)
     session.run("python", "scripts/check_dists.py", out)
+
+
+# -- the documentation -----------------------------------------------------------
+
+DOCS_RUNTIMES = ["threaded", "asyncio", "trio"]
+
+
+@nox.session(python="3.12")
+def docs(session: nox.Session) -> None:
+    """mkdocs build --strict."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    session.run("mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site"))
+
+
+@nox.session(python=PYTHONS)
+def docs_tests(session: nox.Session) -> None:
+    """Every docs example on every runtime (all must be installed), and the pool's tests."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    runtimes = [f"--runtime={name}" for name in DOCS_RUNTIMES]
+    session.run("pytest", "tests/docs", *runtimes, *session.posargs)
+
+
+@nox.session(python="3.12")
+def examples(session: nox.Session) -> None:
+    """The main job: every docs example, live against the local servers, with what it prints."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    session.run("python", "scripts/docs_examples.py", *session.posargs)
+
+
+@nox.session(python="3.12")
+def browser(session: nox.Session) -> None:
+    """The built site in headless chromium: pages render, tabs switch, links resolve."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    site = os.path.join(session.create_tmp(), "site")
+    session.run("mkdocs", "build", "--strict", "--site-dir", site)
+    session.run("python", "scripts/docs_browser.py", site)

@@ -449,6 +449,8 @@ class SessionEvaluator:
     def __init__(self, runtime: str, block: Block) -> None:
         self.runtime = runtime
         self.block = block
+        #: What each statement printed, by line: the examples runner shows it.
+        self.outputs: dict[int, str] = {}
 
     def __call__(self, example: Example) -> str | None:
         lane = lane_of(example, self.runtime)
@@ -475,6 +477,11 @@ class SessionEvaluator:
             except Exception as exc:
                 exception = exc
         got = out.getvalue()
+        if exception is not None:
+            shown_error = traceback.format_exception_only(type(exception), exception)[-1]
+            self.outputs[example.line] = got + "Traceback (most recent call last):\n  ...\n" + shown_error
+        else:
+            self.outputs[example.line] = got
         if exception is None:
             if test.exc_msg is not None:
                 return f"expected an exception, got none; output:\n{got}"
