@@ -1,0 +1,116 @@
+"""The connection pool of docs/pool.md, tested beyond the page.
+
+Reuse, dropped-connection detection, the connection limit and deadlines, for
+the sync pool on threads and the async pool on asyncio and on trio, against
+the sites' local servers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import netbase
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+URL = "https://www.example.com/"
+
+
+def load(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def server(docs_sites: Any) -> Any:
+    server = docs_sites.servers["www.example.com", 443]
+    server.reset_counts()
+    return server
+
+
+# -- the sync pool, on threads ---------------------------------------------------
+
+
+@pytest.mark.sync_only
+def test_sync_pool_reuses_and_detects_dropped_connections(runtime: Any, server: Any) -> None:
+    pool_module = load("http_pool")
+    with pool_module.ConnectionPool(runtime.module.NetworkBackend()) as pool:
+        for _ in range(3):
+            assert pool.request("GET", URL).status == 200
+        assert server.accepted == 1
+        assert server.close_idle() == 1
+        time.sleep(0.05)
+        assert pool.request("GET", URL).status == 200  # not a failure: a new connection
+        assert server.accepted == 2
+
+
+@pytest.mark.sync_only
+def test_sync_pool_limit_and_deadlines(runtime: Any, server: Any) -> None:
+    pool_module = load("http_pool")
+    with pool_module.ConnectionPool(runtime.module.NetworkBackend(), max_connections=2) as pool:
+        results: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(pool.request("GET", URL + "slow").status))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        # Two requests hold both slots: a third waits for one, then gives up at its deadline.
+        started = time.monotonic()
+        with pytest.raises(netbase.TimeoutError):
+            pool.request("GET", URL, timeout=0.2)
+        assert time.monotonic() - started < 1.0
+        for thread in threads:
+            thread.join()
+        assert results == [200] * 4
+        assert server.most_open <= 2
+        with pytest.raises(netbase.ReadTimeout):
+            pool.request("GET", URL + "slow", timeout=0.3)
+
+
+# -- the async pool, on asyncio and trio ----------------------------------------------
+
+
+@pytest.mark.runtimes("asyncio", "uvloop", "trio")
+async def test_async_pool_reuses_and_detects_dropped_connections(runtime: Any, server: Any) -> None:
+    pool_module = load("async_http_pool")
+    async with pool_module.AsyncConnectionPool(runtime.module.NetworkBackend()) as pool:
+        for _ in range(3):
+            assert (await pool.request("GET", URL)).status == 200
+        assert server.accepted == 1
+        assert server.close_idle() == 1
+        await runtime.sleep(0.05)
+        assert (await pool.request("GET", URL)).status == 200
+        assert server.accepted == 2
+
+
+@pytest.mark.runtimes("asyncio", "uvloop", "trio")
+async def test_async_pool_limit_and_deadlines(runtime: Any, server: Any) -> None:
+    pool_module = load("async_http_pool")
+    backend = runtime.module.NetworkBackend()
+    async with pool_module.AsyncConnectionPool(backend, max_connections=2) as pool:
+
+        async def slow() -> int:
+            return (await pool.request("GET", URL + "slow")).status
+
+        async def impatient() -> str:
+            await runtime.sleep(0.3)
+            started = time.monotonic()
+            with pytest.raises(netbase.TimeoutError):
+                await pool.request("GET", URL, timeout=0.2)
+            assert time.monotonic() - started < 1.0
+            return "timed out"
+
+        results = await runtime.gather(slow, slow, slow, slow, impatient)
+        assert results == [200] * 4 + ["timed out"]
+        assert server.most_open <= 2
+        with pytest.raises(netbase.ReadTimeout):
+            await pool.request("GET", URL + "slow", timeout=0.3)
