@@ -97,7 +97,9 @@ DOCS_RUNTIMES = ["threaded", "asyncio", "trio"]
 def docs(session: nox.Session) -> None:
     """mkdocs build --strict."""
     uv_sync(session, [], ["docs"], all_packages=True)
-    session.run("mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site"))
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
+    )
 
 
 @nox.session(python=PYTHONS)

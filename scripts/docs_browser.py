@@ -21,7 +21,7 @@ from urllib.parse import urldefrag, urljoin, urlparse
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "docs"))
-import docs_sandbox  # noqa: E402
+import docs_sandbox
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -37,7 +37,10 @@ RUNTIME_TABS = ("threaded", "asyncio", "trio")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site without logging every request."""
+
     def log_message(self, format: str, *args: object) -> None:
+        """Say nothing."""
         pass
 
 
@@ -51,6 +54,7 @@ def pages(site: Path) -> list[str]:
 
 
 def main(site_dir: str) -> int:
+    """Check every page of the site; 1 if anything is wrong."""
     site = Path(site_dir).resolve()
     # The browser runs in the docs' private network: whatever a page tried to
     # fetch from elsewhere would fail (and be reported), never leave the machine.
@@ -68,15 +72,19 @@ def main(site_dir: str) -> int:
             current = {"url": ""}
             page.on(
                 "console",
-                lambda m: m.type == "error"
-                and problems.append(f"{current['url']}: console error: {m.text}"),
+                lambda m: (
+                    m.type == "error"
+                    and problems.append(f"{current['url']}: console error: {m.text}")
+                ),
             )
             page.on("pageerror", lambda e: problems.append(f"{current['url']}: page error: {e}"))
             page.on(
                 "response",
-                lambda r: r.status >= 400
-                and r.url.startswith(base)
-                and problems.append(f"{current['url']}: {r.status} for {r.url}"),
+                lambda r: (
+                    r.status >= 400
+                    and r.url.startswith(base)
+                    and problems.append(f"{current['url']}: {r.status} for {r.url}")
+                ),
             )
             known = set(pages(site))
             for path in sorted(known):
@@ -104,8 +112,10 @@ def main(site_dir: str) -> int:
         problems.append("no page has runtime tabs to switch")
     for problem in problems:
         print("FAIL", problem)
-    print(f"browser: {len(known)} pages, {checked_tabs} tab switches checked, "
-          f"{len(problems)} problems")
+    print(
+        f"browser: {len(known)} pages, {checked_tabs} tab switches checked, "
+        f"{len(problems)} problems"
+    )
     return 1 if problems else 0
 
 
@@ -122,18 +132,23 @@ def check_tabs(page: object, path: str, problems: list[str]) -> int:
     for runtime in RUNTIME_TABS:
         first.locator(".tabbed-labels > label", has_text=runtime).first.click()
         shown = first.locator(".tabbed-block").nth(labels.index(runtime))
-        hidden = [first.locator(".tabbed-block").nth(labels.index(r))
-                  for r in RUNTIME_TABS if r != runtime]
+        hidden = [
+            first.locator(".tabbed-block").nth(labels.index(r))
+            for r in RUNTIME_TABS
+            if r != runtime
+        ]
         if not shown.is_visible() or any(h.is_visible() for h in hidden):
             problems.append(f"/{path}: the {runtime!r} tab did not switch")
             continue
         # Linked tabs: every other tab set of the page follows.
         for other in sets.all()[1:]:
-            other_labels = [t.strip() for t in
-                            other.locator(".tabbed-labels > label").all_inner_texts()]
-            if runtime in other_labels and not other.locator(".tabbed-block").nth(
-                other_labels.index(runtime)
-            ).is_visible():
+            other_labels = [
+                t.strip() for t in other.locator(".tabbed-labels > label").all_inner_texts()
+            ]
+            if (
+                runtime in other_labels
+                and not other.locator(".tabbed-block").nth(other_labels.index(runtime)).is_visible()
+            ):
                 problems.append(f"/{path}: a linked {runtime!r} tab did not follow")
                 break
         switched += 1

@@ -29,6 +29,7 @@ from sybil.example import SybilFailure  # noqa: E402
 
 
 def main() -> int:
+    """Run the pages; 1 if an example failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", action="append", choices=docs_lanes.RUNTIMES)
     parser.add_argument("pages", nargs="*", help="pages to run (default: every page)")

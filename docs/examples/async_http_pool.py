@@ -2,7 +2,6 @@
 
 The same code runs on asyncio and on trio: everything it waits on comes from the backend."""
 
-import ssl
 from urllib.parse import urlsplit
 
 import h11
@@ -33,7 +32,9 @@ class Connection:
         return not self.stream.get_extra_info("is_readable")
 
     async def send(self, method, target, headers, body):
-        host = self.origin[1] if self.origin[2] in (80, 443) else f"{self.origin[1]}:{self.origin[2]}"
+        host = (
+            self.origin[1] if self.origin[2] in (80, 443) else f"{self.origin[1]}:{self.origin[2]}"
+        )
         headers = [("Host", host), *headers]
         if body:
             headers.append(("Content-Length", str(len(body))))

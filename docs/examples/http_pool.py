@@ -1,6 +1,5 @@
 """A small HTTP/1.1 connection pool on netbase's sync interfaces, with h11."""
 
-import ssl
 from urllib.parse import urlsplit
 
 import h11
@@ -32,7 +31,9 @@ class Connection:
         return not self.stream.get_extra_info("is_readable")
 
     def send(self, method, target, headers, body):
-        host = self.origin[1] if self.origin[2] in (80, 443) else f"{self.origin[1]}:{self.origin[2]}"
+        host = (
+            self.origin[1] if self.origin[2] in (80, 443) else f"{self.origin[1]}:{self.origin[2]}"
+        )
         headers = [("Host", host), *headers]
         if body:
             headers.append(("Content-Length", str(len(body))))

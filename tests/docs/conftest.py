@@ -16,17 +16,15 @@ the reason. Under ``--runtime uvloop`` the asyncio examples run on uvloop.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import importlib.util
-
-import pytest
-
 import docs_sandbox
+import pytest
 
 HERE = Path(__file__).resolve().parent
 

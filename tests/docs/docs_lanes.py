@@ -479,7 +479,9 @@ class SessionEvaluator:
         got = out.getvalue()
         if exception is not None:
             shown_error = traceback.format_exception_only(type(exception), exception)[-1]
-            self.outputs[example.line] = got + "Traceback (most recent call last):\n  ...\n" + shown_error
+            self.outputs[example.line] = (
+                got + "Traceback (most recent call last):\n  ...\n" + shown_error
+            )
         else:
             self.outputs[example.line] = got
         if exception is None:

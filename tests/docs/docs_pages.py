@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sybil.integration.pytest import SybilFile
-
 from docs_lanes import DOCS, lane_sybils
+from sybil.integration.pytest import SybilFile
 
 SYBILS = lane_sybils()
 

@@ -15,6 +15,7 @@ delay. None of it changes what a documentation example sees.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -26,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import trustme
-
 from docs_sandbox import SITES
 
 EXAMPLE_PAGE = b"""<!doctype html>
@@ -88,10 +88,8 @@ class HTTPServer:
             idle = list(self._idle)
             self._idle.clear()
         for conn in idle:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         return len(idle)
 
     def wait_idle(self, timeout: float) -> bool:
@@ -166,7 +164,7 @@ class HTTPServer:
                 self.requests += 1
             head, _, buffer = buffer.partition(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
-            method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
+            method, target, version = [*lines[0].split(" "), "", "", ""][:3]
             headers = {}
             for line in lines[1:]:
                 key, _, value = line.partition(":")
@@ -186,8 +184,9 @@ class HTTPServer:
     def _response(self, method: str, target: str, close: bool) -> bytes:
         if target.startswith("/slow"):
             time.sleep(1.0)
-        status, body = ("200 OK", self.page) if target in ("/", "/slow") else (
-            "404 Not Found", b"Not Found\n")
+        status, body = (
+            ("200 OK", self.page) if target in ("/", "/slow") else ("404 Not Found", b"Not Found\n")
+        )
         head = [
             f"HTTP/1.1 {status}",
             "Content-Type: text/html; charset=UTF-8",
@@ -205,10 +204,8 @@ class HTTPServer:
         with self._lock:
             conns = list(self._conns)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.wait_idle(5.0)
         os.close(self._wake_r)
         os.close(self._wake_w)

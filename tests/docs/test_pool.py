@@ -22,7 +22,8 @@ URL = "https://www.example.com/"
 
 def load(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -57,7 +58,9 @@ def test_sync_pool_limit_and_deadlines(runtime: Any, server: Any) -> None:
     with pool_module.ConnectionPool(runtime.module.NetworkBackend(), max_connections=2) as pool:
         results: list[int] = []
         threads = [
-            threading.Thread(target=lambda: results.append(pool.request("GET", URL + "slow").status))
+            threading.Thread(
+                target=lambda: results.append(pool.request("GET", URL + "slow").status)
+            )
             for _ in range(4)
         ]
         for thread in threads:
