@@ -53,6 +53,11 @@ def main() -> int:
                     ok = run_one(example)
                     passed += ok
                     failed += not ok
+                    if not ok and example.namespace[docs_lanes.LANE_KEY].executor is None:
+                        # The runtime is missing: the page's other examples cannot run either.
+                        failed += len(examples) - examples.index(example) - 1
+                        print(f"FAILED: the other {sybil.name} examples of this page too")
+                        break
                 docs_lanes.teardown_lane(document.namespace)
     print(f"\nexamples: {passed} passed, {failed} failed")
     return 1 if failed else 0

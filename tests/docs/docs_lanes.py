@@ -63,9 +63,10 @@ DOCTEST_FLAGS = doctest.ELLIPSIS
 TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 _TAB = re.compile(r'^(?P<indent>[ \t]*)===[+!]? +"(?P<label>[^"]*)"')
+_SNIPPET_FENCE = re.compile(r"^[ \t]*-{1,}8<-{1,}[ \t]*$")
 _SNIPPET = re.compile(r'^(?P<indent>[ \t]*)-{1,}8<-{1,} +"(?P<path>[^"]+)"[ \t]*$')
 _INFO = re.compile(r"(?P<language>[\w+-]*)(?P<attributes>[^\n]*)$\n", re.MULTILINE)
-_LANE_KEY = "__netbase_docs_lane__"
+LANE_KEY = "__netbase_docs_lane__"
 
 
 # -- reading a page -------------------------------------------------------------
@@ -99,21 +100,35 @@ def enclosing_tab(text: str, start: int) -> str | None:
 
 
 def expand_snippets(source: str) -> tuple[str, str | None]:
-    """Replace ``--8<-- "file"`` lines by the file; returns the code and the file if whole."""
+    """Replace snippet includes by their files; returns the code and the file if whole.
+
+    Both forms of pymdownx.snippets: one line, ``--8<-- "file"``, and a block
+    of file names between two ``--8<--`` lines.
+    """
     lines = source.splitlines(keepends=True)
     out: list[str] = []
     included: list[str] = []
+    in_block: str | None = None  # the block's indentation while inside one
     for line in lines:
-        match = _SNIPPET.match(line.rstrip("\n"))
-        if not match:
+        bare = line.rstrip("\n")
+        if _SNIPPET_FENCE.match(bare):
+            in_block = None if in_block is not None else bare[: len(bare) - len(bare.lstrip())]
+            continue
+        match = _SNIPPET.match(bare)
+        if in_block is not None and bare.strip():
+            indent, name = in_block, bare.strip()
+        elif match:
+            indent, name = match.group("indent"), match.group("path")
+        else:
             out.append(line)
             continue
-        path = resolve_snippet(match.group("path"))
+        path = resolve_snippet(name)
         included.append(str(path))
-        text = path.read_text()
-        out.extend(match.group("indent") + part for part in text.splitlines(keepends=True))
+        out.extend(indent + part for part in path.read_text().splitlines(keepends=True))
     code = "".join(out)
-    whole = included[0] if len(included) == 1 and len(lines) == 1 else None
+
+    whole = included[0] if len(included) == 1 and code == Path(included[0]).read_text() else None
+
     return code, whole
 
 
@@ -383,10 +398,10 @@ class Lane:
 
 def lane_of(example: Example, runtime: str) -> Lane:
     namespace = example.namespace
-    lane = namespace.get(_LANE_KEY)
+    lane = namespace.get(LANE_KEY)
     if lane is None:
         total = len(example.document.regions)
-        lane = namespace[_LANE_KEY] = Lane(runtime, total)
+        lane = namespace[LANE_KEY] = Lane(runtime, total)
     return lane
 
 
@@ -542,7 +557,7 @@ class LaneParser:
 
 def teardown_lane(namespace: dict[str, Any]) -> None:
     """Sybil teardown: close a lane whose last example did not run (deselected, failed)."""
-    lane = namespace.get(_LANE_KEY)
+    lane = namespace.get(LANE_KEY)
     if lane is not None:
         lane.finish(namespace)
 
