@@ -93,9 +93,21 @@ class HTTPServer:
         return len(idle)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no connection is open (clients closed theirs)."""
+        """Wait until no connection is open (clients closed theirs).
+
+        A connection the kernel completed but the accept loop has not taken
+        yet counts as open: wait for it to be taken first.
+        """
+        deadline = time.monotonic() + timeout
+        if self.listener.fileno() >= 0:
+            poller = select.poll()
+            poller.register(self.listener, select.POLLIN)
+            while poller.poll(0) and time.monotonic() < deadline:
+                time.sleep(0.005)
         with self._lock:
-            return self._lock.wait_for(lambda: self.open == 0, timeout)
+            return self._lock.wait_for(
+                lambda: self.open == 0, max(0.0, deadline - time.monotonic())
+            )
 
     # -- serving -----------------------------------------------------------------
 
