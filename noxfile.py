@@ -108,6 +108,10 @@ def docs_tests(session: nox.Session) -> None:
     uv_sync(session, [], ["docs"], all_packages=True)
     runtimes = [f"--runtime={name}" for name in DOCS_RUNTIMES]
     session.run("pytest", "tests/docs", *runtimes, *session.posargs)
+    # The asyncio examples again, on uvloop's event loop.
+    session.run(
+        "pytest", "tests/docs", "--runtime=uvloop", "-k", "asyncio or uvloop", *session.posargs
+    )
 
 
 @nox.session(python="3.12")
