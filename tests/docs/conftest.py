@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 # The docs group (``uv sync --group docs``; ``nox -s docs_tests``) brings what
 # these tests need. Without it, as in the conformance sessions, they are not
-# collected, and the header says so.
+# collected, and the summary says so.
 MISSING = [m for m in ("sybil", "h11") if importlib.util.find_spec(m) is None]
 if MISSING:
     collect_ignore_glob = ["*.py"]
@@ -44,10 +44,11 @@ if not MISSING:
         SANDBOX_ERROR = str(exc)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_terminal_summary(terminalreporter: Any) -> None:
     if MISSING:
-        return f"docs examples: not collected, {', '.join(MISSING)} missing (nox -s docs_tests)"
-    return None
+        terminalreporter.write_line(
+            f"tests/docs not collected: {', '.join(MISSING)} missing (uvx nox -s docs_tests)"
+        )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
