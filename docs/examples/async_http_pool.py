@@ -5,6 +5,7 @@ The same code runs on asyncio and on trio: everything it waits on comes from the
 from urllib.parse import urlsplit
 
 import h11
+
 import netbase
 
 

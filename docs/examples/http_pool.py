@@ -3,6 +3,7 @@
 from urllib.parse import urlsplit
 
 import h11
+
 import netbase
 import netbase_threaded
 

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import netbase
 import pytest
+
+import netbase
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 URL = "https://www.example.com/"
