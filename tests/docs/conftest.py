@@ -15,9 +15,11 @@ the reason. Under ``--runtime uvloop`` the asyncio examples run on uvloop.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib.util
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +41,7 @@ _SCRATCH = ""
 if not MISSING:
     try:
         _SCRATCH = tempfile.mkdtemp(prefix="netbase-docs-")
+        atexit.register(shutil.rmtree, _SCRATCH, True)
         docs_sandbox.enter(_SCRATCH)
     except docs_sandbox.SandboxError as exc:
         SANDBOX_ERROR = str(exc)

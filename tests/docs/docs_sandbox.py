@@ -21,6 +21,7 @@ to threads on Linux; threads started later inherit them).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import os
@@ -106,7 +107,10 @@ def enter(workdir: str | None = None) -> str:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SandboxError(f"{' '.join(command)} failed: {done.stderr.strip()}")
-    directory = workdir or tempfile.mkdtemp(prefix="netbase-docs-")
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="netbase-docs-")
+        atexit.register(shutil.rmtree, workdir, True)
+    directory = workdir
     hosts = os.path.join(directory, "hosts")
     _write(hosts, hosts_text())
     _check(libc.mount(hosts.encode(), b"/etc/hosts", None, _MS_BIND, None), "bind-mount /etc/hosts")

@@ -82,9 +82,14 @@ class HTTPServer:
             self.accepted = self.requests = 0
             self.most_open = self.open
 
-    def close_idle(self) -> int:
-        """Close every connection that waits for its next request; returns how many."""
+    def close_idle(self, timeout: float = 2.0) -> int:
+        """Close every connection that waits for its next request; returns how many.
+
+        A connection whose response has just been sent becomes idle a moment
+        later: first wait (up to ``timeout``) for every open one to be idle.
+        """
         with self._lock:
+            self._lock.wait_for(lambda: len(self._idle) == self.open, timeout)
             idle = list(self._idle)
             self._idle.clear()
         for conn in idle:
@@ -164,6 +169,7 @@ class HTTPServer:
         while True:
             with self._lock:
                 self._idle.add(conn)
+                self._lock.notify_all()
             while b"\r\n\r\n" not in buffer:
                 data = conn.recv(65536)
                 if not data:

@@ -48,7 +48,7 @@ def test_sync_pool_reuses_and_detects_dropped_connections(runtime: Any, server: 
             assert pool.request("GET", URL).status == 200
         assert server.accepted == 1
         assert server.close_idle() == 1
-        time.sleep(0.05)
+        assert server.wait_idle(2.0)  # the server's side is closed: the FIN is on its way
         assert pool.request("GET", URL).status == 200  # not a failure: a new connection
         assert server.accepted == 2
 
@@ -91,7 +91,8 @@ async def test_async_pool_reuses_and_detects_dropped_connections(runtime: Any, s
             assert (await pool.request("GET", URL)).status == 200
         assert server.accepted == 1
         assert server.close_idle() == 1
-        await runtime.sleep(0.05)
+        assert server.wait_idle(2.0)
+        await runtime.sleep(0.05)  # as between two requests of a program: the loop runs
         assert (await pool.request("GET", URL)).status == 200
         assert server.accepted == 2
 
