@@ -37,19 +37,31 @@ def server(docs_sites: Any) -> Any:
     return server
 
 
+@pytest.fixture(params=["http", "https"])
+def site(request: pytest.FixtureRequest, docs_sites: Any) -> tuple[str, Any]:
+    """A URL of www.example.com over plain HTTP or TLS, and the server behind it."""
+    port = 443 if request.param == "https" else 80
+    server = docs_sites.servers["www.example.com", port]
+    server.reset_counts()
+    return f"{request.param}://www.example.com/", server
+
+
 # -- the sync pool, on threads ---------------------------------------------------
 
 
 @pytest.mark.sync_only
-def test_sync_pool_reuses_and_detects_dropped_connections(runtime: Any, server: Any) -> None:
+def test_sync_pool_reuses_and_detects_dropped_connections(
+    runtime: Any, site: tuple[str, Any]
+) -> None:
+    url, server = site
     pool_module = load("http_pool")
     with pool_module.ConnectionPool(runtime.module.NetworkBackend()) as pool:
         for _ in range(3):
-            assert pool.request("GET", URL).status == 200
+            assert pool.request("GET", url).status == 200
         assert server.accepted == 1
         assert server.close_idle() == 1
         assert server.wait_idle(2.0)  # the server's side is closed: the FIN is on its way
-        assert pool.request("GET", URL).status == 200  # not a failure: a new connection
+        assert pool.request("GET", url).status == 200  # not a failure: a new connection
         assert server.accepted == 2
 
 
@@ -84,16 +96,19 @@ def test_sync_pool_limit_and_deadlines(runtime: Any, server: Any) -> None:
 
 
 @pytest.mark.runtimes("asyncio", "uvloop", "trio")
-async def test_async_pool_reuses_and_detects_dropped_connections(runtime: Any, server: Any) -> None:
+async def test_async_pool_reuses_and_detects_dropped_connections(
+    runtime: Any, site: tuple[str, Any]
+) -> None:
+    url, server = site
     pool_module = load("async_http_pool")
     async with pool_module.AsyncConnectionPool(runtime.module.NetworkBackend()) as pool:
         for _ in range(3):
-            assert (await pool.request("GET", URL)).status == 200
+            assert (await pool.request("GET", url)).status == 200
         assert server.accepted == 1
         assert server.close_idle() == 1
         assert server.wait_idle(2.0)
         await runtime.sleep(0.05)  # as between two requests of a program: the loop runs
-        assert (await pool.request("GET", URL)).status == 200
+        assert (await pool.request("GET", url)).status == 200
         assert server.accepted == 2
 
 
