@@ -83,7 +83,10 @@ def run_one(example: object) -> bool:
         if shown:
             print(shown, end="" if shown.endswith("\n") else "\n")
     else:
-        print(f"--- block at line {example.line}")  # type: ignore[attr-defined]
+        block = evaluator.block
+        first = next((line for line in block.code.splitlines() if line.strip()), "")
+        where = f"{Path(block.included).relative_to(ROOT)}" if block.included else first
+        print(f"--- block at line {example.line}: {where}")  # type: ignore[attr-defined]
         if out.getvalue():
             print(out.getvalue(), end="")
     if failure:
