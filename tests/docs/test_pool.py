@@ -78,8 +78,9 @@ def test_sync_pool_limit_and_deadlines(runtime: Any, server: Any) -> None:
         ]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)
-        # Two requests hold both slots: a third waits for one, then gives up at its deadline.
+        while server.requests < 2:  # two requests hold both slots (each answered after 1 s)
+            time.sleep(0.01)
+        # A third waits for a slot, then gives up at its deadline.
         started = time.monotonic()
         with pytest.raises(netbase.TimeoutError):
             pool.request("GET", URL, timeout=0.2)
@@ -122,7 +123,8 @@ async def test_async_pool_limit_and_deadlines(runtime: Any, server: Any) -> None
             return (await pool.request("GET", URL + "slow")).status
 
         async def impatient() -> str:
-            await runtime.sleep(0.3)
+            while server.requests < 2:  # two requests hold both slots (each answered after 1 s)
+                await runtime.sleep(0.01)
             started = time.monotonic()
             with pytest.raises(netbase.TimeoutError):
                 await pool.request("GET", URL, timeout=0.2)
