@@ -18,6 +18,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "benchmarks/results.md"
 CHART = "img/bench-ratios.png"
+# A link, not an image, to a relative path that is neither the chart nor an anchor.
+_LOCAL_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:|#|img/|/)([^)\s]+)\)")
 _INCLUDE = re.compile(r'^-{1,}8<-{1,} +"' + re.escape(RESULTS) + r'"[ \t]*$', re.MULTILINE)
 
 
@@ -36,6 +38,8 @@ def results_markdown(root: Path = ROOT) -> str:
     text = "\n".join(lines)
     # The chart, linked from benchmarks/ in the file, lives in docs/img.
     text = re.sub(r"\]\((?:\.\./)?docs/img/", "](img/", text)
+    # Other files of benchmarks/ are not part of the site: name them instead.
+    text = _LOCAL_LINK.sub(lambda m: f"{m.group(1)} (`benchmarks/{m.group(2)}`)", text)
     if CHART not in text and (root / "docs" / CHART).is_file():
         text += f"\n\n![Cost of each candidate relative to its runtime's raw baseline]({CHART})\n"
     return text + "\n"

@@ -26,11 +26,14 @@ def test_results_sit_under_the_page_title_with_the_chart_from_docs(tmp_path: Pat
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "results.md").write_text(
         "# netbase benchmarks: results\n\n![chart](../docs/img/bench-ratios.png)\n\n| a |\n"
+        "More in [the profiles](profiles.md), and [elsewhere](https://example.org/).\n"
     )
     text = hooks().results_markdown(tmp_path)
     assert not text.lstrip().startswith("# ")
     assert "![chart](img/bench-ratios.png)" in text
     assert "| a |" in text
+    assert "the profiles (`benchmarks/profiles.md`)" in text
+    assert "[elsewhere](https://example.org/)" in text
 
 
 def test_the_page_includes_the_results() -> None:
