@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,13 +70,24 @@ def run_one(example: object) -> bool:
     parsed = example.parsed  # type: ignore[attr-defined]
     out = io.StringIO()
     failure = None
-    with contextlib.redirect_stdout(out):
-        try:
-            example.evaluate()  # type: ignore[attr-defined]
-        except SybilFailure as exc:
-            failure = exc.result
-        except docs_lanes.LaneUnavailable as exc:
-            failure = str(exc)
+    # As in the test suite, a resource left unclosed is an error, not a warning.
+    unraisable: list[str] = []
+    saved_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(f"{u.exc_value!r} in {u.object!r}")
+    try:
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            try:
+                example.evaluate()  # type: ignore[attr-defined]
+            except SybilFailure as exc:
+                failure = exc.result
+            except docs_lanes.LaneUnavailable as exc:
+                failure = str(exc)
+            gc.collect()
+    finally:
+        sys.unraisablehook = saved_hook
+    if unraisable and not failure:
+        failure = "left unclosed: " + "; ".join(unraisable)
     evaluator = example.region.evaluator  # type: ignore[attr-defined]
     if isinstance(evaluator, docs_lanes.SessionEvaluator):
         lines = parsed.source.rstrip("\n").splitlines()

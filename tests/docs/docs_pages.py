@@ -13,9 +13,30 @@ from typing import Any
 
 import pytest
 from docs_lanes import DOCS, lane_sybils
-from sybil.integration.pytest import SybilFile
+from sybil.integration.pytest import SybilFile, SybilItem
 
 SYBILS = lane_sybils()
+
+
+class PageItem(SybilItem):  # type: ignore[misc]
+    """One example; a failure raised around it (a warning turned error) reports normally."""
+
+    def _traceback_filter(self, excinfo: Any) -> Any:
+        try:
+            return super()._traceback_filter(excinfo)
+        except IndexError:  # the failure did not come through Sybil's evaluate()
+            return excinfo.traceback
+
+
+class PageFile(SybilFile):  # type: ignore[misc]
+    """One page: Sybil's collector, with :class:`PageItem` items."""
+
+    def collect(self) -> Iterator[Any]:
+        for sybil in self.sybils:
+            document = sybil.parse(self.path)
+            self.documents.append(document)
+            for example in document.examples():
+                yield PageItem.from_parent(self, sybil=sybil, example=example)
 
 
 class DocPages(pytest.File):
@@ -25,4 +46,4 @@ class DocPages(pytest.File):
         for path in sorted(DOCS.rglob("*.md")):
             active = [s for s in SYBILS if s.should_parse(path)]
             if active:
-                yield SybilFile.from_parent(self, path=path, sybils=active)
+                yield PageFile.from_parent(self, path=path, sybils=active)
