@@ -1,0 +1,61 @@
+"""Small helpers shared by the hostile tests."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from typing import Any
+
+import netbase
+
+# Slack on top of a deadline for "raised promptly": the contract asks for tens
+# of milliseconds; CI machines are shared, so the bound is generous but still
+# far below what a backend that ignored the deadline would take.
+SLACK = 0.5
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.elapsed`` in seconds."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.monotonic()
+        self.elapsed = 0.0
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.elapsed = time.monotonic() - self.start
+
+
+async def read_exactly(stream: Any, n: int) -> bytes:
+    """Read until ``n`` bytes came (or end of stream: then fewer)."""
+    data = b""
+    while len(data) < n:
+        chunk = await stream.read(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def assert_chained(exc: BaseException) -> None:
+    """The contract: a runtime-native failure is chained as the cause, never lost.
+
+    Somewhere along ``__cause__`` there must be the native exception: an
+    ``OSError`` (``ssl.SSLError`` included) that is not one of netbase's own.
+    trio wraps it once more (``BrokenResourceError`` caused by the OSError).
+    """
+    cause = exc.__cause__
+    assert cause is not None, f"{exc!r} has no __cause__"
+    seen = []
+    while cause is not None and len(seen) < 10:
+        seen.append(cause)
+        if isinstance(cause, (OSError, ssl.SSLError)) and not isinstance(
+            cause, netbase.NetworkError
+        ):
+            return
+        cause = cause.__cause__ or cause.__context__
+    raise AssertionError(f"no native OSError chained under {exc!r}: {seen!r}")
+
+
+def is_closed(stream: Any) -> bool:
+    return "CLOSED" in repr(stream)
