@@ -12,11 +12,10 @@ import resource
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from hypothesis import settings
-
 import figures
+import pytest
 from faultpeer import FaultPeer, Scenario
+from hypothesis import settings
 
 # Enough descriptors for the load test: 1,000 client and 1,000 server sockets,
 # plus the rest of the suite. Only the soft limit moves, never above the hard one.

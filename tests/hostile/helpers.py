@@ -59,3 +59,29 @@ def assert_chained(exc: BaseException) -> None:
 
 def is_closed(stream: Any) -> bool:
     return "CLOSED" in repr(stream)
+
+
+async def read_until_error(stream: Any) -> tuple[bytes, Exception]:
+    """Read until an exception; return the bytes read before it and the exception.
+
+    A clean end of stream (``b""``) is not what these callers expect, so it
+    fails the test at once.
+    """
+    got = b""
+    while True:
+        try:
+            chunk = await stream.read()
+        except Exception as exc:
+            return got, exc
+        assert chunk, f"clean end of stream after {len(got)} bytes, where an error was due"
+        got += chunk
+
+
+async def write_until_error(stream: Any, chunk: bytes, limit: int = 1000) -> Exception:
+    """Write ``chunk`` until an exception (at most ``limit`` times) and return it."""
+    for _ in range(limit):
+        try:
+            await stream.write(chunk)
+        except Exception as exc:
+            return exc
+    raise AssertionError(f"{limit} writes of {len(chunk)} bytes all succeeded")
