@@ -32,6 +32,8 @@ class Driver:
     name: str = ""
     flavour: str = "async"  # or "sync"
     module_name: str = ""
+    # What repr(backend) must be: <NetworkBackend [threaded]>, [asyncio] (uvloop too), [trio].
+    backend_repr: str = ""
 
     @functools.cached_property
     def module(self) -> Any:
@@ -118,6 +120,7 @@ class ThreadedDriver(Driver):
     name = "threaded"
     flavour = "sync"
     module_name = "netbase_threaded"
+    backend_repr = "<NetworkBackend [threaded]>"
 
     def backend(self, **options: Any) -> Any:
         return SyncFacade(self.module.NetworkBackend(**options))
@@ -162,6 +165,7 @@ class ThreadedDriver(Driver):
 class AsyncioDriver(Driver):
     name = "asyncio"
     module_name = "netbase_asyncio"
+    backend_repr = "<NetworkBackend [asyncio]>"
 
     def new_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
@@ -174,6 +178,8 @@ class AsyncioDriver(Driver):
         try:
             result = loop.run_until_complete(self._checked(fn, kwargs))
             loop.run_until_complete(loop.shutdown_asyncgens())
+            # Resolver lookups run in the default executor: join its threads.
+            loop.run_until_complete(loop.shutdown_default_executor())
             return result
         finally:
             asyncio.set_event_loop(None)
@@ -222,6 +228,7 @@ class UvloopDriver(AsyncioDriver):
 class TrioDriver(Driver):
     name = "trio"
     module_name = "netbase_trio"
+    backend_repr = "<NetworkBackend [trio]>"
 
     async def wrap_socket(self, sock: socket.socket) -> Any:
         return await self.module.NetworkStream.from_socket(sock)

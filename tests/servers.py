@@ -134,6 +134,26 @@ def silent(conn: socket.socket) -> None:
         pass
 
 
+def stall_until(gate: threading.Event) -> Handler:
+    """Read nothing until ``gate`` is set (the client's writes fill the buffers), then drain."""
+
+    def handler(conn: socket.socket) -> None:
+        gate.wait(30)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+
+    return handler
+
+
+def slow_reader(conn: socket.socket) -> None:
+    """Read 4 KiB every 10 ms for 1.5 s (slow, but never stalled), then drain at full speed."""
+    until = time.monotonic() + 1.5
+    while conn.recv(4096):
+        if time.monotonic() < until:
+            time.sleep(0.01)
+
+
 def reset_after(count: int) -> Handler:
     """Read ``count`` bytes, then reset the connection (RST)."""
 
@@ -191,6 +211,28 @@ def garbage_hello(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         while conn.recv(65536):
             pass
+
+
+def abort_after_handshake(conn: socket.socket) -> None:
+    """Complete the TLS handshake (done by the server), then reset the connection."""
+    abort(conn)
+
+
+def record_close(seen: list[str]) -> Handler:
+    """Echo one message, then record how the client ended: close_notify, or not."""
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(conn.recv(65536))
+        try:
+            data = conn.recv(65536)
+        except ssl.SSLEOFError:
+            seen.append("ragged")
+        except OSError as exc:
+            seen.append(f"error: {exc}")
+        else:
+            seen.append("close_notify" if data == b"" else f"data: {data!r}")
+
+    return handler
 
 
 def relay_to(target: tuple[str, int]) -> Handler:

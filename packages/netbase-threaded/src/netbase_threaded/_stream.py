@@ -94,7 +94,13 @@ class NetworkStream(NetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
-        timeout = remaining(WriteTimeout)
+        try:
+            timeout = remaining(WriteTimeout)
+        except WriteTimeout:
+            # Nothing went, but the contract is simple and uniform: a stream
+            # that timed out writing is closed.
+            self._abort()
+            raise
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         try:
             self._top.send_all(view, timeout)

@@ -33,12 +33,17 @@ def check_hostname_text(name: str, what: str) -> None:
     """Reject names no resolver or TLS library could take: NUL, overlong, bad IDNA."""
     if "\x00" in name:
         raise ValueError(f"{what} must not contain a NUL character: {name!r}")
+    if any(ch <= " " or ch == "\x7f" for ch in name):
+        raise ValueError(f"{what} must not contain spaces or control characters: {name!r}")
     if len(name.rstrip(".")) > _MAX_HOSTNAME:
         raise ValueError(f"{what} is longer than {_MAX_HOSTNAME} characters")
     if ":" in name:  # an IPv6 literal; IDNA does not apply
         return
     try:
         encoded = name.encode("idna")
+        # Encoding lets an ASCII "xn--" label through unchecked: decoding
+        # catches punycode that is not valid.
+        encoded.decode("idna")
     except UnicodeError as exc:
         raise ValueError(f"{what} is not a valid hostname: {name!r} ({exc})") from None
     if any(len(label) > 63 for label in encoded.split(b".")):
