@@ -13,15 +13,8 @@ import figures
 import netbase
 import pytest
 from faultpeer import Scenario
-from helpers import (
-    SLACK,
-    Stopwatch,
-    assert_chained,
-    is_closed,
-    read_exactly,
-    read_until_error,
-    write_until_error,
-)
+from helpers import PROMPT, read_exactly, stopwatch
+from hostile_util import assert_chained, is_closed, read_until_error, write_until_error
 
 
 def tried(runtime, scenario: Scenario) -> None:
@@ -44,11 +37,11 @@ async def test_delayed_replies_arrive_within_the_deadline(runtime, net, fault_pe
     scenario = Scenario("delay", delay=0.2)
     peer = fault_peer(scenario)
     async with await net.connect(peer.host, peer.port) as stream:
-        with Stopwatch() as sw:
+        with stopwatch() as sw:
             async with netbase.timeout(3.0):
                 await stream.write(b"ping")
                 assert await read_exactly(stream, 4) == b"ping"
-        assert sw.elapsed >= 0.2  # the peer really held it back
+        assert sw.seconds >= 0.2  # the peer really held it back
     tried(runtime, scenario)
 
 
@@ -57,10 +50,10 @@ async def test_delay_past_the_deadline_is_read_timeout_and_loses_nothing(runtime
     peer = fault_peer(scenario)
     async with await net.connect(peer.host, peer.port) as stream:
         await stream.write(b"ping")
-        with Stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
+        with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.1):
                 await stream.read()
-        assert 0.1 <= sw.elapsed < 0.1 + SLACK
+        assert 0.1 <= sw.seconds < 0.1 + PROMPT
         assert not is_closed(stream)
         async with netbase.timeout(5.0):
             assert await read_exactly(stream, 4) == b"ping"
@@ -93,11 +86,11 @@ async def test_trickle_does_not_extend_the_deadline(runtime, net, fault_peer):
     message = b"x" * 200  # 4 s at the peer's pace
     async with await net.connect(peer.host, peer.port) as stream:
         await stream.write(message)
-        with Stopwatch() as sw:
+        with stopwatch() as sw:
             async with netbase.timeout(0.3):
                 got, exc = await read_until_error(stream)
         assert isinstance(exc, netbase.ReadTimeout), exc
-        assert sw.elapsed < 0.3 + SLACK
+        assert sw.seconds < 0.3 + PROMPT
         assert 0 < len(got) < len(message)
         assert message.startswith(got)
     tried(runtime, scenario)
@@ -110,10 +103,10 @@ async def test_stalled_peer_gives_read_timeout_and_the_stream_stays_open(runtime
         await stream.write(b"hello")
         async with netbase.timeout(3.0):
             assert await read_exactly(stream, 3) == b"hel"
-        with Stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
+        with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.2):
                 await stream.read()
-        assert sw.elapsed < 0.2 + SLACK
+        assert sw.seconds < 0.2 + PROMPT
         assert not is_closed(stream)
         await stream.write(b"still writable")
     tried(runtime, scenario)
@@ -176,10 +169,10 @@ async def test_silent_peer_gives_read_timeout(runtime, net, fault_peer):
     peer = fault_peer(scenario)
     async with await net.connect(peer.host, peer.port) as stream:
         await stream.write(b"anyone there?")
-        with Stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
+        with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.2):
                 await stream.read()
-        assert 0.2 <= sw.elapsed < 0.2 + SLACK
+        assert 0.2 <= sw.seconds < 0.2 + PROMPT
         assert not is_closed(stream)
     tried(runtime, scenario)
 
@@ -188,10 +181,10 @@ async def test_peer_that_never_reads_gives_write_timeout_and_closes(runtime, net
     scenario = Scenario("never-reads", read_input=False)
     peer = fault_peer(scenario)
     stream = await net.connect(peer.host, peer.port)
-    with Stopwatch() as sw, pytest.raises(netbase.WriteTimeout):
+    with stopwatch() as sw, pytest.raises(netbase.WriteTimeout):
         async with netbase.timeout(0.3):
             await stream.write(b"z" * (64 * 1024 * 1024))
-    assert sw.elapsed < 0.3 + SLACK
+    assert sw.seconds < 0.3 + PROMPT
     assert is_closed(stream)  # part of the data may have gone: the stream is closed
     with pytest.raises(netbase.WriteError, match="closed"):
         await stream.write(b"more")
@@ -232,10 +225,10 @@ async def test_tls_handshake_past_the_deadline_is_connect_timeout(
     scenario = tls_scenario("tls-delay-expires", delay=0.5)
     peer = fault_peer(scenario)
     stream = await tls_connect(net, peer)
-    with Stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
+    with stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
         async with netbase.timeout(0.1):
             await stream.start_tls(client_context, hostname="localhost")
-    assert sw.elapsed < 0.1 + SLACK
+    assert sw.seconds < 0.1 + PROMPT
     assert is_closed(stream)
     await stream.close()
     tried(runtime, scenario)
@@ -292,10 +285,10 @@ async def test_tls_stall_during_the_handshake_is_connect_timeout(
     scenario = tls_scenario("tls-stall-in-handshake", stall_at=50)
     peer = fault_peer(scenario)
     stream = await tls_connect(net, peer)
-    with Stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
+    with stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
         async with netbase.timeout(0.3):
             await stream.start_tls(client_context, hostname="localhost")
-    assert sw.elapsed < 0.3 + SLACK
+    assert sw.seconds < 0.3 + PROMPT
     assert is_closed(stream)
     tried(runtime, scenario)
 
@@ -306,10 +299,10 @@ async def test_garbage_instead_of_a_server_hello_is_connect_error(
     scenario = Scenario("tls-garbage-hello", greeting="garbage")
     peer = fault_peer(scenario)
     stream = await net.connect(peer.host, peer.port)
-    with Stopwatch() as sw, pytest.raises(netbase.ConnectError) as info:
+    with stopwatch() as sw, pytest.raises(netbase.ConnectError) as info:
         async with netbase.timeout(3.0):
             await stream.start_tls(client_context, hostname="localhost")
-    assert sw.elapsed < 1.0
+    assert sw.seconds < 1.0
     assert not isinstance(info.value, netbase.ConnectTimeout)
     assert_chained(info.value)
     assert is_closed(stream)
@@ -322,10 +315,10 @@ async def test_tls_to_a_peer_that_never_speaks_is_connect_timeout(
     scenario = Scenario("tls-accept-never-speak", greeting="silent")
     peer = fault_peer(scenario)
     stream = await net.connect(peer.host, peer.port)
-    with Stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
+    with stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
         async with netbase.timeout(0.2):
             await stream.start_tls(client_context, hostname="localhost")
-    assert 0.2 <= sw.elapsed < 0.2 + SLACK
+    assert 0.2 <= sw.seconds < 0.2 + PROMPT
     assert is_closed(stream)
     tried(runtime, scenario)
 
@@ -405,10 +398,10 @@ async def test_tls_stall_mid_record_is_read_timeout_and_stays_open(
         async with netbase.timeout(3.0):
             await stream.start_tls(client_context, hostname="localhost")
             assert await read_exactly(stream, 100) == b"A" * 100
-        with Stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
+        with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.2):
                 await stream.read()
-        assert sw.elapsed < 0.2 + SLACK
+        assert sw.seconds < 0.2 + PROMPT
         assert not is_closed(stream)
     tried(runtime, scenario)
 
@@ -425,13 +418,13 @@ async def test_peer_vanishing_during_the_closing_handshake(
         await stream.start_tls(client_context, hostname="localhost")
         await stream.write(b"bye")
         assert await read_exactly(stream, 3) == b"bye"
-    with Stopwatch() as sw:
+    with stopwatch() as sw:
         if deadline is None:
             await stream.close()
         else:
             async with netbase.timeout(deadline):
                 await stream.close()
-    assert sw.elapsed < (deadline or 1.0) + SLACK
+    assert sw.seconds < (deadline or 1.0) + PROMPT
     assert is_closed(stream)
     await stream.close()  # idempotent
     # The close did attempt the closing handshake: the peer saw the close_notify.
@@ -451,12 +444,12 @@ async def test_peer_ignoring_the_closing_handshake(
         await stream.start_tls(client_context, hostname="localhost")
         await stream.write(b"bye")
         assert await read_exactly(stream, 3) == b"bye"
-    with Stopwatch() as sw:
+    with stopwatch() as sw:
         if deadline is None:
             await stream.close()
         else:
             async with netbase.timeout(deadline):
                 await stream.close()
-    assert sw.elapsed < (deadline or 2.0) + SLACK
+    assert sw.seconds < (deadline or 2.0) + PROMPT
     assert is_closed(stream)
     tried(runtime, dataclasses.replace(scenario, name=f"{scenario.name}/{deadline}"))

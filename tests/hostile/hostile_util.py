@@ -3,38 +3,9 @@
 from __future__ import annotations
 
 import ssl
-import time
 from typing import Any
 
 import netbase
-
-# Slack on top of a deadline for "raised promptly": the contract asks for tens
-# of milliseconds; CI machines are shared, so the bound is generous but still
-# far below what a backend that ignored the deadline would take.
-SLACK = 0.5
-
-
-class Stopwatch:
-    """``with Stopwatch() as sw: ...`` then ``sw.elapsed`` in seconds."""
-
-    def __enter__(self) -> Stopwatch:
-        self.start = time.monotonic()
-        self.elapsed = 0.0
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.elapsed = time.monotonic() - self.start
-
-
-async def read_exactly(stream: Any, n: int) -> bytes:
-    """Read until ``n`` bytes came (or end of stream: then fewer)."""
-    data = b""
-    while len(data) < n:
-        chunk = await stream.read(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def assert_chained(exc: BaseException) -> None:
