@@ -35,7 +35,10 @@ def summary() -> list[str]:
     for section in sorted(set(_counts) | set(_notes)):
         lines.append(f"{section}:")
         for runtime, items in sorted(_counts.get(section, {}).items()):
-            total = sum(items.values())
-            lines.append(f"  {runtime}: {len(items)} distinct, {total} in all")
+            if len(items) <= 4:
+                listed = ", ".join(f"{item}={n}" for item, n in sorted(items.items()))
+                lines.append(f"  {runtime}: {listed}")
+            else:
+                lines.append(f"  {runtime}: {len(items)} tried, {sum(items.values())} runs")
         lines.extend(f"  {text}" for text in _notes.get(section, []))
     return lines
