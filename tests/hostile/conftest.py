@@ -32,7 +32,6 @@ settings.register_profile(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "soak: long soak tests, run by the nox session `soak`")
     config.addinivalue_line(
         "markers",
         "known_bug(runtimes, reason): a reported backend bug on these runtimes; deselected "
