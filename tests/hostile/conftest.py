@@ -16,6 +16,7 @@ import figures
 import pytest
 from faultpeer import FaultPeer, Scenario
 from hypothesis import settings
+from loadserver import LoadEchoServer
 
 # Enough descriptors for the load test: 1,000 client and 1,000 server sockets,
 # plus the rest of the suite. Only the soft limit moves, never above the hard one.
@@ -83,3 +84,11 @@ def fault_peer() -> Iterator[Callable[[Scenario], FaultPeer]]:
         peer.close()
     errors = [err for peer in peers for err in peer.server.errors]
     assert not errors, f"a fault peer failed: {errors!r}"
+
+
+@pytest.fixture
+def load_server() -> Iterator[LoadEchoServer]:
+    """An asyncio echo server in a thread, for thousands of connections."""
+    server = LoadEchoServer()
+    yield server
+    server.close()

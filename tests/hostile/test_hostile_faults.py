@@ -453,3 +453,21 @@ async def test_peer_ignoring_the_closing_handshake(
     assert sw.seconds < (deadline or 2.0) + PROMPT
     assert is_closed(stream)
     tried(runtime, dataclasses.replace(scenario, name=f"{scenario.name}/{deadline}"))
+
+
+async def test_tls_write_to_a_peer_that_never_reads_is_a_prompt_write_timeout(
+    runtime, net, fault_peer, tls_scenario, client_context
+):
+    """The deadline bounds the whole write, encryption included, however big the buffer."""
+    scenario = tls_scenario("tls-never-reads", read_input=False)
+    peer = fault_peer(scenario)
+    stream = await tls_connect(net, peer)
+    async with netbase.timeout(3.0):
+        await stream.start_tls(client_context, hostname="localhost")
+    data = b"z" * (64 * 1024 * 1024)
+    with stopwatch() as sw, pytest.raises(netbase.WriteTimeout):
+        async with netbase.timeout(0.3):
+            await stream.write(data)
+    assert sw.seconds < 0.3 + PROMPT
+    assert is_closed(stream)
+    tried(runtime, scenario)

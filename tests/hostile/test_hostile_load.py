@@ -18,9 +18,7 @@ import time
 
 import figures
 import netbase
-import pytest
 from helpers import read_exactly
-from loadserver import LoadEchoServer
 
 SOAK = os.environ.get("NETBASE_SOAK") == "1"
 CONCURRENT = {"threaded": 200, "asyncio": 1000, "uvloop": 1000, "trio": 1000}
@@ -43,13 +41,6 @@ def rss() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS in /proc/self/status")
-
-
-@pytest.fixture
-def load_server():
-    server = LoadEchoServer()
-    yield server
-    server.close()
 
 
 async def settle(runtime, load_server, baseline_fds: int) -> int:
