@@ -46,7 +46,9 @@ def main(dist_dir: str) -> int:
         }
         expected_names = {e.replace("-", "_") for e in expected}
         if requires != expected_names:
-            problems.append(f"{name}: requires {sorted(requires)}, expected {sorted(expected_names)}")
+            problems.append(
+                f"{name}: requires {sorted(requires)}, expected {sorted(expected_names)}"
+            )
         else:
             print(f"{name}: {wheels[0].name}, {sdists[0].name}; requires {sorted(requires)}")
     for problem in problems:

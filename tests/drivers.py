@@ -85,8 +85,18 @@ class SyncFacade:
     """Async-looking methods over a sync object: ``await f.read()`` calls ``read()``."""
 
     _async_methods = frozenset(
-        {"read", "write", "start_tls", "close", "connect", "connect_unix", "sleep",
-         "acquire", "wait", "resolve"}
+        {
+            "read",
+            "write",
+            "start_tls",
+            "close",
+            "connect",
+            "connect_unix",
+            "sleep",
+            "acquire",
+            "wait",
+            "resolve",
+        }
     )
 
     def __init__(self, inner: Any) -> None:
@@ -94,7 +104,7 @@ class SyncFacade:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name not in self._async_methods:
+        if name not in self._async_methods and not name.startswith("create_"):
             return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:
@@ -103,6 +113,8 @@ class SyncFacade:
                 return SyncFacade(result)
             return result
 
+        if name in ("create_semaphore", "create_event", "create_lock"):
+            return lambda *args, **kwargs: SyncFacade(attr(*args, **kwargs))
         return call
 
     async def __aenter__(self) -> SyncFacade:

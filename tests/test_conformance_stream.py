@@ -218,7 +218,7 @@ async def test_close_is_idempotent(runtime, net, echo_server):
     stream = await net.connect(echo_server.host, echo_server.port)
     await stream.close()
     await stream.close()
-    assert repr(stream).endswith(' CLOSED]>')
+    assert repr(stream).endswith(" CLOSED]>")
 
 
 async def test_closed_stream_says_so(runtime, net, echo_server):

@@ -91,7 +91,9 @@ async def test_peer_closing_mid_handshake_is_connect_error(
         await stream.close()
 
 
-async def test_garbage_instead_of_tls_is_connect_error(runtime, net, garbage_server, client_context):
+async def test_garbage_instead_of_tls_is_connect_error(
+    runtime, net, garbage_server, client_context
+):
     stream = await net.connect("127.0.0.1", garbage_server.port)
     try:
         with pytest.raises(netbase.ConnectError) as info:

@@ -107,5 +107,3 @@ class NetworkBackend(NetworkBackendInterface):
 
     def __repr__(self) -> str:
         return "<NetworkBackend [threaded]>"
-
-

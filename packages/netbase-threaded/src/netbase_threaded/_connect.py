@@ -181,7 +181,9 @@ def _race(
                 raise connect_error(host, port, "timed out connecting", ConnectTimeout)
             # Start the next attempt when its time has come, or at once when
             # nothing is in flight (the ones before it have all failed).
-            if next_target < len(targets) and (not pending or (delay is not None and now >= next_start)):
+            if next_target < len(targets) and (
+                not pending or (delay is not None and now >= next_start)
+            ):
                 address = targets[next_target]
                 next_target += 1
                 try:
@@ -231,7 +233,7 @@ def _race(
 def _failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:
     """One ConnectError for every failed attempt; the cause is the first attempt's error."""
     if len(failures) == 1:
-        address, error = failures[0]
+        _address, error = failures[0]
         exc = connect_error(host, port, str(error))
     else:
         detail = "; ".join(f"{format_address(a, port)}: {e}" for a, e in failures)

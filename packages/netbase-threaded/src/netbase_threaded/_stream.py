@@ -77,12 +77,19 @@ class NetworkStream(NetworkStreamInterface):
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
         try:
-            return self._top.recv(max_bytes, timeout)
+            data = self._top.recv(max_bytes, timeout)
         except TimeoutError as exc:
             raise ReadTimeout(f"timed out reading from {self._peer}") from exc
         except OSError as exc:
+            if self._closed:  # closed by another thread while we were reading
+                raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        if not data and self._closed:
+            # close() from another thread shuts the socket down, which wakes
+            # this read with an empty result: that is not the peer's end of stream.
+            raise ReadError(f"cannot read: {self!r} is closed")
+        return data
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``.
@@ -257,4 +264,3 @@ def _poll_readable(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
-

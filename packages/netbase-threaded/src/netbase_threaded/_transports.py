@@ -25,6 +25,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import threading
 import time
 from typing import Protocol
 
@@ -189,21 +190,39 @@ class TLSLayer:
     Used for TLS inside TLS. Bytes read from the layer below go into the
     incoming BIO before anything is decrypted, so a timeout between two reads
     loses nothing: the next call carries on from the BIO.
+
+    A reader thread and a writer thread may use one stream at once, and
+    ``SSLObject`` methods release the GIL, so two locks keep them apart:
+
+    - ``ssl_lock`` around every call into the SSL object and its BIOs. It is
+      held for microseconds and never while waiting on the layer below.
+    - ``send_lock`` around "take what the SSL object wants sent, send it", so
+      that TLS records leave in the order they were made even when the reader
+      (a key update) and the writer both have something to send.
     """
 
-    __slots__ = ("incoming", "lower", "obj", "outgoing")
+    __slots__ = ("incoming", "lower", "obj", "outgoing", "send_lock", "ssl_lock")
 
     def __init__(self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        self.ssl_lock = threading.Lock()
+        self.send_lock = threading.Lock()
 
-    def _flush(self, deadline: float | None) -> None:
-        pending = self.outgoing.read()
-        if pending:
-            timeout = None if deadline is None else _left(deadline)
-            self.lower.send_all(memoryview(pending), timeout)
+    def _flush(self, deadline: float | None, nowait: bool = False) -> None:
+        if not self.outgoing.pending:
+            return
+        with self.send_lock:
+            with self.ssl_lock:
+                pending = self.outgoing.read()
+            if pending:
+                if nowait:
+                    timeout: float | None = 0.0
+                else:
+                    timeout = None if deadline is None else _left(deadline)
+                self.lower.send_all(memoryview(pending), timeout)
 
     def _fill(self, deadline: float | None, nowait: bool) -> None:
         if nowait:
@@ -211,16 +230,18 @@ class TLSLayer:
         else:
             timeout = None if deadline is None else _left(deadline)
         data = self.lower.recv(RECV_CHUNK, timeout)
-        if data:
-            self.incoming.write(data)
-        else:
-            self.incoming.write_eof()
+        with self.ssl_lock:
+            if data:
+                self.incoming.write(data)
+            else:
+                self.incoming.write_eof()
 
     def handshake(self, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             try:
-                self.obj.do_handshake()
+                with self.ssl_lock:
+                    self.obj.do_handshake()
             except ssl.SSLWantReadError:
                 self._flush(deadline)
                 self._fill(deadline, nowait=False)
@@ -229,37 +250,42 @@ class TLSLayer:
                 return
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        nowait = timeout == 0.0
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             try:
-                data = self.obj.read(max_bytes)
+                with self.ssl_lock:
+                    data = self.obj.read(max_bytes)
             except ssl.SSLWantReadError:
                 # Reading may have produced something to send (a key update).
-                self._flush(deadline)
-                self._fill(deadline, nowait=timeout == 0.0)
+                self._flush(deadline, nowait)
+                self._fill(deadline, nowait)
             except ssl.SSLEOFError:
                 return b""  # the peer closed without close_notify: end of stream
             else:
-                self._flush(deadline)
+                self._flush(deadline, nowait)
                 return data
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
         while data:
-            data = data[self.obj.write(data) :]
-            self._flush(deadline)
+            with self.ssl_lock:
+                written = self.obj.write(data)
+            data = data[written:]
+            self._flush(deadline, nowait=timeout == 0.0)
 
     def has_buffered(self) -> bool:
-        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+        with self.ssl_lock:
+            pending = self.obj.pending() > 0 or self.incoming.pending > 0
+        return pending or self.lower.has_buffered()
 
     def close_notify(self) -> None:
-        try:
-            self.obj.unwrap()
-        except (OSError, ValueError):
-            pass
-        pending = self.outgoing.read()
-        if pending:
+        with self.ssl_lock:
             try:
-                self.lower.send_all(memoryview(pending), 0.0)
-            except OSError:
+                self.obj.unwrap()
+            except (OSError, ValueError):
                 pass
+        try:
+            self._flush(None, nowait=True)
+        except OSError:
+            pass

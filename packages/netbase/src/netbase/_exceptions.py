@@ -54,7 +54,7 @@ class WriteError(NetworkError):
     """Writing failed (connection reset, broken pipe, stream closed...)."""
 
 
-class TimeoutError(NetworkError, builtins.TimeoutError):  # noqa: A001 - the contract's name
+class TimeoutError(NetworkError, builtins.TimeoutError):
     """The effective deadline of a :func:`netbase.timeout` block passed."""
 
 
@@ -70,7 +70,9 @@ class WriteTimeout(TimeoutError, WriteError):
     """The deadline passed while writing. Part of the data may have gone: the stream is closed."""
 
 
-def connect_error(host: str, port: int, reason: str, cls: type[ConnectError] = ConnectError) -> ConnectError:
+def connect_error(
+    host: str, port: int, reason: str, cls: type[ConnectError] = ConnectError
+) -> ConnectError:
     """Build a :class:`ConnectError` (or subclass) whose message names ``host:port``."""
     from netbase._addresses import format_address
 

@@ -18,9 +18,10 @@ or the event honours the active :func:`netbase.timeout` and raises
 from __future__ import annotations
 
 import abc
+import importlib
 import ssl
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -133,7 +134,13 @@ class Lock(Protocol):
     """A mutual-exclusion lock (``with lock:``)."""
 
     def __enter__(self) -> Any: ...
-    def __exit__(self, *exc_info: object) -> Any: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Any: ...
 
 
 class Semaphore(Protocol):
@@ -163,7 +170,13 @@ class AsyncLock(Protocol):
     """A mutual-exclusion lock (``async with lock:``)."""
 
     async def __aenter__(self) -> Any: ...
-    async def __aexit__(self, *exc_info: object) -> Any: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Any: ...
 
 
 class AsyncSemaphore(Protocol):
@@ -262,13 +275,9 @@ def _async_runtime() -> _AsyncRuntime:
 
     name = current_async_runtime()
     try:
-        if name == "trio":
-            import netbase_trio._primitives as primitives
-        else:
-            import netbase_asyncio._primitives as primitives
+        primitives = importlib.import_module(f"netbase_{name}._primitives")
     except ImportError as exc:  # pragma: no cover - depends on what is installed
         raise RuntimeError(
-            f"running under {name}, but netbase-{name} is not installed: "
-            f"pip install netbase-{name}"
+            f"running under {name}, but netbase-{name} is not installed: pip install netbase-{name}"
         ) from exc
-    return primitives  # type: ignore[return-value]
+    return cast("_AsyncRuntime", primitives)

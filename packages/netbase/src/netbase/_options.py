@@ -30,10 +30,13 @@ def check_backend_options(
         if not isinstance(local_address, str):
             raise TypeError(f"local_address must be a str, not {type(local_address).__name__}")
         try:
-            socket.inet_pton(socket.AF_INET6 if ":" in local_address else socket.AF_INET,
-                             local_address)
+            socket.inet_pton(
+                socket.AF_INET6 if ":" in local_address else socket.AF_INET, local_address
+            )
         except OSError:
-            raise ValueError(f"local_address must be an IP address, not {local_address!r}") from None
+            raise ValueError(
+                f"local_address must be an IP address, not {local_address!r}"
+            ) from None
     if isinstance(socket_options, (str, bytes)) or not isinstance(socket_options, Iterable):
         raise TypeError("socket_options must be an iterable of setsockopt() argument tuples")
     options = list(socket_options)

@@ -64,9 +64,7 @@ def check_max_bytes(max_bytes: object) -> int:
 def check_data(data: object) -> None:
     """``write(data)``: bytes, bytearray or memoryview."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(
-            f"data must be bytes, bytearray or memoryview, not {type(data).__name__}"
-        )
+        raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
 def check_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
