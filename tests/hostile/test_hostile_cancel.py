@@ -23,10 +23,11 @@ import socket
 import ssl
 
 import figures
-import netbase
 import pytest
 from faultpeer import Scenario
 from hostile_util import is_closed
+
+import netbase
 
 OPS = ["connect", "start_tls", "read", "write", "close"]
 JOBS_PER_OP = int(os.environ.get("NETBASE_STORM_JOBS", "40"))

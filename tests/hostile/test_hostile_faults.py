@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 import figures
-import netbase
 import pytest
 from faultpeer import Scenario
-from helpers import PROMPT, read_exactly, stopwatch
 from hostile_util import assert_chained, is_closed, read_until_error, write_until_error
+
+import netbase
+from helpers import PROMPT, read_exactly, stopwatch
 
 
 def tried(runtime, scenario: Scenario) -> None:
@@ -374,16 +375,15 @@ async def test_tls_reset_mid_record_is_read_error(
         "tls-reset-mid-record", payload=(b"A" * 100, b"B" * 100), truncate=10, after="reset"
     )
     peer = fault_peer(scenario)
-    stream = await tls_connect(net, peer)
-    async with netbase.timeout(3.0):
-        await stream.start_tls(client_context, hostname="localhost")
-        got, exc = await read_until_error(stream)
-    assert isinstance(exc, netbase.ReadError), exc
-    assert not isinstance(exc, netbase.ReadTimeout)
-    assert_chained(exc)
-    assert got == b"A" * 100
-    assert is_closed(stream)
-    await stream.close()
+    async with await tls_connect(net, peer) as stream:
+        async with netbase.timeout(3.0):
+            await stream.start_tls(client_context, hostname="localhost")
+            got, exc = await read_until_error(stream)
+        assert isinstance(exc, netbase.ReadError), exc
+        assert not isinstance(exc, netbase.ReadTimeout)
+        assert_chained(exc)
+        assert got == b"A" * 100
+        assert is_closed(stream)
     tried(runtime, scenario)
 
 

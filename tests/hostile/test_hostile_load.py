@@ -17,6 +17,7 @@ import random
 import time
 
 import figures
+
 import netbase
 from helpers import read_exactly
 

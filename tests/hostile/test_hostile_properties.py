@@ -16,7 +16,6 @@ from __future__ import annotations
 import random
 
 import figures
-import netbase
 import pytest
 from hostile_util import is_closed
 from hypothesis import settings
@@ -29,6 +28,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from portal import Portal
+
+import netbase
 
 # Unread echo in flight is bounded so the echo server never blocks on a full
 # socket while we are not reading (which would make a blocking write hang).

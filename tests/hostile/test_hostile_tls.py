@@ -7,17 +7,18 @@ import ssl
 import warnings
 
 import figures
-import netbase
 import pytest
-import servers
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from faultpeer import FaultPeer, Scenario
-from helpers import read_exactly
 from hostile_util import assert_chained, is_closed
+
+import netbase
+import servers
+from helpers import read_exactly
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
