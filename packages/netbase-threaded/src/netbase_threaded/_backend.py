@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterable, Sequence
 
 from netbase import _threads
+from netbase._addresses import format_address, format_peer
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._interfaces import NetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
@@ -68,7 +69,7 @@ class NetworkBackend(NetworkBackendInterface):
                 raise
             except OSError as exc:
                 raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
-        sock = open_tcp_socket(
+        sock, address = open_tcp_socket(
             host,
             port,
             addresses,
@@ -77,7 +78,7 @@ class NetworkBackend(NetworkBackendInterface):
             happy_eyeballs_delay=self._happy_eyeballs_delay,
             deadline=current_deadline(),
         )
-        return NetworkStream(sock, hostname=host)
+        return NetworkStream._adopt(sock, format_address(address, port), host)
 
     def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
         """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
@@ -99,7 +100,7 @@ class NetworkBackend(NetworkBackendInterface):
         except BaseException:
             sock.close()
             raise
-        return NetworkStream(sock)
+        return NetworkStream._adopt(sock, format_peer(address), None)
 
     def sleep(self, seconds: float) -> None:
         """``time.sleep``."""

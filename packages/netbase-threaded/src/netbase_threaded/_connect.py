@@ -66,8 +66,8 @@ def sockaddr_for(address: str, port: int) -> tuple[int, Any]:
 
 def interleave(addresses: Sequence[str]) -> list[str]:
     """RFC 8305 section 4: alternate the families, starting with the first one given."""
-    if not addresses:
-        return []
+    if len(addresses) < 2:
+        return list(addresses)
     first_is_v6 = ":" in addresses[0]
     first = [a for a in addresses if (":" in a) == first_is_v6]
     other = [a for a in addresses if (":" in a) != first_is_v6]
@@ -108,8 +108,8 @@ def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
     deadline: float,
-) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a blocking socket."""
+) -> tuple[socket.socket, str]:
+    """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
     if local_address is not None:
         want_v6 = ":" in local_address
         addresses = [a for a in addresses if (":" in a) == want_v6]
@@ -121,7 +121,8 @@ def open_tcp_socket(
         raise connect_error(host, port, "the resolver returned no address")
     targets = interleave(addresses)
     if len(targets) == 1:
-        return _connect_single(host, port, targets[0], local_address, socket_options, deadline)
+        sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
+        return sock, targets[0]
     return _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline)
 
 
@@ -167,11 +168,12 @@ def _race(
     socket_options: Sequence[SocketOption],
     delay: float | None,
     deadline: float,
-) -> socket.socket:
+) -> tuple[socket.socket, str]:
     poller = select.poll()
     pending: dict[int, tuple[socket.socket, str]] = {}
     failures: list[tuple[str, OSError]] = []
     winner: socket.socket | None = None
+    winner_address = ""
     next_target = 0
     next_start = _monotonic()
     try:
@@ -195,7 +197,7 @@ def _race(
                 sock.setblocking(False)
                 code = sock.connect_ex(sockaddr)
                 if code == 0:
-                    winner = sock
+                    winner, winner_address = sock, address
                     break
                 if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                     sock.close()
@@ -216,7 +218,7 @@ def _race(
                 poller.unregister(fd)
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code == 0 and winner is None:
-                    winner = sock
+                    winner, winner_address = sock, address
                 else:
                     sock.close()
                     if code:
@@ -227,7 +229,7 @@ def _race(
         for sock, _address in pending.values():
             sock.close()
     winner.setblocking(True)
-    return winner
+    return winner, winner_address
 
 
 def _failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:

@@ -51,12 +51,27 @@ class NetworkStream(NetworkStreamInterface):
             raise ValueError(f"NetworkStream() takes a connected socket ({exc})") from None
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._setup(sock, format_peer(peer), hostname)
+
+    @classmethod
+    def _adopt(cls, sock: socket.socket, peer: str, hostname: str | None) -> NetworkStream:
+        """The backend's constructor: the socket is known good, its peer known."""
+        stream = cls.__new__(cls)
+        stream._setup(sock, peer, hostname)
+        return stream
+
+    def _setup(self, sock: socket.socket, peer: str, hostname: str | None) -> None:
         self._sock: socket.socket = sock
-        self._peer = format_peer(peer)
+        self._peer = peer
         self._hostname = hostname
         self._top: Transport = PlainSocket(sock)
         self._tls = False
         self._closed = False
+        # Whether a read / a write is under way: close() must then wake it.
+        # Two flags, not one counter: the reader and the writer may be two
+        # threads, and "+= 1" on a shared attribute is not atomic.
+        self._reading = False
+        self._writing = False
         # What is_readable() had to read to answer: bytes, b"" for end of
         # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
@@ -76,6 +91,7 @@ class NetworkStream(NetworkStreamInterface):
         timeout = remaining(ReadTimeout)
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
+        self._reading = True
         try:
             data = self._top.recv(max_bytes, timeout)
         except TimeoutError as exc:
@@ -85,6 +101,8 @@ class NetworkStream(NetworkStreamInterface):
                 raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        finally:
+            self._reading = False
         if not data and self._closed:
             # close() from another thread shuts the socket down, which wakes
             # this read with an empty result: that is not the peer's end of stream.
@@ -109,14 +127,19 @@ class NetworkStream(NetworkStreamInterface):
             self._abort()
             raise
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self._writing = True
         try:
             self._top.send_all(view, timeout)
         except TimeoutError as exc:
             self._abort()
             raise WriteTimeout(f"timed out writing to {self._peer}") from exc
         except OSError as exc:
+            if self._closed:
+                raise WriteError(f"cannot write: {self!r} is closed") from exc
             self._abort()
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+        finally:
+            self._writing = False
 
     def _take_readahead(self, max_bytes: int) -> bytes:
         readahead = self._readahead
@@ -247,11 +270,14 @@ class NetworkStream(NetworkStreamInterface):
 
     def _close_socket(self) -> None:
         sock = self._sock
-        try:
-            # Wakes a thread blocked reading this socket; close() alone would not.
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if self._reading or self._writing:
+            # Another thread is blocked reading or writing this socket:
+            # shutdown() wakes it, close() alone would not. (Not done always:
+            # it is one more system call on every close.)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         sock.close()
 
     def __repr__(self) -> str:
