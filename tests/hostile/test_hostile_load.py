@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import random
+import ssl
 import time
 
 import figures
@@ -25,6 +26,7 @@ SOAK = os.environ.get("NETBASE_SOAK") == "1"
 CONCURRENT = {"threaded": 200, "asyncio": 1000, "uvloop": 1000, "trio": 1000}
 EXCHANGES = 3
 CYCLES = 100_000 if SOAK else 1_000
+TLS_CYCLES = 5_000 if SOAK else 50
 STREAM_BYTES = (4 << 30) if SOAK else (64 << 20)
 CHUNK = 256 * 1024
 # Memory may settle a little (allocator arenas, caches); a leak of even a few
@@ -130,6 +132,45 @@ async def test_soak_connect_close_cycles(runtime, net, load_server):
     figures.note(
         "soak",
         f"{runtime.name}: {CYCLES} connect/echo/close cycles in {elapsed:.1f} s, "
+        f"fds {fds_before} -> {fds_after}, RSS {rss_before >> 20} -> {rss_after >> 20} MiB",
+    )
+
+
+async def test_soak_tls_connect_close_cycles(runtime, net, tls_echo_server, ca):
+    """TLS streams opened and closed over and over: nothing of the TLS layers may linger."""
+    # A stdlib context trusting the test CA: the point is the stream's TLS
+    # layers, not truststore's per-connection loading of the system bundle.
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+
+    async def cycle(i: int) -> None:
+        async with netbase.timeout(10.0):
+            stream = await net.connect(tls_echo_server.host, tls_echo_server.port)
+            try:
+                await stream.start_tls(ctx, hostname="localhost")
+                message = i.to_bytes(4, "big")
+                await stream.write(message)
+                assert await read_exactly(stream, 4) == message
+            finally:
+                await stream.close()
+
+    for i in range(20):
+        await cycle(i)
+    assert tls_echo_server.wait_idle(10.0)
+    gc.collect()
+    fds_before, rss_before = open_fds(), rss()
+    started = time.monotonic()
+    for i in range(TLS_CYCLES):
+        await cycle(i)
+    elapsed = time.monotonic() - started
+    assert tls_echo_server.wait_idle(10.0)
+    gc.collect()
+    fds_after, rss_after = open_fds(), rss()
+    assert fds_after == fds_before, f"descriptors: {fds_before} before, {fds_after} after"
+    assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+    figures.note(
+        "soak",
+        f"{runtime.name}: {TLS_CYCLES} TLS connect/handshake/echo/close cycles in {elapsed:.1f} s, "
         f"fds {fds_before} -> {fds_after}, RSS {rss_before >> 20} -> {rss_after >> 20} MiB",
     )
 
