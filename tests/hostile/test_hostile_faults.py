@@ -17,6 +17,10 @@ from hostile_util import assert_chained, is_closed, read_until_error, write_unti
 import netbase
 from helpers import PROMPT, read_exactly, stopwatch
 
+# libuv (uvloop) arms timers in whole milliseconds against a loop time cached
+# at the start of each iteration, so a deadline can fire a hair early there.
+EARLY = 0.002
+
 
 def tried(runtime, scenario: Scenario) -> None:
     figures.count("fault matrix (scenarios tried)", runtime.name, scenario.name)
@@ -54,7 +58,7 @@ async def test_delay_past_the_deadline_is_read_timeout_and_loses_nothing(runtime
         with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.1):
                 await stream.read()
-        assert 0.1 <= sw.seconds < 0.1 + PROMPT
+        assert 0.1 - EARLY <= sw.seconds < 0.1 + PROMPT
         assert not is_closed(stream)
         async with netbase.timeout(5.0):
             assert await read_exactly(stream, 4) == b"ping"
@@ -173,7 +177,7 @@ async def test_silent_peer_gives_read_timeout(runtime, net, fault_peer):
         with stopwatch() as sw, pytest.raises(netbase.ReadTimeout):
             async with netbase.timeout(0.2):
                 await stream.read()
-        assert 0.2 <= sw.seconds < 0.2 + PROMPT
+        assert 0.2 - EARLY <= sw.seconds < 0.2 + PROMPT
         assert not is_closed(stream)
     tried(runtime, scenario)
 
@@ -319,7 +323,7 @@ async def test_tls_to_a_peer_that_never_speaks_is_connect_timeout(
     with stopwatch() as sw, pytest.raises(netbase.ConnectTimeout):
         async with netbase.timeout(0.2):
             await stream.start_tls(client_context, hostname="localhost")
-    assert 0.2 <= sw.seconds < 0.2 + PROMPT
+    assert 0.2 - EARLY <= sw.seconds < 0.2 + PROMPT
     assert is_closed(stream)
     tried(runtime, scenario)
 
