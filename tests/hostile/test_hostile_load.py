@@ -38,12 +38,35 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def describe_fds() -> list[str]:
+    """What each open descriptor is, for a failure message."""
+    described = []
+    for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+        try:
+            described.append(f"{fd}:{os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            pass
+    return described
+
+
 def rss() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS in /proc/self/status")
+
+
+async def warm_up(runtime, net, load_server) -> None:
+    """One connection first: the runtime's lazily opened, per-loop descriptors
+    (libuv opens one on first use and keeps it until the loop closes) belong in
+    the baseline, not in the count of what the test leaked."""
+    async with await net.connect(load_server.host, load_server.port) as stream:
+        await stream.write(b"warm")
+        assert await read_exactly(stream, 4) == b"warm"
+    assert load_server.wait_active(0, 10.0)
+    await runtime.sleep(0.05)  # let transports closed in callbacks go
+    gc.collect()
 
 
 async def settle(runtime, load_server, baseline_fds: int) -> int:
@@ -59,6 +82,7 @@ async def settle(runtime, load_server, baseline_fds: int) -> int:
 
 async def test_many_concurrent_connections(runtime, net, load_server):
     count = CONCURRENT[runtime.name]
+    await warm_up(runtime, net, load_server)
     baseline = open_fds()
     errors: list[BaseException] = []
 
@@ -94,7 +118,7 @@ async def test_many_concurrent_connections(runtime, net, load_server):
         await runtime.gather(*[lambda s=s: s.close() for s in streams if s is not None])
     elapsed = time.monotonic() - started
     after = await settle(runtime, load_server, baseline)
-    assert after == baseline, f"descriptors: {baseline} before, {after} after"
+    assert after <= baseline, f"descriptors: {baseline} before, {after} after: {describe_fds()}"
     figures.note(
         "load",
         f"{runtime.name}: {load_server.peak} connections held at once, "
@@ -127,7 +151,7 @@ async def test_soak_connect_close_cycles(runtime, net, load_server):
     elapsed = time.monotonic() - started
     fds_after = await settle(runtime, load_server, fds_before)
     rss_after = rss()
-    assert fds_after == fds_before, f"descriptors: {fds_before} before, {fds_after} after"
+    assert fds_after <= fds_before, f"descriptors: {fds_before} before, {fds_after} after"
     assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     figures.note(
         "soak",
@@ -166,7 +190,7 @@ async def test_soak_tls_connect_close_cycles(runtime, net, tls_echo_server, ca):
     assert tls_echo_server.wait_idle(10.0)
     gc.collect()
     fds_after, rss_after = open_fds(), rss()
-    assert fds_after == fds_before, f"descriptors: {fds_before} before, {fds_after} after"
+    assert fds_after <= fds_before, f"descriptors: {fds_before} before, {fds_after} after"
     assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     figures.note(
         "soak",
@@ -177,6 +201,7 @@ async def test_soak_tls_connect_close_cycles(runtime, net, tls_echo_server, ca):
 
 async def test_soak_long_lived_stream(runtime, net, load_server):
     pattern = random.Random(7).randbytes(CHUNK)
+    await warm_up(runtime, net, load_server)
     fds_before = open_fds()
     async with await net.connect(load_server.host, load_server.port) as stream:
         moved = 0
@@ -198,7 +223,7 @@ async def test_soak_long_lived_stream(runtime, net, load_server):
     assert rss_before is not None
     assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     fds_after = await settle(runtime, load_server, fds_before)
-    assert fds_after == fds_before
+    assert fds_after <= fds_before, f"{fds_before} before, {fds_after} after: {describe_fds()}"
     figures.note(
         "soak",
         f"{runtime.name}: one stream echoed {moved >> 20} MiB in {elapsed:.1f} s "
