@@ -33,6 +33,8 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 # runtime -> (workspace packages, extra dependency groups)
 RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
+    "asyncio": (["netbase-asyncio"], []),
+    "uvloop": (["netbase-asyncio"], ["uvloop"]),
 }
 
 

@@ -223,9 +223,12 @@ class UvloopDriver(AsyncioDriver):
 
     def available(self) -> bool:
         try:
-            import uvloop  # noqa: F401
+            import uvloop
         except ImportError:
             return False
+        # libuv opens a process-wide pipe with the first loop and keeps it for
+        # good: open it here, before any test takes its file-descriptor baseline.
+        uvloop.new_event_loop().close()
         return super().available()
 
     def new_loop(self) -> asyncio.AbstractEventLoop:

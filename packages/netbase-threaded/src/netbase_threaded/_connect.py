@@ -19,84 +19,27 @@ import math
 import os
 import select
 import socket
-import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from netbase._addresses import format_address
-from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
+from netbase._exceptions import ConnectTimeout, connect_error
+from netbase._happy_eyeballs import (
+    SocketOption,
+    connect_failed,
+    connection_targets,
+    is_ip_literal,
+    new_socket,
+    sockaddr_for,
+)
 
 _monotonic = time.monotonic
 
-# Linux: let bind() to a source address leave the port to connect(), so that
-# many connections from one source IP do not exhaust the ephemeral ports.
-IP_BIND_ADDRESS_NO_PORT = getattr(
-    socket, "IP_BIND_ADDRESS_NO_PORT", 24 if sys.platform.startswith("linux") else None
-)
-
-SocketOption = tuple[int, int, Any] | tuple[int, int, None, int]
-
-
-def is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (no resolution needed)."""
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-    except OSError:
-        pass
-    else:
-        return True
-    try:
-        socket.inet_pton(socket.AF_INET6, host.partition("%")[0])
-    except OSError:
-        return False
-    return True
-
-
-def sockaddr_for(address: str, port: int) -> tuple[int, Any]:
-    """``(family, sockaddr)`` for an IP address string."""
-    if ":" not in address:
-        return socket.AF_INET, (address, port)
-    if "%" not in address:
-        return socket.AF_INET6, (address, port, 0, 0)
-    # A scope id ("fe80::1%eth0") needs the resolver's numeric parsing.
-    info = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    return info[0][0], info[0][4]
-
-
-def interleave(addresses: Sequence[str]) -> list[str]:
-    """RFC 8305 section 4: alternate the families, starting with the first one given."""
-    if len(addresses) < 2:
-        return list(addresses)
-    first_is_v6 = ":" in addresses[0]
-    first = [a for a in addresses if (":" in a) == first_is_v6]
-    other = [a for a in addresses if (":" in a) != first_is_v6]
-    ordered: list[str] = []
-    for i in range(max(len(first), len(other))):
-        ordered.extend(family[i] for family in (first, other) if i < len(family))
-    return ordered
-
-
-def new_socket(
-    family: int, local_address: str | None, socket_options: Sequence[SocketOption]
-) -> socket.socket:
-    """A TCP socket with TCP_NODELAY, the user's options and source address set."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for option in socket_options:
-            sock.setsockopt(*option)
-        if local_address is not None:
-            if IP_BIND_ADDRESS_NO_PORT is not None:
-                try:
-                    sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-                except OSError:
-                    pass
-            sock.bind((local_address, 0))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+__all__ = [
+    "SocketOption",
+    "is_ip_literal",
+    "open_tcp_socket",
+]
 
 
 def open_tcp_socket(
@@ -110,16 +53,7 @@ def open_tcp_socket(
     deadline: float,
 ) -> tuple[socket.socket, str]:
     """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
-    if local_address is not None:
-        want_v6 = ":" in local_address
-        addresses = [a for a in addresses if (":" in a) == want_v6]
-        if not addresses:
-            raise connect_error(
-                host, port, f"no address of this host has the family of {local_address}"
-            )
-    if not addresses:
-        raise connect_error(host, port, "the resolver returned no address")
-    targets = interleave(addresses)
+    targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
         return sock, targets[0]
@@ -155,7 +89,7 @@ def _connect_single(
     except BaseException as exc:
         sock.close()
         if isinstance(exc, OSError):
-            raise _failed(host, port, [(address, exc)]) from exc
+            raise connect_failed(host, port, [(address, exc)]) from exc
         raise
     return sock
 
@@ -208,7 +142,7 @@ def _race(
                 next_start = now + (delay or 0.0)
                 continue
             if not pending:
-                raise _failed(host, port, failures)
+                raise connect_failed(host, port, failures)
             wake = deadline
             if next_target < len(targets) and delay is not None:
                 wake = min(wake, next_start)
@@ -230,16 +164,3 @@ def _race(
             sock.close()
     winner.setblocking(True)
     return winner, winner_address
-
-
-def _failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:
-    """One ConnectError for every failed attempt; the cause is the first attempt's error."""
-    if len(failures) == 1:
-        _address, error = failures[0]
-        exc = connect_error(host, port, str(error))
-    else:
-        detail = "; ".join(f"{format_address(a, port)}: {e}" for a, e in failures)
-        exc = connect_error(host, port, f"all {len(failures)} attempts failed ({detail})")
-    if failures:
-        exc.__cause__ = failures[0][1]
-    return exc

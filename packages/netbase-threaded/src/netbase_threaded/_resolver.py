@@ -9,12 +9,12 @@ caller's thread: no thread, no cost.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Sequence
 from typing import Protocol
 
 from netbase._exceptions import ConnectTimeout, connect_error
+from netbase._happy_eyeballs import getaddrinfo_addresses
 from netbase._timeout import remaining
 
 __all__ = ["Resolver", "SystemResolver"]
@@ -26,17 +26,6 @@ class Resolver(Protocol):
     def resolve(self, host: str, port: int) -> Sequence[str]:
         """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
         ...
-
-
-def getaddrinfo_addresses(host: str, port: int) -> list[str]:
-    """``getaddrinfo(host, port, SOCK_STREAM)``: unique addresses, in the order given."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses: list[str] = []
-    for _family, _type, _proto, _canonname, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
 
 
 class SystemResolver:

@@ -1,0 +1,152 @@
+"""``NetworkBackend``: opens asyncio streams."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
+from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
+from netbase._happy_eyeballs import SocketOption, is_ip_literal
+from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
+from netbase._options import check_backend_options, check_unix_path
+from netbase._timeout import current_deadline, remaining
+from netbase._validate import check_host_port
+from netbase_asyncio import _primitives
+from netbase_asyncio._connect import open_tcp_socket
+from netbase_asyncio._resolver import Resolver, SystemResolver
+from netbase_asyncio._stream import NetworkStream
+from netbase_asyncio._timer import Expired, run_until
+
+__all__ = ["NetworkBackend"]
+
+
+class NetworkBackend(AsyncNetworkBackendInterface):
+    """Opens TCP and UNIX streams on the running asyncio loop (uvloop included).
+
+    Every option is keyword-only and optional:
+
+    - ``resolver``: an object with ``async resolve(host, port) -> list of IP
+      strings`` (default: ``getaddrinfo`` in the loop's executor, bounded by
+      the deadline).
+    - ``local_address``: the source IP to connect from.
+    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
+      socket before ``connect()``.
+    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
+      has several addresses (default 0.25); ``None`` tries them one after
+      another.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolver: Resolver | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] = (),
+        happy_eyeballs_delay: float | None = 0.25,
+    ) -> None:
+        self._socket_options: Sequence[SocketOption] = check_backend_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay
+        )
+        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
+        self._local_address = local_address
+        self._happy_eyeballs_delay = happy_eyeballs_delay
+
+    async def connect(self, host: str, port: int) -> NetworkStream:
+        """Resolve ``host``, connect to ``port`` and return an open stream.
+
+        Resolution and every attempt run under the effective deadline
+        (:class:`netbase.ConnectTimeout`); failure raises
+        :class:`netbase.ConnectError` naming the host and port, with the
+        cause chained. TCP_NODELAY is on. A cancelled connect leaves no
+        socket open.
+        """
+        check_host_port(host, port)
+        remaining(ConnectTimeout)
+        deadline = current_deadline()
+        if is_ip_literal(host):
+            addresses: Sequence[str] = [host]
+        else:
+            addresses = await self._resolve(host, port, deadline)
+        sock = await open_tcp_socket(
+            host,
+            port,
+            addresses,
+            local_address=self._local_address,
+            socket_options=self._socket_options,
+            happy_eyeballs_delay=self._happy_eyeballs_delay,
+            deadline=deadline,
+        )
+        try:
+            return await NetworkStream._open(sock, None, host, from_backend=True)
+        except OSError as exc:
+            sock.close()
+            raise connect_error(host, port, str(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
+
+    async def _resolve(self, host: str, port: int, deadline: float) -> Sequence[str]:
+        """The resolver's answer, under the deadline whatever the resolver does."""
+        lookup = self._resolver.resolve(host, port)
+        if not inspect.isawaitable(lookup):
+            raise TypeError(
+                f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
+                "on asyncio (async def resolve(host, port))"
+            )
+        try:
+            if deadline == math.inf:
+                return await lookup  # no task to run it in: nothing to cancel it with
+            return await run_until(asyncio.ensure_future(lookup), deadline)
+        except Expired as exc:
+            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
+        except ConnectError:
+            raise
+        except OSError as exc:
+            raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+
+    async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
+        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        address = check_unix_path(path)
+        remaining(ConnectTimeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            for option in self._socket_options:
+                sock.setsockopt(*option)
+            sock.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await run_until(
+                asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
+            )
+            return await NetworkStream._open(sock, None, None, from_backend=True)
+        except Expired as exc:
+            sock.close()
+            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"{address!r}: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await _primitives.sleep(seconds)
+
+    def create_lock(self) -> AsyncLock:
+        """An ``asyncio.Lock``."""
+        return _primitives.create_lock()
+
+    def create_semaphore(self, value: int) -> _primitives.DeadlineSemaphore:
+        """A semaphore whose ``acquire()`` honours the active timeout."""
+        return _primitives.create_semaphore(value)
+
+    def create_event(self) -> _primitives.DeadlineEvent:
+        """An event whose ``wait()`` honours the active timeout."""
+        return _primitives.create_event()
+
+    def __repr__(self) -> str:
+        return "<NetworkBackend [asyncio]>"

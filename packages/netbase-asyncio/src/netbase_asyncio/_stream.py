@@ -1,0 +1,360 @@
+"""``NetworkStream``: the asyncio stream, over a stack of layers."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import select
+import socket
+import ssl
+import time
+from typing import Any
+
+from netbase._addresses import format_peer, host_port
+from netbase._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._timeout import current_deadline, remaining
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase_asyncio._timer import Deadline, Expired
+from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLayer
+
+__all__ = ["NetworkStream"]
+
+_monotonic = time.monotonic
+
+
+def check_stream_socket(sock: object) -> Any:
+    """The checks on a socket handed to :meth:`NetworkStream.from_socket`; its peer address."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError(
+            f"NetworkStream.from_socket() takes a socket.socket, not {type(sock).__name__}"
+        )
+    if isinstance(sock, ssl.SSLSocket):
+        raise TypeError(
+            "NetworkStream.from_socket() takes a plain socket; "
+            "call start_tls() on the stream for TLS"
+        )
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError("NetworkStream.from_socket() takes a SOCK_STREAM socket")
+    try:
+        return sock.getpeername()
+    except OSError as exc:
+        raise ValueError(f"NetworkStream.from_socket() takes a connected socket ({exc})") from None
+
+
+class NetworkStream(AsyncNetworkStreamInterface):
+    """A TCP (or UNIX) stream on an asyncio transport.
+
+    Build one around a socket that is already connected with
+    ``await NetworkStream.from_socket(sock)``; it takes ownership of the
+    socket. That is how a custom backend that connects by itself (over a UNIX
+    domain socket, to an address it resolved and cached) still gets every
+    behaviour of the contract. The constructor itself is internal.
+    """
+
+    def __init__(
+        self,
+        protocol: StreamProtocol,
+        sock: socket.socket,
+        peer: Any,
+        *,
+        hostname: str | None = None,
+    ) -> None:
+        self._protocol = protocol
+        self._loop = protocol._loop
+        self._sock = sock
+        self._peer = format_peer(peer)
+        self._hostname = hostname
+        self._top: Layer = protocol
+        self._tls = False
+        self._closed = False
+        self._read_op: Deadline | None = None
+        self._write_op: Deadline | None = None
+        # What is_readable() had to read to answer: bytes, b"" for end of
+        # stream, or the error a read met. The next read() returns it first.
+        self._readahead: bytes | OSError | None = None
+
+    @classmethod
+    async def from_socket(
+        cls, sock: socket.socket, *, hostname: str | None = None
+    ) -> NetworkStream:
+        """Wrap a connected TCP or UNIX socket; the stream owns it from then on.
+
+        ``hostname`` is the name ``start_tls()`` uses when it is given none.
+        Bad input raises ``TypeError`` / ``ValueError`` and leaves the socket to
+        the caller.
+        """
+        peer = check_stream_socket(sock)
+        return await cls._open(sock, peer, hostname)
+
+    @classmethod
+    async def _open(
+        cls, sock: socket.socket, peer: Any, hostname: str | None, *, from_backend: bool = False
+    ) -> NetworkStream:
+        """Put ``sock`` on the running loop.
+
+        The backend's sockets already have TCP_NODELAY, and their peer address
+        is the one the loop reads for its transport (``peer=None``): no second
+        system call for either.
+        """
+        loop = asyncio.get_running_loop()
+        protocol = StreamProtocol(loop)
+        sock.setblocking(False)
+        if sock.family == socket.AF_UNIX:
+            await loop.create_unix_connection(lambda: protocol, sock=sock)
+        else:
+            if not from_backend:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.create_connection(lambda: protocol, sock=sock)
+        if peer is None:
+            assert protocol.transport is not None
+            peer = protocol.transport.get_extra_info("peername")
+        return cls(protocol, sock, peer, hostname=hostname)
+
+    # -- reading and writing -------------------------------------------------
+
+    async def read(self, max_bytes: int | None = None) -> bytes:
+        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream.
+
+        Under an active :func:`netbase.timeout` raises :class:`netbase.ReadTimeout`
+        when the deadline passes; the stream stays open and a later read returns
+        what arrives. Other failures raise :class:`netbase.ReadError` and close it.
+        """
+        max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
+        if self._closed:
+            raise ReadError(f"cannot read: {self!r} is closed")
+        deadline = current_deadline()  # one ContextVar.get() when no timeout is active
+        if deadline != math.inf and deadline <= _monotonic():
+            raise ReadTimeout("timed out: the deadline passed")
+        if self._readahead is not None:
+            return self._take_readahead(max_bytes)
+        top = self._top
+        protocol = self._protocol
+        if top is protocol and protocol.size:
+            return protocol.take(max_bytes)  # the common case: no await, no timer
+        op = None
+        if deadline != math.inf:
+            op = self._read_op
+            if op is None or op.when != deadline:
+                op = self._read_op = self._new_op(op, deadline)
+        try:
+            data = await top.recv(max_bytes, op)
+        except Expired as exc:
+            raise ReadTimeout(f"timed out reading from {self._peer}") from exc
+        except OSError as exc:
+            if self._closed:  # closed by another task while we were reading
+                raise ReadError(f"cannot read: {self!r} is closed") from exc
+            self._abort()
+            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        if not data and self._closed:
+            # close() from another task ends the transport, which wakes this
+            # read with nothing: that is not the peer's end of stream.
+            raise ReadError(f"cannot read: {self!r} is closed")
+        return data
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of ``data``: return once every byte has reached the kernel.
+
+        :class:`netbase.WriteTimeout` when the deadline passes (part of the data
+        may have gone, so the stream is closed), :class:`netbase.WriteError` on
+        failure (also closed).
+        """
+        check_data(data)
+        if self._closed:
+            raise WriteError(f"cannot write: {self!r} is closed")
+        deadline = current_deadline()
+        if deadline != math.inf and deadline <= _monotonic():
+            # Nothing went, but the contract is simple and uniform: a stream
+            # that timed out writing is closed.
+            self._abort()
+            raise WriteTimeout("timed out: the deadline passed")
+        if not isinstance(data, bytes):
+            data = memoryview(data).cast("B")
+        top = self._top
+        protocol = self._protocol
+        op = None
+        if deadline != math.inf:
+            op = self._write_op
+            if op is None or op.when != deadline:
+                op = self._write_op = self._new_op(op, deadline)
+        try:
+            if top is protocol:
+                protocol.send_nowait(data)
+                if protocol.write_paused:  # the kernel did not take it all
+                    await protocol.drain(op)
+            else:
+                await top.send(data, op)
+        except Expired as exc:
+            self._abort()
+            raise WriteTimeout(f"timed out writing to {self._peer}") from exc
+        except OSError as exc:
+            self._abort()
+            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+
+    def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
+        """The deadline of the operations to come, replacing ``old``.
+
+        Reads (and writes) under the same ``netbase.timeout`` block share one
+        timer, armed by the first of them that has to wait: a ping-pong under a
+        deadline pays for one timer, not one per operation. It is disarmed when
+        the deadline changes or the stream closes.
+        """
+        if old is not None:
+            old.cancel()
+        return Deadline(self._loop, deadline)
+
+    def _take_readahead(self, max_bytes: int) -> bytes:
+        readahead = self._readahead
+        if isinstance(readahead, OSError):
+            self._readahead = None
+            self._abort()
+            raise ReadError(f"read from {self._peer} failed: {readahead}") from readahead
+        assert readahead is not None
+        data, rest = readahead[:max_bytes], readahead[max_bytes:]
+        self._readahead = rest or None
+        return data
+
+    # -- TLS -------------------------------------------------------------------
+
+    async def start_tls(
+        self, ctx: ssl.SSLContext | None = None, hostname: str | None = None
+    ) -> None:
+        """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
+        instance). ``hostname`` drives SNI and certificate checks; it defaults
+        to the host the backend connected to. Failure raises
+        :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
+        closes the stream; so does a cancellation during the handshake.
+        """
+        ctx = check_tls_args(ctx, hostname)
+        if hostname is None:
+            hostname = self._hostname
+        if self._closed:
+            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+        timeout = remaining(ConnectTimeout)
+        if self._readahead is not None:
+            raise ConnectError("cannot start TLS: bytes were received before the handshake")
+        op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
+        try:
+            layer = TLSLayer(self._top, ctx, hostname)
+            await layer.handshake(op)
+        except Expired as exc:
+            self._abort()
+            raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
+        except (OSError, ValueError) as exc:
+            self._abort()
+            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+        except BaseException:
+            self._abort()  # cancelled mid-handshake: the TLS state is unusable
+            raise
+        finally:
+            if op is not None:
+                op.cancel()
+        self._top = layer
+        self._tls = True
+
+    # -- information -----------------------------------------------------------
+
+    def get_extra_info(self, key: str) -> Any:
+        """``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+
+        Any other key gives ``None``.
+        """
+        if key == "is_readable":
+            return self._is_readable()
+        if key == "ssl_object":
+            top = self._top
+            return top.obj if isinstance(top, TLSLayer) else None
+        if key == "socket":
+            return self._sock
+        if key in ("client_addr", "server_addr"):
+            try:
+                if key == "client_addr":
+                    return host_port(self._sock.getsockname())
+                return host_port(self._sock.getpeername())
+            except OSError:
+                return None
+        return None
+
+    def _is_readable(self) -> bool:
+        """Would a read return at once? Data, end of stream or an error pending.
+
+        On TLS, only application data or end of stream counts: a TLS 1.3
+        session ticket gives the reader nothing, so the answer comes from
+        decrypting, without waiting, what the loop has delivered; the result
+        is kept for the next ``read()``.
+        """
+        if self._closed or self._readahead is not None:
+            return True
+        protocol = self._protocol
+        if not self._tls:
+            if protocol.size or protocol.at_eof():
+                return True
+            # Bytes the kernel holds that the loop has not delivered yet.
+            return _poll_readable(self._sock)
+        try:
+            data = self._top.recv_nowait(RECV_CHUNK)
+        except OSError as exc:
+            self._readahead = exc
+            return True
+        if data is None:
+            return False
+        self._readahead = data
+        return True
+
+    # -- closing ---------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the stream; calling it again does nothing.
+
+        A TLS stream sends its close_notify (every layer, innermost first) when
+        it can go without waiting, and never waits for the peer's answer, so
+        closing is bounded and never raises because the peer has gone. Returns
+        once the loop has closed the socket.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_timers()
+        protocol = self._protocol
+        if not protocol.lost:
+            top = self._top
+            while isinstance(top, TLSLayer):
+                top.close_notify()
+                top = top.lower
+            protocol.close()
+        await protocol.wait_closed()
+
+    def _abort(self) -> None:
+        """Close at once, without a closing handshake: the stream is broken."""
+        self._closed = True
+        self._cancel_timers()
+        if not self._protocol.lost:
+            self._protocol.abort()
+
+    def _cancel_timers(self) -> None:
+        for op in (self._read_op, self._write_op):
+            if op is not None:
+                op.cancel()
+
+    def __repr__(self) -> str:
+        tls = " TLS" if self._tls else ""
+        closed = " CLOSED" if self._closed else ""
+        return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
+
+
+def _poll_readable(sock: socket.socket) -> bool:
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+    except (OSError, ValueError):  # already closed underneath us
+        return True
+    return bool(poller.poll(0))

@@ -1,0 +1,426 @@
+"""The layers an asyncio stream reads and writes through.
+
+A stream is a stack of layers. At the bottom, :class:`StreamProtocol` is an
+``asyncio.Protocol`` on the loop's own socket transport: the loop pushes bytes
+into it (no ``sock_recv`` per read, which would register and unregister the
+reader every call) and it keeps them in a bounded buffer, pausing the transport
+when a fast peer gets too far ahead. Each ``start_tls`` puts a
+:class:`TLSLayer` on top: an ``ssl.SSLObject`` over memory BIOs, fed from the
+layer below.
+
+Why TLS is done here rather than with ``loop.start_tls``: the loops' own TLS
+transports differ exactly where the contract is strict. uvloop's drops the
+decrypted data it still holds when the peer's FIN arrives while reading is
+paused (perf-anchors; uvloop PR 661), Python 3.10 cannot ``start_tls`` over a
+TLS transport (cpython #81360) so TLS inside TLS needs this layer anyway,
+their closing handshakes wait for the peer (``ssl_shutdown_timeout``, 30 s by
+default), and neither says whether the bytes it holds are application data or
+a session ticket (``is_readable``). One layer of our own behaves the same on
+every loop and every Python, and asyncio's own TLS transport is the same
+``SSLObject`` and BIOs driven from Python, so the default loop pays nothing
+for it.
+
+Every layer has the same small surface. None of it knows about netbase's
+exceptions: failures are ``OSError`` (``ssl.SSLError`` included) and a passed
+deadline is :class:`netbase_asyncio._timer.Expired`; the stream maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import ssl
+from typing import Protocol, cast
+
+from netbase_asyncio._timer import Deadline
+
+RECV_CHUNK = 65536
+# Reading pauses when this much is buffered and not yet read, and resumes once
+# the reader has brought it down to LOW_WATER: memory stays bounded whatever
+# the peer sends. (The read that crosses the mark may overshoot it by the free
+# space of the buffer: the buffer never exceeds MAX_BUFFER.)
+HIGH_WATER = 512 * 1024
+LOW_WATER = 128 * 1024
+# The receive buffer starts at INITIAL_BUFFER and doubles, while the reader
+# lags, up to MAX_BUFFER (above HIGH_WATER, so that a paused transport's last
+# read still fits).
+INITIAL_BUFFER = 64 * 1024
+MAX_BUFFER = 1024 * 1024
+# What a TLS layer takes from below in one go, and hands to SSLObject.write().
+TLS_CHUNK = 256 * 1024
+# The most plaintext one TLS record carries.
+RECORD = 16384
+
+
+class Layer(Protocol):
+    """What a layer needs from the layer under it."""
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        """1 to ``max_bytes`` bytes, or ``b""`` at end of stream."""
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        """What :meth:`recv` would return at once, or ``None`` if it would wait."""
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        """Send all of ``data`` (into the kernel, for the bottom layer)."""
+
+    def send_nowait(self, data: bytes) -> None:
+        """Queue ``data`` without waiting (small control messages: close_notify)."""
+
+    def has_buffered(self) -> bool:
+        """Whether bytes are held above the socket."""
+
+
+def _connection_closed() -> OSError:
+    return BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+class StreamProtocol(asyncio.BufferedProtocol):
+    """The bottom layer: a protocol on the loop's socket transport, with a bounded buffer.
+
+    A ``BufferedProtocol``: the loop reads straight into our buffer
+    (``recv_into``) instead of allocating a fresh 256 KiB ``bytes`` per read,
+    which is what makes asyncio's plain ``Protocol`` slow at ping-pong
+    (perf-anchors). The buffer starts small and grows, up to the flow-control
+    bound, only while the reader lags behind.
+
+    The transport's write buffer limits are set to zero, so the protocol is
+    paused as soon as the kernel does not take a write whole: ``send`` then
+    returns only when every byte has reached the kernel, which is what the
+    contract's ``write`` promises and what lets a write deadline mean something.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray(INITIAL_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._start = 0  # unread bytes are _buffer[_start:_end]
+        self._end = 0
+        self.size = 0  # bytes buffered and not yet read
+        self._eof = False
+        self.error: BaseException | None = None
+        self.lost = False
+        self._read_paused = False
+        self.write_paused = False
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._closed: asyncio.Future[None] = loop.create_future()
+
+    # -- asyncio.BufferedProtocol ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not inherit from asyncio.Transport.
+        self.transport = cast("asyncio.Transport", transport)
+        self.transport.set_write_buffer_limits(high=0)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if not self._end:
+            return self._view  # empty: the whole buffer, no new view
+        free = len(self._buffer) - self._end
+        if free < len(self._buffer) // 4:
+            size = self.size
+            if self._start:
+                # Move the unread bytes to the front (rare: the reader usually
+                # empties the buffer, which resets it for free).
+                self._view[:size] = self._view[self._start : self._end]
+                self._start, self._end = 0, size
+            capacity = len(self._buffer)
+            if capacity - size < capacity // 4 and (capacity < MAX_BUFFER or capacity == size):
+                self._view.release()
+                self._buffer.extend(bytes(len(self._buffer)))
+                self._view = memoryview(self._buffer)
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        self.size += nbytes
+        if self.size > HIGH_WATER and not self._read_paused:
+            self._read_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        # Keep the transport open: a half-closed peer may still read what we
+        # send (a TLS close_notify, the end of a request). close() closes it.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._wake_writers()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- reading -------------------------------------------------------------------
+
+    def take(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` buffered bytes (there must be some); copies only those."""
+        start = self._start
+        count = self.size if self.size < max_bytes else max_bytes
+        data = bytes(self._view[start : start + count])
+        self.size -= count
+        if self.size:
+            self._start = start + count
+        else:
+            self._start = self._end = 0
+        if self._read_paused and self.size <= LOW_WATER:
+            self._read_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return data
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        while not self.size:
+            if self.error is not None:
+                raise self.error
+            if self._eof or self.lost:
+                return b""
+            waiter = self._loop.create_future()
+            self._read_waiter = waiter
+            try:
+                if op is None:
+                    await waiter
+                else:
+                    await op.wait(waiter)
+            finally:
+                self._read_waiter = None
+        return self.take(max_bytes)
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        if self.size:
+            return self.take(max_bytes)
+        if self.error is not None:
+            raise self.error
+        if self._eof or self.lost:
+            return b""
+        return None
+
+    def at_eof(self) -> bool:
+        """Whether the peer's end of stream (or an error) is all that is left."""
+        return not self.size and (self._eof or self.lost)
+
+    def has_buffered(self) -> bool:
+        return self.size > 0
+
+    # -- writing -------------------------------------------------------------------
+
+    def send_nowait(self, data: bytes | memoryview) -> None:
+        transport = self.transport
+        assert transport is not None
+        if self.lost or transport.is_closing():
+            raise self.error if isinstance(self.error, OSError) else _connection_closed()
+        transport.write(data)
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        self.send_nowait(data)
+        if self.write_paused:
+            await self.drain(op)
+
+    async def drain(self, op: Deadline | None) -> None:
+        """Wait until the transport has handed every byte to the kernel."""
+        while self.write_paused and not self.lost:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                if op is None:
+                    await waiter
+                else:
+                    await op.wait(waiter)
+            finally:
+                self._drain_waiters.remove(waiter)
+        if self.lost:
+            # The transport went away before it had sent everything.
+            raise self.error if isinstance(self.error, OSError) else _connection_closed()
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the transport; at once (abort) if bytes are still waiting to go.
+
+        Only a close_notify can be waiting here (``send`` returns when all its
+        bytes reached the kernel): dropping it beats waiting on a peer that
+        does not read.
+        """
+        transport = self.transport
+        assert transport is not None
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+    def abort(self) -> None:
+        """Close the transport at once, discarding anything not yet sent."""
+        assert self.transport is not None
+        self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Until the loop has let go of the socket (its descriptor is closed)."""
+        await self._closed
+
+
+class TLSLayer:
+    """TLS over another layer, through an ``ssl.SSLObject`` and memory BIOs.
+
+    Bytes taken from the layer below go into the incoming BIO before anything
+    is awaited again, so a timeout or a cancellation between two waits loses
+    nothing: the next call carries on from the BIO.
+    """
+
+    __slots__ = ("incoming", "lower", "obj", "outgoing", "peer_closed")
+
+    def __init__(self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None) -> None:
+        self.lower = lower
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        # The peer's close_notify has been read: every later read gives b"".
+        self.peer_closed = False
+
+    async def _flush(self, op: Deadline | None) -> None:
+        pending = self.outgoing.read()
+        if pending:
+            await self.lower.send(pending, op)
+
+    def _flush_nowait(self) -> None:
+        pending = self.outgoing.read()
+        if pending:
+            self.lower.send_nowait(pending)
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    async def handshake(self, op: Deadline | None) -> None:
+        while True:
+            try:
+                self.obj.do_handshake()
+            except ssl.SSLWantReadError:
+                await self._flush(op)
+                self._feed(await self.lower.recv(TLS_CHUNK, op))
+            else:
+                await self._flush(op)
+                return
+
+    def _decryptable(self) -> bool:
+        """Whether ``obj.read()`` may have something to give.
+
+        A read that finds nothing costs an exception and the allocation of its
+        whole buffer: check first.
+        """
+        return (
+            self.obj.pending() > 0
+            or self.incoming.pending > 0
+            or self.incoming.eof
+            or self.peer_closed
+        )
+
+    def _read(self, max_bytes: int) -> bytes:
+        """Decrypt up to ``max_bytes`` from what the incoming BIO holds.
+
+        OpenSSL hands out one record (16 KiB at most) per call, and allocates
+        the size asked for: ask for a record at a time and join, so a 64 KiB
+        read costs neither a 64 KiB allocation per record nor a second await.
+        ``SSLWantReadError`` when nothing could be decrypted.
+        """
+        data = self.obj.read(max_bytes if max_bytes < RECORD else RECORD)
+        if not data:
+            self.peer_closed = True
+            return data
+        if len(data) >= max_bytes or not self._decryptable():
+            return data
+        parts = [data]
+        size = len(data)
+        while size < max_bytes and self._decryptable():
+            left = max_bytes - size
+            try:
+                more = self.obj.read(left if left < RECORD else RECORD)
+            except ssl.SSLError:  # a partial record, or an error the next read will meet
+                break
+            if not more:
+                self.peer_closed = True
+                break
+            parts.append(more)
+            size += len(more)
+        return b"".join(parts)
+
+    def _try_read(self, max_bytes: int) -> bytes | None:
+        """Decrypted bytes, ``b""`` at end of stream, ``None`` when more must come from below."""
+        if self._decryptable():
+            try:
+                data = self._read(max_bytes)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLEOFError:
+                return b""  # the peer closed without close_notify: end of stream
+            else:
+                if self.outgoing.pending:
+                    self._flush_nowait()  # reading produced an answer (key update)
+                return data
+        self._flush_nowait()
+        return None
+
+    async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
+        while (data := self._try_read(max_bytes)) is None:
+            self._feed(await self.lower.recv(TLS_CHUNK, op))
+        return data
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        while (data := self._try_read(max_bytes)) is None:
+            raw = self.lower.recv_nowait(TLS_CHUNK)
+            if raw is None:
+                return None
+            self._feed(raw)
+        return data
+
+    async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        view = memoryview(data)
+        while view:
+            written = self.obj.write(view[:TLS_CHUNK])
+            view = view[written:]
+            await self._flush(op)
+
+    def send_nowait(self, data: bytes) -> None:
+        self.obj.write(data)
+        self._flush_nowait()
+
+    def has_buffered(self) -> bool:
+        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+
+    def close_notify(self) -> None:
+        """Send our close_notify if it can go without waiting; never wait for the peer's.
+
+        Waiting can hang on peers that never answer (httpx #634, aiohttp
+        #11091), and the TLS specs allow closing without it.
+        """
+        with contextlib.suppress(OSError, ValueError):
+            self.obj.unwrap()
+        with contextlib.suppress(OSError, ValueError):
+            self._flush_nowait()
