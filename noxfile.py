@@ -35,6 +35,7 @@ RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "threaded": (["netbase-threaded"], []),
     "asyncio": (["netbase-asyncio"], []),
     "uvloop": (["netbase-asyncio"], ["uvloop"]),
+    "trio": (["netbase-trio"], []),
 }
 
 

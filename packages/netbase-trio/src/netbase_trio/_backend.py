@@ -1,0 +1,146 @@
+"""``NetworkBackend``: opens trio streams."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+import trio
+
+from netbase._addresses import format_address, format_peer
+from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
+from netbase._happy_eyeballs import SocketOption, is_ip_literal
+from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
+from netbase._options import check_backend_options, check_unix_path
+from netbase._validate import check_host_port
+from netbase_trio import _primitives
+from netbase_trio._connect import connect_socket, open_tcp_socket
+from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
+from netbase_trio._resolver import Resolver, SystemResolver
+from netbase_trio._stream import NetworkStream
+
+__all__ = ["NetworkBackend"]
+
+
+class NetworkBackend(AsyncNetworkBackendInterface):
+    """Opens TCP and UNIX streams on trio.
+
+    Every option is keyword-only and optional:
+
+    - ``resolver``: an object with ``async resolve(host, port) -> list of IP
+      strings`` (default: the system resolver in a worker thread, abandoned at
+      the deadline).
+    - ``local_address``: the source IP to connect from.
+    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
+      socket before ``connect()``.
+    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
+      has several addresses (default 0.25); ``None`` tries them one after
+      another.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolver: Resolver | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] = (),
+        happy_eyeballs_delay: float | None = 0.25,
+    ) -> None:
+        self._socket_options: Sequence[SocketOption] = check_backend_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay
+        )
+        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
+        self._local_address = local_address
+        self._happy_eyeballs_delay = happy_eyeballs_delay
+
+    async def connect(self, host: str, port: int) -> NetworkStream:
+        """Resolve ``host``, connect to ``port`` and return an open stream.
+
+        Resolution and every attempt run under the effective deadline
+        (:class:`netbase.ConnectTimeout`), in one trio cancel scope; failure
+        raises :class:`netbase.ConnectError` naming the host and port, with
+        the cause chained. TCP_NODELAY is on. A cancellation of an enclosing
+        trio scope stays a ``trio.Cancelled`` and leaves no socket open.
+        """
+        check_host_port(host, port)
+        deadline = deadline_for(ConnectTimeout)
+        # What the deadline interrupted, for the message: [what is under way].
+        step = ["resolving the name"]
+        if deadline is None:
+            return await self._connect(host, port, step)
+        with trio.CancelScope(deadline=trio_deadline(deadline)) as scope:
+            return await self._connect(host, port, step)
+        # Only reached when our scope caught its own cancellation.
+        assert scope.cancelled_caught
+        raise connect_error(host, port, f"timed out {step[0]}", ConnectTimeout)
+
+    async def _connect(self, host: str, port: int, step: list[str]) -> NetworkStream:
+        if is_ip_literal(host):
+            addresses: Sequence[str] = [host]
+        else:
+            pending = self._resolver.resolve(host, port)
+            if not inspect.isawaitable(pending):
+                raise TypeError(
+                    f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
+                    "on trio (async def resolve(host, port))"
+                )
+            try:
+                addresses = await pending
+            except ConnectError:
+                raise
+            except OSError as exc:
+                raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+        step[0] = "connecting"
+        sock, address = await open_tcp_socket(
+            host,
+            port,
+            addresses,
+            local_address=self._local_address,
+            socket_options=self._socket_options,
+            happy_eyeballs_delay=self._happy_eyeballs_delay,
+        )
+        # No checkpoint between here and the caller: the socket cannot be lost.
+        return NetworkStream._adopt(sock, format_address(address, port), host)
+
+    async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
+        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        address = check_unix_path(path)
+        deadline = deadline_for(ConnectTimeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            for option in self._socket_options:
+                sock.setsockopt(*option)
+            await wait(lambda s: connect_socket(s, address), sock, deadline)
+        except Expired as exc:
+            sock.close()
+            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"{address!r}: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+        return NetworkStream._adopt(sock, format_peer(address), None)
+
+    async def sleep(self, seconds: float) -> None:
+        """``trio.sleep``."""
+        await _primitives.sleep(seconds)
+
+    def create_lock(self) -> AsyncLock:
+        """A ``trio.Lock``."""
+        # trio.Lock names its __aexit__ arguments; the protocol takes *exc_info.
+        return cast("AsyncLock", _primitives.create_lock())
+
+    def create_semaphore(self, value: int) -> _primitives.DeadlineSemaphore:
+        """A trio semaphore whose ``acquire()`` honours the active timeout."""
+        return _primitives.create_semaphore(value)
+
+    def create_event(self) -> _primitives.DeadlineEvent:
+        """A trio event whose ``wait()`` honours the active timeout."""
+        return _primitives.create_event()
+
+    def __repr__(self) -> str:
+        return "<NetworkBackend [trio]>"

@@ -1,0 +1,257 @@
+"""The layers a trio stream reads and writes through: a socket, then TLS layers.
+
+Why not ``trio.SocketStream`` and ``trio.SSLStream``: the contract's
+``get_extra_info("is_readable")`` is synchronous, and on TLS it must say
+whether *application data* is waiting (a TLS 1.3 session ticket alone must
+leave it ``False``). Only decrypting what has arrived tells, and
+``SSLStream`` can do that only in an ``await``. So netbase keeps its own
+layers, as ``netbase_threaded`` does: a non-blocking stdlib socket at the
+bottom, and for every ``start_tls`` an ``ssl.SSLObject`` over memory BIOs
+stacked on the layer below (TLS inside TLS is just one more layer, as with
+``SSLStream`` over ``SSLStream``). Every layer has a synchronous
+``recv_nowait()`` that feeds whatever the socket holds into the BIOs without
+waiting; ``is_readable`` uses it and keeps the result as readahead for the
+next ``read()``, so nothing is lost.
+
+It is also cheaper than the trio streams: no conflict detectors, no locks,
+a read is the system call and trio's own ``wait_readable`` when it must wait,
+and a deadline costs a cancel scope only around that wait.
+
+Layers never raise netbase's exceptions: ``OSError`` (``ssl.SSLError``
+included), trio's ``ClosedResourceError``/``BusyResourceError`` when the
+stream is closed under a waiting task, and :class:`~netbase_trio._deadline.Expired`
+when the deadline passes. The stream maps them, because only it knows whether
+it was reading, writing or handshaking. ``deadline`` arguments are
+:func:`time.monotonic` values, ``None`` for no limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from typing import Protocol
+
+import trio
+
+from netbase_trio._deadline import wait
+
+__all__ = ["RECV_CHUNK", "PlainSocket", "TLSLayer", "Transport"]
+
+RECV_CHUNK = 65536
+SEND_SLICE = 262144
+
+_wait_readable = trio.lowlevel.wait_readable
+_wait_writable = trio.lowlevel.wait_writable
+
+
+class Transport(Protocol):
+    """What a stream needs from the layer under it."""
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        """1 to ``max_bytes`` bytes, ``b""`` at end of stream, ``None`` if it would wait."""
+
+    async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
+        """Wait for data, then read it; the caller found nothing with ``recv_nowait``."""
+
+    async def send_all(self, data: memoryview, deadline: float | None) -> bool:
+        """Send all of ``data``; returns whether it had to wait (it then checkpointed)."""
+
+    def send_nowait(self, data: bytes) -> None:
+        """Send what goes at once, drop the rest, never raise (closing handshakes)."""
+
+    def has_buffered(self) -> bool:
+        """Whether bytes are already held above the socket (decrypted or not)."""
+
+    def wants_flush(self) -> bool:
+        """Whether reading produced bytes that must be sent (TLS key updates)."""
+
+    async def flush(self, deadline: float | None) -> None:
+        """Send what reading produced."""
+
+
+async def recv_some(layer: Transport, max_bytes: int, deadline: float | None) -> bytes:
+    """Read from ``layer``, waiting if nothing is there yet."""
+    data = layer.recv_nowait(max_bytes)
+    if data is None:
+        data = await layer.wait_recv(max_bytes, deadline)
+    return data
+
+
+class PlainSocket:
+    """A connected stdlib socket in non-blocking mode, waited on through trio."""
+
+    __slots__ = ("fd", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        try:
+            return self.sock.recv(max_bytes)
+        except BlockingIOError:
+            return None
+
+    async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
+        while True:
+            await wait(_wait_readable, self.fd, deadline)
+            try:
+                return self.sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+
+    async def send_all(self, data: memoryview, deadline: float | None) -> bool:
+        sock = self.sock
+        waited = False
+        while True:
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return waited
+            data = data[sent:]
+            await wait(_wait_writable, self.fd, deadline)
+            waited = True
+
+    def send_nowait(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.send(data)
+
+    def has_buffered(self) -> bool:
+        return False
+
+    def wants_flush(self) -> bool:
+        return False
+
+    async def flush(self, deadline: float | None) -> None:
+        pass
+
+
+class TLSLayer:
+    """TLS over another transport, through an ``ssl.SSLObject`` and memory BIOs.
+
+    Bytes read from the layer below go into the incoming BIO before anything
+    else can happen, so a timeout or a cancellation between two reads loses
+    nothing: the next call carries on from the BIO.
+
+    A reader and a writer may run at once (one of each, as the contract
+    allows). Both can have bytes to send (the writer its records, the reader
+    an answer to a key update), and bytes must reach the socket in the order
+    OpenSSL produced them; so one task at a time sends, and a task that finds
+    another sending waits for it (``_idle``), which picks its bytes up too.
+    """
+
+    __slots__ = ("_idle", "_sending", "incoming", "lower", "obj", "outgoing")
+
+    def __init__(self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None) -> None:
+        self.lower = lower
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        self._sending = False
+        self._idle = trio.lowlevel.ParkingLot()
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    async def handshake(self, deadline: float | None) -> None:
+        """Run the TLS handshake over the layer below."""
+        while True:
+            try:
+                self.obj.do_handshake()
+            except ssl.SSLWantReadError:
+                await self._send_out(deadline)
+                self._feed(await recv_some(self.lower, RECV_CHUNK, deadline))
+            else:
+                await self._send_out(deadline)
+                return
+
+    def recv_nowait(self, max_bytes: int) -> bytes | None:
+        obj = self.obj
+        while True:
+            try:
+                return obj.read(max_bytes)
+            except ssl.SSLWantReadError:
+                data = self.lower.recv_nowait(RECV_CHUNK)
+                if data is None:
+                    return None
+                self._feed(data)
+            except ssl.SSLEOFError:
+                return b""  # the peer closed without close_notify: end of stream
+
+    async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
+        while True:
+            if self.outgoing.pending:
+                await self._send_out(deadline)
+            self._feed(await self.lower.wait_recv(RECV_CHUNK, deadline))
+            data = self.recv_nowait(max_bytes)
+            if data is not None:
+                return data
+
+    async def send_all(self, data: memoryview, deadline: float | None) -> bool:
+        if not data:  # SSLObject.write(b"") would mean something else
+            return await self._send_out(deadline)
+        # Encrypt a slice at a time: a large write neither doubles in memory
+        # as ciphertext nor waits for all of it to be encrypted before sending.
+        waited = False
+        for start in range(0, len(data), SEND_SLICE):
+            self.obj.write(data[start : start + SEND_SLICE])
+            waited |= await self._send_out(deadline)
+        return waited
+
+    async def _send_out(self, deadline: float | None) -> bool:
+        waited = False
+        while True:
+            if self._sending:
+                await wait(_park, self._idle, deadline)
+                waited = True
+                continue
+            data = self.outgoing.read()
+            if not data:
+                return waited
+            self._sending = True
+            try:
+                waited |= await self.lower.send_all(memoryview(data), deadline)
+            finally:
+                self._sending = False
+                self._idle.unpark_all()
+
+    def send_nowait(self, data: bytes) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.obj.write(data)
+        self.lower.send_nowait(self.outgoing.read())
+
+    def has_buffered(self) -> bool:
+        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+
+    def wants_flush(self) -> bool:
+        return self.outgoing.pending > 0 or self.lower.wants_flush()
+
+    async def flush(self, deadline: float | None) -> None:
+        await self._send_out(deadline)
+        await self.lower.flush(deadline)
+
+    def close_notify(self) -> None:
+        """Send our close_notify if it goes at once; never wait for the peer's.
+
+        Waiting can hang on peers that never answer (httpx #634, aiohttp
+        #11091) and the TLS specs allow closing without it: trio's
+        ``SSLStream.aclose`` does the same. Skipped while another task is
+        sending, whose records it would cut in two.
+        """
+        if self._sending:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.obj.unwrap()
+        pending = self.outgoing.read()
+        if pending:
+            self.lower.send_nowait(pending)
+
+
+async def _park(lot: trio.lowlevel.ParkingLot) -> None:
+    await lot.park()

@@ -1,0 +1,185 @@
+"""trio only: netbase deadlines and trio cancel scopes compose; Cancelled is never converted."""
+
+from __future__ import annotations
+
+import pytest
+
+import netbase
+from helpers import PROMPT, stopwatch
+
+# Only the trio session installs trio: elsewhere this module is skipped whole.
+pytest.importorskip("netbase_trio")
+
+import trio
+import trio.testing
+
+pytestmark = pytest.mark.runtimes("trio")
+
+
+async def test_trio_cancel_while_reading_stays_cancelled_and_keeps_the_stream(
+    runtime, net, echo_server
+):
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        with trio.move_on_after(0.1) as scope:
+            await stream.read()
+        assert scope.cancelled_caught  # a trio.Cancelled went through, unconverted
+        assert "CLOSED" not in repr(stream)
+        await stream.write(b"still here")
+        assert await stream.read() == b"still here"
+
+
+async def test_cancelled_is_not_a_netbase_error(runtime, net, echo_server):
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            with pytest.raises(trio.Cancelled):
+                await stream.read()
+            with pytest.raises(trio.Cancelled):
+                await stream.write(b"x")
+            raise trio.Cancelled._create()  # let the scope swallow it, as trio does
+        assert "CLOSED" not in repr(stream)  # cancelled before any byte went
+
+
+async def test_earlier_trio_scope_wins_over_a_later_netbase_deadline(runtime, net, echo_server):
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        with stopwatch() as watch:
+            with trio.move_on_after(0.1) as scope:
+                async with netbase.timeout(5.0):
+                    await stream.read()
+        assert scope.cancelled_caught
+        assert watch.seconds < 0.1 + PROMPT
+
+
+async def test_earlier_netbase_deadline_wins_over_a_later_trio_scope(runtime, net, echo_server):
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        with trio.move_on_after(5.0) as scope:
+            with pytest.raises(netbase.ReadTimeout):
+                async with netbase.timeout(0.1):
+                    await stream.read()
+        assert not scope.cancelled_caught
+        assert "CLOSED" not in repr(stream)
+
+
+async def test_trio_cancel_during_connect_leaves_no_socket(runtime, net, full_backlog):
+    host, port = full_backlog
+    with stopwatch() as watch:
+        with trio.move_on_after(0.1) as scope:
+            await net.connect(host, port)
+    assert scope.cancelled_caught
+    assert watch.seconds < 0.1 + PROMPT  # the leak fixture checks the socket was closed
+
+
+async def test_trio_cancel_during_a_happy_eyeballs_race_leaves_no_socket(runtime, full_backlog):
+    address, port = full_backlog
+
+    class Thrice:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            return [address, address, address]
+
+    net = runtime.backend(resolver=Thrice(), happy_eyeballs_delay=0.02)
+    with trio.move_on_after(0.2) as scope:
+        await net.connect("backlog.test", port)
+    assert scope.cancelled_caught
+
+
+async def test_trio_cancel_during_the_tls_handshake_closes_the_stream(
+    runtime, net, silent_server, client_context
+):
+    async with await net.connect(silent_server.host, silent_server.port) as stream:
+        with trio.move_on_after(0.1) as scope:
+            await stream.start_tls(client_context, hostname="localhost")
+        assert scope.cancelled_caught
+        assert "CLOSED" in repr(stream)  # half a handshake: unusable
+
+
+async def test_trio_cancel_in_the_middle_of_a_write_closes_the_stream(runtime, net):
+    import threading
+
+    import servers
+
+    gate = threading.Event()
+    server = servers.Server(servers.stall_until(gate), name="test-stall")
+    try:
+        async with await net.connect(server.host, server.port) as stream:
+            with trio.move_on_after(0.2) as scope:
+                await stream.write(b"x" * (64 * 1024 * 1024))  # more than the buffers hold
+            assert scope.cancelled_caught
+            assert "CLOSED" in repr(stream)  # part went: the stream is unusable
+    finally:
+        gate.set()
+        server.wait_idle(5)
+        server.close()
+
+
+async def test_close_in_a_cancelled_scope_still_closes(runtime, net, echo_server):
+    stream = await net.connect(echo_server.host, echo_server.port)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await stream.close()  # raises Cancelled after closing, like trio's aclose()
+    assert scope.cancelled_caught
+    assert "CLOSED" in repr(stream)
+
+
+async def test_closing_wakes_a_blocked_reader_with_read_error(runtime, net, echo_server):
+    stream = await net.connect(echo_server.host, echo_server.port)
+    caught: list[BaseException] = []
+
+    async def reader() -> None:
+        try:
+            await stream.read()
+        except netbase.ReadError as exc:
+            caught.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.close()
+    assert len(caught) == 1
+    assert not isinstance(caught[0], netbase.TimeoutError)
+    assert isinstance(caught[0].__cause__, trio.ClosedResourceError)
+
+
+async def test_every_operation_is_a_checkpoint(
+    runtime, net, echo_server, tls_echo_server, client_context
+):
+    stream = await net.connect(echo_server.host, echo_server.port)
+    with trio.testing.assert_checkpoints():
+        await stream.write(b"ping")
+    await trio.sleep(0.05)  # the echo is waiting: the read does not block
+    with trio.testing.assert_checkpoints():
+        assert await stream.read() == b"ping"
+    with trio.testing.assert_checkpoints():
+        await stream.close()
+    tls = await net.connect(tls_echo_server.host, tls_echo_server.port)
+    await tls.start_tls(client_context, hostname="localhost")
+    with trio.testing.assert_checkpoints():
+        await tls.write(b"ping")
+    await trio.sleep(0.05)
+    with trio.testing.assert_checkpoints():
+        assert await tls.read() == b"ping"
+    await tls.close()
+
+
+async def test_primitives_waits_end_in_trio_cancellation_unconverted(runtime, net):
+    semaphore = net.create_semaphore(0)
+    event = net.create_event()
+    async with netbase.timeout(5.0):  # later than the trio scopes: they win
+        with trio.move_on_after(0.05) as scope:
+            await semaphore.acquire()
+        assert scope.cancelled_caught
+        with trio.move_on_after(0.05) as scope:
+            await event.wait()
+        assert scope.cancelled_caught
+
+
+async def test_from_socket_takes_a_trio_socket(runtime, echo_server):
+    import netbase_trio
+
+    tsock = trio.socket.socket()
+    await tsock.connect((echo_server.host, echo_server.port))
+    async with await netbase_trio.NetworkStream.from_socket(tsock) as stream:
+        await stream.write(b"two")
+        assert await stream.read() == b"two"
+        assert stream.get_extra_info("server_addr") == (echo_server.host, echo_server.port)
+    with pytest.raises(TypeError):
+        await netbase_trio.NetworkStream.from_socket(object())  # type: ignore[arg-type]
