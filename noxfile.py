@@ -70,7 +70,7 @@ def tests(session: nox.Session, runtime: str) -> None:
 @nox.session(python="3.12", default=False)
 @nox.parametrize("runtime", list(RUNTIMES))
 def soak(session: nox.Session, runtime: str) -> None:
-    """Long soak on one runtime: 100,000 connect/close cycles, 5,000 TLS ones, 4 GiB on one stream.
+    """Long soak on one runtime: 100,000 connect/close cycles, 10,000 TLS ones, 4 GiB on one stream.
 
     Checks that descriptors and memory do not grow. Not in the default run (it
     takes minutes); the `tests` session runs a shortened version of the same tests.
