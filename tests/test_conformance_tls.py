@@ -179,6 +179,27 @@ async def test_tls_integrity_under_random_chunking(runtime, net, tls_echo_server
     assert echoed == payload
 
 
+async def test_tls_duplex_many_small_writes(runtime, net, tls_echo_server, client_context):
+    # A reader and a writer at once, many small records each way: on the
+    # threaded backend this is two threads inside one SSL object, which must
+    # never overlap (OpenSSL's objects are not thread-safe).
+    for round_ in range(4):
+        payload = random_payload(512 * 1024, seed=40 + round_)
+        async with await net.connect("127.0.0.1", tls_echo_server.port) as stream:
+            await stream.start_tls(client_context, hostname="localhost")
+
+            async def writer(payload=payload, stream=stream, seed=50 + round_):
+                for chunk in random_chunks(payload, seed=seed, most=4096):
+                    await stream.write(chunk)
+
+            async def reader(payload=payload, stream=stream, seed=60 + round_):
+                return await read_exactly(stream, len(payload), seed=seed)
+
+            async with netbase.timeout(30):
+                _, echoed = await runtime.gather(writer, reader)
+        assert echoed == payload
+
+
 @pytest.mark.parametrize("close_notify", [True, False], ids=["close_notify", "ragged"])
 async def test_tls_end_of_stream(runtime, net, server_context, client_context, close_notify):
     payload = random_payload(300_000, seed=31)

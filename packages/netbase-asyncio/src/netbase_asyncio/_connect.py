@@ -105,6 +105,7 @@ async def _race(
     winner: socket.socket | None = None
     next_target = 0
     next_start = _monotonic()
+    latest: asyncio.Task[socket.socket] | None = None  # the attempt started last
     try:
         while winner is None:
             now = _monotonic()
@@ -122,9 +123,11 @@ async def _race(
                     sock = new_socket(family, local_address, socket_options)
                 except OSError as exc:
                     failures.append((address, exc))
+                    next_start = now  # it failed at once: the next goes now
                     continue
                 sock.setblocking(False)
-                attempts[loop.create_task(_attempt(sock, sockaddr))] = address
+                latest = loop.create_task(_attempt(sock, sockaddr))
+                attempts[latest] = address
                 next_start = now + (delay or 0.0)
                 continue
             if not attempts:
@@ -146,10 +149,12 @@ async def _race(
                         task.result().close()
                 elif isinstance(error, OSError):
                     failures.append((address, error))
+                    if task is latest:
+                        # RFC 8305: the latest attempt failed, so the next
+                        # one need not wait out the delay.
+                        next_start = _monotonic()
                 else:
                     raise error
-            if winner is None and not attempts:
-                next_start = _monotonic()  # everything in flight failed: go on now
     finally:
         await _cancel_all(attempts)
     return winner

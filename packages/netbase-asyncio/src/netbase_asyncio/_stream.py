@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import select
 import socket
 import ssl
 import time
 from typing import Any
 
-from netbase._addresses import format_peer, host_port
+from netbase._addresses import format_peer
 from netbase._exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -20,6 +19,13 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._streams import (
+    address_info,
+    check_stream_socket,
+    poll_readable,
+    set_nodelay,
+    stream_repr,
+)
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
 from netbase_asyncio._timer import Deadline, Expired
@@ -28,25 +34,6 @@ from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLa
 __all__ = ["NetworkStream"]
 
 _monotonic = time.monotonic
-
-
-def check_stream_socket(sock: object) -> Any:
-    """The checks on a socket handed to :meth:`NetworkStream.from_socket`; its peer address."""
-    if not isinstance(sock, socket.socket):
-        raise TypeError(
-            f"NetworkStream.from_socket() takes a socket.socket, not {type(sock).__name__}"
-        )
-    if isinstance(sock, ssl.SSLSocket):
-        raise TypeError(
-            "NetworkStream.from_socket() takes a plain socket; "
-            "call start_tls() on the stream for TLS"
-        )
-    if sock.type != socket.SOCK_STREAM:
-        raise ValueError("NetworkStream.from_socket() takes a SOCK_STREAM socket")
-    try:
-        return sock.getpeername()
-    except OSError as exc:
-        raise ValueError(f"NetworkStream.from_socket() takes a connected socket ({exc})") from None
 
 
 class NetworkStream(AsyncNetworkStreamInterface):
@@ -91,7 +78,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         Bad input raises ``TypeError`` / ``ValueError`` and leaves the socket to
         the caller.
         """
-        peer = check_stream_socket(sock)
+        peer = check_stream_socket(sock, "NetworkStream.from_socket()")
         return await cls._open(sock, peer, hostname)
 
     @classmethod
@@ -111,7 +98,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             await loop.create_unix_connection(lambda: protocol, sock=sock)
         else:
             if not from_backend:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                set_nodelay(sock)
             await loop.create_connection(lambda: protocol, sock=sock)
         if peer is None:
             assert protocol.transport is not None
@@ -276,12 +263,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if key == "socket":
             return self._sock
         if key in ("client_addr", "server_addr"):
-            try:
-                if key == "client_addr":
-                    return host_port(self._sock.getsockname())
-                return host_port(self._sock.getpeername())
-            except OSError:
-                return None
+            return address_info(self._sock, key)
         return None
 
     def _is_readable(self) -> bool:
@@ -299,7 +281,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             if protocol.size or protocol.at_eof():
                 return True
             # Bytes the kernel holds that the loop has not delivered yet.
-            return _poll_readable(self._sock)
+            return poll_readable(self._sock.fileno())
         try:
             data = self._top.recv_nowait(RECV_CHUNK)
         except OSError as exc:
@@ -346,15 +328,4 @@ class NetworkStream(AsyncNetworkStreamInterface):
                 op.cancel()
 
     def __repr__(self) -> str:
-        tls = " TLS" if self._tls else ""
-        closed = " CLOSED" if self._closed else ""
-        return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
-
-
-def _poll_readable(sock: socket.socket) -> bool:
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-    except (OSError, ValueError):  # already closed underneath us
-        return True
-    return bool(poller.poll(0))
+        return stream_repr(self._peer, self._tls, self._closed)

@@ -110,6 +110,7 @@ def _race(
     winner_address = ""
     next_target = 0
     next_start = _monotonic()
+    latest = -1  # the descriptor of the attempt started last
     try:
         while winner is None:
             now = _monotonic()
@@ -127,6 +128,7 @@ def _race(
                     sock = new_socket(family, local_address, socket_options)
                 except OSError as exc:
                     failures.append((address, exc))
+                    next_start = now  # it failed at once: the next goes now
                     continue
                 sock.setblocking(False)
                 code = sock.connect_ex(sockaddr)
@@ -136,9 +138,11 @@ def _race(
                 if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                     sock.close()
                     failures.append((address, OSError(code, os.strerror(code))))
+                    next_start = now  # it failed at once: the next goes now
                     continue
                 pending[sock.fileno()] = (sock, address)
                 poller.register(sock, select.POLLOUT)
+                latest = sock.fileno()
                 next_start = now + (delay or 0.0)
                 continue
             if not pending:
@@ -157,8 +161,10 @@ def _race(
                     sock.close()
                     if code:
                         failures.append((address, OSError(code, os.strerror(code))))
-            if winner is None and not pending:
-                next_start = _monotonic()  # everything in flight failed: go on now
+                    if fd == latest:
+                        # RFC 8305: the latest attempt failed, so the next
+                        # one need not wait out the delay.
+                        next_start = _monotonic()
     finally:
         for sock, _address in pending.values():
             sock.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 from typing import Any
 
-from netbase._addresses import format_peer, host_port
+from netbase._addresses import format_peer
 from netbase._exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -17,6 +16,13 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import NetworkStreamInterface
+from netbase._streams import (
+    address_info,
+    check_stream_socket,
+    poll_readable,
+    set_nodelay,
+    stream_repr,
+)
 from netbase._timeout import remaining
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
@@ -35,22 +41,10 @@ class NetworkStream(NetworkStreamInterface):
     """
 
     def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
-        if not isinstance(sock, socket.socket):
-            raise TypeError(f"NetworkStream() takes a socket.socket, not {type(sock).__name__}")
-        if isinstance(sock, ssl.SSLSocket):
-            raise TypeError(
-                "NetworkStream() takes a plain socket; call start_tls() on the stream for TLS"
-            )
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError("NetworkStream() takes a SOCK_STREAM socket")
+        peer = check_stream_socket(sock, "NetworkStream()")
         if sock.gettimeout() is not None:
             sock.settimeout(None)  # the transports rely on blocking mode
-        try:
-            peer = sock.getpeername()
-        except OSError as exc:
-            raise ValueError(f"NetworkStream() takes a connected socket ({exc})") from None
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(sock)
         self._setup(sock, format_peer(peer), hostname)
 
     @classmethod
@@ -211,12 +205,7 @@ class NetworkStream(NetworkStreamInterface):
         if key == "socket":
             return self._sock
         if key in ("client_addr", "server_addr"):
-            try:
-                if key == "client_addr":
-                    return host_port(self._sock.getsockname())
-                return host_port(self._sock.getpeername())
-            except OSError:
-                return None
+            return address_info(self._sock, key)
         return None
 
     def _is_readable(self) -> bool:
@@ -231,8 +220,8 @@ class NetworkStream(NetworkStreamInterface):
             return True
         top = self._top
         if not self._tls:
-            return _poll_readable(self._sock)
-        if not top.has_buffered() and not _poll_readable(self._sock):
+            return poll_readable(self._sock.fileno())
+        if not top.has_buffered() and not poll_readable(self._sock.fileno()):
             return False
         try:
             self._readahead = top.recv(RECV_CHUNK, 0.0)
@@ -281,12 +270,4 @@ class NetworkStream(NetworkStreamInterface):
         sock.close()
 
     def __repr__(self) -> str:
-        tls = " TLS" if self._tls else ""
-        closed = " CLOSED" if self._closed else ""
-        return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
-
-
-def _poll_readable(sock: socket.socket) -> bool:
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+        return stream_repr(self._peer, self._tls, self._closed)

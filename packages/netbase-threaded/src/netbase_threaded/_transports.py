@@ -46,6 +46,13 @@ def _left(deadline: float) -> float:
     return left
 
 
+def _ready(fd: int, events: int) -> bool:
+    """Whether ``fd`` is ready for ``events`` right now."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(0))
+
+
 def _wait(fd: int, events: int, timeout: float | None) -> None:
     """Block until ``fd`` is ready for ``events``, or raise ``TimeoutError``."""
     poller = select.poll()
@@ -120,54 +127,81 @@ class PlainSocket:
 class TLSSocket:
     """An ``ssl.SSLSocket``: the first TLS layer.
 
-    OpenSSL does its own socket I/O here, so deadlines go through the socket's
-    timeout. The mode is switched only when it must change: blocking while no
-    deadline is active (one system call per read), timeout mode under one.
-    CPython applies the timeout of a single ``recv``/``do_handshake`` as a
-    deadline for the whole call, and ``send_all`` re-arms it for what is left.
+    OpenSSL reads and writes the socket itself here (no memory BIO, no copy),
+    but an SSL object must never be used by two threads at once: a reader
+    thread in ``SSL_read`` and a writer thread in ``SSL_write`` on the same
+    ``SSLSocket`` corrupt its memory (seen here as a crash in malloc within a
+    few dozen 3 MiB duplex transfers). So after the handshake the socket is
+    non-blocking, every SSL call runs under ``lock`` and never waits, and the
+    waiting happens outside the lock, in ``poll()``:
+
+    - a read polls first when OpenSSL holds no decrypted bytes, then reads:
+      two system calls where a blocking read takes one, and no exception on
+      the common path;
+    - a write sends what the kernel takes and polls for room in between.
+
+    Deadlines are the poll's timeout, so the socket's own timeout is never
+    touched again: a reader and a writer thread can each have their own.
     """
 
-    __slots__ = ("sock",)
+    __slots__ = ("eof", "fd", "lock", "sock")
 
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
+        self.fd = sock.fileno()
+        self.lock = threading.Lock()
+        # After close_notify the socket may stay open (the peer waits for us
+        # to close): polling it would wait for nothing. End of stream is final.
+        self.eof = False
 
     def handshake(self, timeout: float | None) -> None:
+        # Nobody else uses the stream during start_tls(): CPython's blocking
+        # handshake, with the timeout as a deadline for the whole of it.
         self.sock.settimeout(timeout)
         self.sock.do_handshake()
+        self.sock.settimeout(0.0)
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        if self.eof:
+            return b""
         sock = self.sock
-        if timeout is None:
-            if sock.gettimeout() is not None:
-                sock.settimeout(None)
-            return sock.recv(max_bytes)
-        if timeout == 0.0:
-            sock.settimeout(0.0)
-            try:
-                return sock.recv(max_bytes)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                raise TimeoutError("no data pending") from None
-        sock.settimeout(timeout)
-        return sock.recv(max_bytes)
+        deadline = None if timeout is None else _monotonic() + timeout
+        events = _POLLIN
+        while True:
+            if events != _POLLIN or not sock.pending():
+                if timeout == 0.0:
+                    if not _ready(self.fd, events):
+                        raise TimeoutError("no data pending")
+                else:
+                    _wait(self.fd, events, None if deadline is None else _left(deadline))
+            with self.lock:
+                try:
+                    data = sock.recv(max_bytes)
+                    if not data:
+                        self.eof = True
+                    return data
+                except ssl.SSLWantReadError:
+                    events = _POLLIN
+                except ssl.SSLWantWriteError:
+                    events = _POLLOUT
+            if timeout == 0.0 and events == _POLLIN and not _ready(self.fd, _POLLIN):
+                raise TimeoutError("no application data pending")
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
         sock = self.sock
-        if timeout is None:
-            if sock.gettimeout() is not None:
-                sock.settimeout(None)
-            sock.sendall(data)
-            return
-        if timeout == 0.0:  # close_notify of an inner layer: only what goes at once
-            sock.settimeout(0.0)
-            while data:
-                data = data[sock.send(data) :]
-            return
-        # SSLSocket.sendall() would give every record the whole timeout again.
-        deadline = _monotonic() + timeout
+        deadline = None if timeout is None else _monotonic() + timeout
         while data:
-            sock.settimeout(_left(deadline))
-            data = data[sock.send(data) :]
+            with self.lock:
+                try:
+                    data = data[sock.send(data) :]
+                    continue
+                except ssl.SSLWantWriteError:
+                    events = _POLLOUT
+                except ssl.SSLWantReadError:
+                    events = _POLLIN
+            if timeout == 0.0:
+                raise TimeoutError("the socket would block")
+            _wait(self.fd, events, None if deadline is None else _left(deadline))
 
     def has_buffered(self) -> bool:
         return self.sock.pending() > 0
@@ -175,13 +209,13 @@ class TLSSocket:
     def close_notify(self) -> None:
         # Send our close_notify without waiting for the peer's: waiting can hang
         # on peers that never answer (httpx #634, aiohttp #11091), and the TLS
-        # specs allow closing without it. trio's SSLStream does the same.
-        sock = self.sock
-        sock.settimeout(0.0)
-        try:
-            sock.unwrap()
-        except (OSError, ValueError):
-            pass
+        # specs allow closing without it. trio's SSLStream does the same. The
+        # socket is non-blocking: if the kernel will not take it now, give up.
+        with self.lock:
+            try:
+                self.sock.unwrap()
+            except (OSError, ValueError):
+                pass
 
 
 class TLSLayer:

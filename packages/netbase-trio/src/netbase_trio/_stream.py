@@ -11,14 +11,13 @@ and the ``trio.Cancelled`` goes on, unconverted.
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 from typing import Any
 
 import trio
 
-from netbase._addresses import format_peer, host_port
+from netbase._addresses import format_peer
 from netbase._exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -28,6 +27,13 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._streams import (
+    address_info,
+    check_stream_socket,
+    poll_readable,
+    set_nodelay,
+    stream_repr,
+)
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
@@ -51,21 +57,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
     """
 
     def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
-        if not isinstance(sock, socket.socket):
-            raise TypeError(f"NetworkStream() takes a socket.socket, not {type(sock).__name__}")
-        if isinstance(sock, ssl.SSLSocket):
-            raise TypeError(
-                "NetworkStream() takes a plain socket; call start_tls() on the stream for TLS"
-            )
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError("NetworkStream() takes a SOCK_STREAM socket")
-        try:
-            peer = sock.getpeername()
-        except OSError as exc:
-            raise ValueError(f"NetworkStream() takes a connected socket ({exc})") from None
+        peer = check_stream_socket(sock, "NetworkStream()")
         sock.setblocking(False)  # trio waits; the system calls never block
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(sock)
         self._setup(sock, format_peer(peer), hostname)
 
     @classmethod
@@ -239,12 +233,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if key == "socket":
             return self._sock
         if key in ("client_addr", "server_addr"):
-            try:
-                if key == "client_addr":
-                    return host_port(self._sock.getsockname())
-                return host_port(self._sock.getpeername())
-            except OSError:
-                return None
+            return address_info(self._sock, key)
         return None
 
     def _is_readable(self) -> bool:
@@ -258,9 +247,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if self._closed or self._readahead is not None:
             return True
         if not self._tls:
-            return _poll_readable(self._fd)
+            return poll_readable(self._fd)
         top = self._top
-        if not top.has_buffered() and not _poll_readable(self._fd):
+        if not top.has_buffered() and not poll_readable(self._fd):
             return False
         try:
             data = top.recv_nowait(RECV_CHUNK)
@@ -305,12 +294,4 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._sock.close()
 
     def __repr__(self) -> str:
-        tls = " TLS" if self._tls else ""
-        closed = " CLOSED" if self._closed else ""
-        return f'<NetworkStream ["{self._peer}"{tls}{closed}]>'
-
-
-def _poll_readable(fd: int) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+        return stream_repr(self._peer, self._tls, self._closed)
