@@ -36,6 +36,9 @@ RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "asyncio": (["netbase-asyncio"], []),
     "uvloop": (["netbase-asyncio"], ["uvloop"]),
     "trio": (["netbase-trio"], []),
+    "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
+    "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
+    "recording-trio": (["netbase-recording", "netbase-trio"], []),
 }
 
 
@@ -111,3 +114,22 @@ def build(session: nox.Session) -> None:
     out = os.path.join(session.create_tmp(), "dist")
     session.run("uv", "build", "--all-packages", "--out-dir", out, external=True)
     session.run("python", "scripts/check_dists.py", out)
+
+
+# The benchmarks run on one Python (the anchors' 3.11) with every runtime and
+# the other candidates (the "bench" group) installed; see benchmarks/README.md.
+BENCH_PACKAGES = ["netbase-threaded", "netbase-asyncio", "netbase-trio"]
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """The full benchmark (~15-20 min): rewrites benchmarks/results.md and the chart."""
+    uv_sync(session, BENCH_PACKAGES, ["bench"])
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench_quick(session: nox.Session) -> None:
+    """Tiny sizes, one round: every candidate runs and every byte arrives (not figures)."""
+    uv_sync(session, BENCH_PACKAGES, ["bench"])
+    session.run("python", "-m", "benchmarks.run", "--quick", *session.posargs)

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of netbase and the layers people use today; see README.md."""

@@ -1,0 +1,1 @@
+"""One module per runtime group; each holds that group's candidates."""
