@@ -24,7 +24,7 @@ import netbase
 from helpers import read_exactly
 
 SOAK = os.environ.get("NETBASE_SOAK") == "1"
-CONCURRENT = {"threaded": 200, "asyncio": 1000, "uvloop": 1000, "trio": 1000}
+CONCURRENT = {"sync": 200, "async": 1000}  # threads for sync, tasks for async
 EXCHANGES = 3
 CYCLES = 100_000 if SOAK else 1_000
 TLS_CYCLES = 10_000 if SOAK else 200
@@ -48,6 +48,11 @@ def describe_fds() -> list[str]:
         except OSError:
             pass
     return described
+
+
+def keeps_traffic(runtime) -> bool:
+    """The recording wrappers keep every byte by design: memory grows with traffic."""
+    return runtime.name.startswith("recording-")
 
 
 def rss() -> int:
@@ -82,7 +87,7 @@ async def settle(runtime, load_server, baseline_fds: int) -> int:
 
 
 async def test_many_concurrent_connections(runtime, net, load_server):
-    count = CONCURRENT[runtime.name]
+    count = CONCURRENT[runtime.flavour]
     await warm_up(runtime, net, load_server)
     baseline = open_fds()
     errors: list[BaseException] = []
@@ -153,7 +158,8 @@ async def test_soak_connect_close_cycles(runtime, net, load_server):
     fds_after = await settle(runtime, load_server, fds_before)
     rss_after = rss()
     assert fds_after <= fds_before, f"descriptors: {fds_before} before, {fds_after} after"
-    assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+    if not keeps_traffic(runtime):
+        assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     figures.note(
         "soak",
         f"{runtime.name}: {CYCLES} connect/echo/close cycles in {elapsed:.1f} s, "
@@ -195,7 +201,8 @@ async def test_soak_tls_connect_close_cycles(runtime, net, fault_peer, server_co
     gc.collect()
     fds_after, rss_after = open_fds(), rss()
     assert fds_after <= fds_before, f"descriptors: {fds_before} before, {fds_after} after"
-    assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+    if not keeps_traffic(runtime):
+        assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     figures.note(
         "soak",
         f"{runtime.name}: {TLS_CYCLES} TLS connect/handshake/echo/close cycles in {elapsed:.1f} s, "
@@ -225,7 +232,8 @@ async def test_soak_long_lived_stream(runtime, net, load_server):
         elapsed = time.monotonic() - started
         rss_after = rss()
     assert rss_before is not None
-    assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+    if not keeps_traffic(runtime):
+        assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
     fds_after = await settle(runtime, load_server, fds_before)
     assert fds_after <= fds_before, f"{fds_before} before, {fds_after} after: {describe_fds()}"
     figures.note(
