@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip(
-    "netbase_recording", reason="netbase-recording is not installed in this session"
-)
-
 import sys
 from typing import Any
 
+import pytest
 from test_recording_roundtrip import facade, recorder, replayer
 
 import netbase

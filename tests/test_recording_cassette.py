@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip(
-    "netbase_recording", reason="netbase-recording is not installed in this session"
-)
-
 import gzip
 import io
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

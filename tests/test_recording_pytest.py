@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip(
-    "netbase_recording", reason="netbase-recording is not installed in this session"
-)
-
-
 pytest_plugins = ["pytester"]
 
 SYNC = """

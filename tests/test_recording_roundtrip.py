@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip(
-    "netbase_recording", reason="netbase-recording is not installed in this session"
-)
-
 import io
 from typing import Any
+
+import pytest
 
 import netbase
 from drivers import Driver, SyncFacade
