@@ -70,6 +70,28 @@ def tests(session: nox.Session, runtime: str) -> None:
     session.run("pytest", "--runtime", runtime, *session.posargs)
 
 
+@nox.session(python="3.12", default=False)
+@nox.parametrize("runtime", [name for name in RUNTIMES if not name.startswith("recording-")])
+def soak(session: nox.Session, runtime: str) -> None:
+    """Long soak on one runtime: 100,000 connect/close cycles, 10,000 TLS ones, 4 GiB on one stream.
+
+    Checks that descriptors and memory do not grow. Not in the default run (it
+    takes minutes); the `tests` session runs a shortened version of the same tests.
+    """
+    packages, groups = RUNTIMES[runtime]
+    uv_sync(session, packages, ["test", *groups])
+    session.run(
+        "pytest",
+        "--runtime",
+        runtime,
+        "tests/hostile/test_hostile_load.py",
+        "-k",
+        "soak",
+        *session.posargs,
+        env={"NETBASE_SOAK": "1"},
+    )
+
+
 @nox.session(python="3.12")
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
