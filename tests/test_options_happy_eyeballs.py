@@ -367,7 +367,9 @@ def _can_unshare() -> bool:
 def test_localhost_through_the_system_resolver(runtime, listening):
     """The real thing, with no query leaving the machine: a private network namespace
     whose /etc/hosts maps localhost to both ::1 and 127.0.0.1; only one listens."""
-    out = _in_namespace("::1 localhost\n127.0.0.1 localhost\n", runtime.name, listening)
+    out = _in_namespace(
+        "::1 localhost\n127.0.0.1 localhost\n", runtime.name.removeprefix("recording-"), listening
+    )
     answer, server = out.rsplit(" ", 1)
     assert answer.split() == ["127.0.0.1", "::1"]  # the system resolver gave both
     assert server == ("::1" if listening == "6" else "127.0.0.1")

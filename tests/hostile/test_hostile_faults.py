@@ -367,11 +367,6 @@ async def test_tls_truncated_record_delivers_the_whole_records_then_ends(
     tried(runtime, scenario)
 
 
-@pytest.mark.known_bug(
-    ["threaded"],
-    "CPython's SSLSocket reports ECONNRESET inside SSL_read as SSLEOFError (errno lost), "
-    "which the threaded backend reads as a clean end of stream",
-)
 async def test_tls_reset_mid_record_is_read_error(
     runtime, net, fault_peer, tls_scenario, client_context
 ):
