@@ -171,7 +171,7 @@ class NetworkStream(NetworkStreamInterface):
                     self._sock,
                     server_hostname=hostname,
                     do_handshake_on_connect=False,
-                    # A ragged EOF must reach us: it may be a reset (see TLSSocket.recv).
+                    # TLSSocket.recv reads a ragged EOF as end of stream, and remembers it.
                     suppress_ragged_eofs=False,
                 )
                 # wrap_socket() moved the file descriptor into tls_sock.
