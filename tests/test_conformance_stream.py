@@ -166,7 +166,7 @@ async def test_write_timeout_closes_the_stream(runtime, net):
         try:
             with stopwatch() as watch, pytest.raises(netbase.WriteTimeout) as info:
                 async with netbase.timeout(0.3):
-                    await stream.write(b"x" * (64 * 1024 * 1024))
+                    await stream.write(b"x" * (16 * 1024 * 1024))
             assert watch.seconds < 0.3 + PROMPT
             assert isinstance(info.value, netbase.WriteError)
             assert "CLOSED" in repr(stream)
