@@ -36,6 +36,9 @@ RUNTIMES: dict[str, tuple[list[str], list[str]]] = {
     "asyncio": (["netbase-asyncio"], []),
     "uvloop": (["netbase-asyncio"], ["uvloop"]),
     "trio": (["netbase-trio"], []),
+    "recording-threaded": (["netbase-recording", "netbase-threaded"], []),
+    "recording-asyncio": (["netbase-recording", "netbase-asyncio"], []),
+    "recording-trio": (["netbase-recording", "netbase-trio"], []),
 }
 
 
@@ -65,6 +68,28 @@ def tests(session: nox.Session, runtime: str) -> None:
     packages, groups = RUNTIMES[runtime]
     uv_sync(session, packages, ["test", *groups])
     session.run("pytest", "--runtime", runtime, *session.posargs)
+
+
+@nox.session(python="3.12", default=False)
+@nox.parametrize("runtime", [name for name in RUNTIMES if not name.startswith("recording-")])
+def soak(session: nox.Session, runtime: str) -> None:
+    """Long soak on one runtime: 100,000 connect/close cycles, 10,000 TLS ones, 4 GiB on one stream.
+
+    Checks that descriptors and memory do not grow. Not in the default run (it
+    takes minutes); the `tests` session runs a shortened version of the same tests.
+    """
+    packages, groups = RUNTIMES[runtime]
+    uv_sync(session, packages, ["test", *groups])
+    session.run(
+        "pytest",
+        "--runtime",
+        runtime,
+        "tests/hostile/test_hostile_load.py",
+        "-k",
+        "soak",
+        *session.posargs,
+        env={"NETBASE_SOAK": "1"},
+    )
 
 
 @nox.session(python="3.12")
@@ -108,3 +133,45 @@ def bench_quick(session: nox.Session) -> None:
     """Tiny sizes, one round: every candidate runs and every byte arrives (not figures)."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", "--quick", *session.posargs)
+
+
+# -- the documentation -----------------------------------------------------------
+
+DOCS_RUNTIMES = ["threaded", "asyncio", "trio"]
+
+
+@nox.session(python="3.12")
+def docs(session: nox.Session) -> None:
+    """mkdocs build --strict."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
+    )
+
+
+@nox.session(python=PYTHONS)
+def docs_tests(session: nox.Session) -> None:
+    """Every docs example on every runtime (all must be installed), and the pool's tests."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    runtimes = [f"--runtime={name}" for name in DOCS_RUNTIMES]
+    session.run("pytest", "tests/docs", *runtimes, *session.posargs)
+    # The asyncio examples again, on uvloop's event loop.
+    session.run(
+        "pytest", "tests/docs", "--runtime=uvloop", "-k", "asyncio or uvloop", *session.posargs
+    )
+
+
+@nox.session(python="3.12")
+def examples(session: nox.Session) -> None:
+    """The main job: every docs example, live against the local servers, with what it prints."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    session.run("python", "scripts/docs_examples.py", *session.posargs)
+
+
+@nox.session(python="3.12")
+def browser(session: nox.Session) -> None:
+    """The built site in headless chromium: pages render, tabs switch, links resolve."""
+    uv_sync(session, [], ["docs"], all_packages=True)
+    site = os.path.join(session.create_tmp(), "site")
+    session.run("mkdocs", "build", "--strict", "--site-dir", site)
+    session.run("python", "scripts/docs_browser.py", site)

@@ -8,6 +8,7 @@ explicitly but not installed is an error, never a silent skip.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import socket
 import ssl
@@ -22,6 +23,24 @@ import trustme
 
 import servers
 from drivers import DRIVERS, Driver, is_async_test
+
+# Test modules about one package are left out of collection (not skipped)
+# in sessions that do not install it: each nox session installs one runtime.
+_MODULE_NEEDS = {
+    "test_asyncio_*.py": "netbase_asyncio",
+    "test_trio_*.py": "netbase_trio",
+    "test_recording_*.py": "netbase_recording",
+    "test_threaded.py": "netbase_threaded",
+}
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+collect_ignore_glob = [
+    pattern for pattern, module in _MODULE_NEEDS.items() if not _installed(module)
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

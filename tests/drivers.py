@@ -280,3 +280,112 @@ DRIVERS: dict[str, Driver] = {
 
 def is_async_test(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn)
+
+
+# -- netbase-recording: the same suite through the recording wrappers ---------
+#
+# The backend is RecordingBackend / AsyncRecordingBackend around the runtime's
+# own. Recording must change neither bytes nor semantics, so every clause must
+# hold through it. One thing differs by design: the wrapper's reprs say what
+# they wrap (<RecordingStream around <NetworkStream [...]>>), so the view below
+# shows the wrapped stream's repr where the suite checks a stream's repr; the
+# wrapper's own reprs are tested in test_recording_*.py.
+
+
+class RecordingFacade(SyncFacade):
+    """SyncFacade over a recording backend or stream, with the wrapped stream's repr."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("connect", "connect_unix"):
+            attr = getattr(self.inner, name)
+
+            async def connect(*args: Any, **kwargs: Any) -> Any:
+                return RecordingFacade(attr(*args, **kwargs))
+
+            return connect
+        return super().__getattr__(name)
+
+    def __repr__(self) -> str:
+        return repr(getattr(self.inner, "stream", self.inner))
+
+
+class AsyncRecordingView:
+    """An async recording backend or stream, with the wrapped stream's repr."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in ("connect", "connect_unix"):
+
+            async def connect(*args: Any, **kwargs: Any) -> Any:
+                return AsyncRecordingView(await attr(*args, **kwargs))
+
+            return connect
+        return attr
+
+    async def __aenter__(self) -> AsyncRecordingView:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.inner.close()
+
+    def __repr__(self) -> str:
+        return repr(getattr(self.inner, "stream", self.inner))
+
+
+class _RecordingDriver(Driver):
+    def available(self) -> bool:
+        try:
+            import netbase_recording  # noqa: F401
+        except ImportError:
+            return False
+        return super().available()
+
+
+class RecordingThreadedDriver(_RecordingDriver, ThreadedDriver):
+    name = "recording-threaded"
+    backend_repr = "<RecordingBackend around <NetworkBackend [threaded]>>"
+
+    def backend(self, **options: Any) -> Any:
+        from netbase_recording import RecordingBackend
+
+        return RecordingFacade(RecordingBackend(self.module.NetworkBackend(**options)))
+
+    async def wrap_socket(self, sock: socket.socket) -> Any:
+        from netbase_recording import RecordingBackend
+
+        recorder = RecordingBackend(self.module.NetworkBackend())
+        return RecordingFacade(recorder.wrap_stream(self.module.NetworkStream(sock)))
+
+
+class _AsyncRecordingDriver(_RecordingDriver):
+    def backend(self, **options: Any) -> Any:
+        from netbase_recording import AsyncRecordingBackend
+
+        inner = self.module.NetworkBackend(**options)
+        return AsyncRecordingView(AsyncRecordingBackend(inner))
+
+    async def wrap_socket(self, sock: socket.socket) -> Any:
+        from netbase_recording import AsyncRecordingBackend
+
+        recorder = AsyncRecordingBackend(self.module.NetworkBackend())
+        stream = await self.module.NetworkStream.from_socket(sock)
+        return AsyncRecordingView(recorder.wrap_stream(stream))
+
+
+class RecordingAsyncioDriver(_AsyncRecordingDriver, AsyncioDriver):
+    name = "recording-asyncio"
+    backend_repr = "<AsyncRecordingBackend around <NetworkBackend [asyncio]>>"
+
+
+class RecordingTrioDriver(_AsyncRecordingDriver, TrioDriver):
+    name = "recording-trio"
+    backend_repr = "<AsyncRecordingBackend around <NetworkBackend [trio]>>"
+
+
+DRIVERS.update(
+    (driver.name, driver)
+    for driver in (RecordingThreadedDriver(), RecordingAsyncioDriver(), RecordingTrioDriver())
+)

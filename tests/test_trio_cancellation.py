@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
 import netbase
 from helpers import PROMPT, stopwatch
-
-# Only the trio session installs trio: elsewhere this module is skipped whole.
-pytest.importorskip("netbase_trio")
-
-import trio
-import trio.testing
 
 pytestmark = pytest.mark.runtimes("trio")
 

@@ -16,14 +16,10 @@ import socket
 from typing import Any
 
 import pytest
-
-import netbase
-
-# Only the trio session installs trio: elsewhere this module is skipped whole.
-pytest.importorskip("netbase_trio")
-
 import trio
 import trio.testing
+
+import netbase
 
 pytestmark = pytest.mark.runtimes("trio")
 

@@ -11,15 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-import netbase
-
-# Only the trio session installs trio: elsewhere this module is skipped whole.
-pytest.importorskip("netbase_trio")
-
 import trio
 import trio.testing
 
+import netbase
 from netbase_trio import _connect
 
 pytestmark = pytest.mark.runtimes("trio")

@@ -10,13 +10,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+import trio
 
 import netbase
-
-# Only the trio session installs trio: elsewhere this module is skipped whole.
-pytest.importorskip("netbase_trio")
-
-import trio
 
 pytestmark = pytest.mark.runtimes("trio")
 

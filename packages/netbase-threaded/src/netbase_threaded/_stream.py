@@ -168,7 +168,11 @@ class NetworkStream(NetworkStreamInterface):
         try:
             if not self._tls:
                 tls_sock = ctx.wrap_socket(
-                    self._sock, server_hostname=hostname, do_handshake_on_connect=False
+                    self._sock,
+                    server_hostname=hostname,
+                    do_handshake_on_connect=False,
+                    # A ragged EOF must reach us: it may be a reset (see TLSSocket.recv).
+                    suppress_ragged_eofs=False,
                 )
                 # wrap_socket() moved the file descriptor into tls_sock.
                 self._sock = tls_sock

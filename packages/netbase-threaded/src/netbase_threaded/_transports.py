@@ -22,6 +22,7 @@ Python loop per record, which is what keeps TLS bulk transfers at raw speed.
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import ssl
@@ -46,6 +47,21 @@ def _left(deadline: float) -> float:
     return left
 
 
+# Linux: the first byte of struct tcp_info is the connection's TCP state.
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_CLOSE = 7  # after a reset; a peer's plain FIN leaves CLOSE_WAIT (8)
+
+
+def _was_reset(sock: socket.socket) -> bool:
+    """Whether the peer reset the connection (rather than closing it with a FIN)."""
+    if _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _TCP_CLOSE
+    except OSError:
+        return False
+
+
 def _ready(fd: int, events: int) -> bool:
     """Whether ``fd`` is ready for ``events`` right now."""
     poller = select.poll()
@@ -57,6 +73,10 @@ def _wait(fd: int, events: int, timeout: float | None) -> None:
     """Block until ``fd`` is ready for ``events``, or raise ``TimeoutError``."""
     poller = select.poll()
     poller.register(fd, events)
+    _poll(poller, timeout)
+
+
+def _poll(poller: select.poll, timeout: float | None) -> None:
     # poll() takes milliseconds and rounds up, so it never wakes early and spins.
     if not poller.poll(None if timeout is None else timeout * 1000.0):
         raise TimeoutError("timed out")
@@ -82,27 +102,50 @@ class PlainSocket:
     """A connected socket, kept in blocking mode.
 
     With no deadline a read is one blocking ``recv()``: a single system call.
-    With a deadline it is a ``recv(MSG_DONTWAIT)`` first (bulk transfers find
-    data waiting and never poll), then ``poll()`` only when nothing is there.
+    With a deadline it is ``poll()`` with the time left, then
+    ``recv(MSG_DONTWAIT)``, as CPython's own socket timeouts do, except when
+    the previous read found data waiting: then the ``recv`` goes first and
+    the poll is skipped while data keeps being there. (Trying first every
+    time costs a failed call and an exception per read when the peer is
+    slower than we are, which on loopback is most of the time.)
     """
 
-    __slots__ = ("fd", "sock")
+    __slots__ = ("fd", "found_data", "read_poller", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
+        self.found_data = False
+        # Made on the first read under a deadline, then kept: only the one
+        # reader thread polls it (writers make their own).
+        self.read_poller: select.poll | None = None
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         if timeout is None:
             return self.sock.recv(max_bytes)
-        deadline = _monotonic() + timeout
-        while True:
+        if timeout == 0.0:
             try:
                 return self.sock.recv(max_bytes, _DONTWAIT)
             except BlockingIOError:
-                if timeout == 0.0:
-                    raise TimeoutError("no data pending") from None
-                _wait(self.fd, _POLLIN, _left(deadline))
+                raise TimeoutError("no data pending") from None
+        deadline = _monotonic() + timeout
+        if self.found_data:
+            try:
+                return self.sock.recv(max_bytes, _DONTWAIT)
+            except BlockingIOError:
+                self.found_data = False
+        poller = self.read_poller
+        if poller is None:
+            poller = self.read_poller = select.poll()
+            poller.register(self.fd, _POLLIN)
+        while True:
+            _poll(poller, _left(deadline))
+            try:
+                data = self.sock.recv(max_bytes, _DONTWAIT)
+            except BlockingIOError:
+                continue  # woken for nothing: wait again
+            self.found_data = len(data) == max_bytes  # more is likely waiting
+            return data
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
         if timeout is None:
@@ -180,6 +223,18 @@ class TLSSocket:
                     if not data:
                         self.eof = True
                     return data
+                except ssl.SSLEOFError:
+                    # The peer closed without close_notify. HTTP clients read
+                    # that as end of stream (framing is HTTP's job), but a
+                    # reset in the middle of a record lands here too: OpenSSL
+                    # reports both as an unexpected EOF, and CPython drops the
+                    # errno. The kernel still knows which it was.
+                    if _was_reset(sock):
+                        raise ConnectionResetError(
+                            errno.ECONNRESET, "connection reset by peer"
+                        ) from None
+                    self.eof = True
+                    return b""
                 except ssl.SSLWantReadError:
                     events = _POLLIN
                 except ssl.SSLWantWriteError:

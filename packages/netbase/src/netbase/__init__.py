@@ -7,6 +7,7 @@ context. The backends live in ``netbase_threaded``, ``netbase_asyncio`` and
 with only the module swapped.
 """
 
+from netbase._caching import AsyncCachingResolver, CachingResolver
 from netbase._exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -35,11 +36,13 @@ from netbase._timeout import Timeout, current_deadline, remaining, timeout
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCachingResolver",
     "AsyncEvent",
     "AsyncLock",
     "AsyncNetworkBackendInterface",
     "AsyncNetworkStreamInterface",
     "AsyncSemaphore",
+    "CachingResolver",
     "ConnectError",
     "ConnectTimeout",
     "Event",

@@ -70,6 +70,22 @@ class WriteTimeout(TimeoutError, WriteError):
     """The deadline passed while writing. Part of the data may have gone: the stream is closed."""
 
 
+# Public under "netbase": tracebacks and reprs say netbase.ConnectError, as
+# the contract and the docs write them, not netbase._exceptions.ConnectError.
+for _cls in (
+    NetworkError,
+    ConnectError,
+    ReadError,
+    WriteError,
+    TimeoutError,
+    ConnectTimeout,
+    ReadTimeout,
+    WriteTimeout,
+):
+    _cls.__module__ = "netbase"
+del _cls
+
+
 def connect_error(
     host: str, port: int, reason: str, cls: type[ConnectError] = ConnectError
 ) -> ConnectError:

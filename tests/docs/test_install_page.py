@@ -1,0 +1,45 @@
+"""The Install page's claims, checked against the distributions' metadata.
+
+The page names one distribution per runtime and says that nothing else comes
+along: each runtime distribution requires the core (and trio, for trio's), and
+the core requires truststore alone.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+from docs_lanes import DOCS
+
+# What the page says each distribution brings, besides itself.
+BRINGS = {
+    "netbase-threaded": {"netbase"},
+    "netbase-asyncio": {"netbase"},
+    "netbase-trio": {"netbase", "trio"},
+    "netbase-recording": {"netbase"},
+    "netbase": {"truststore"},
+}
+
+
+def requirement_names(distribution: str) -> set[str]:
+    names = set()
+    for requirement in metadata.requires(distribution) or []:
+        if "extra ==" in requirement:
+            continue
+        names.add(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0].lower())
+    return names
+
+
+def test_the_page_names_every_distribution_and_its_module() -> None:
+    page = (DOCS / "install.md").read_text()
+    rows = re.findall(r"`pip install ([\w-]+)` \| `(\w+)`", page)
+    assert {name for name, _ in rows} == set(BRINGS) - {"netbase"}
+    for name, module in rows:
+        assert module == name.replace("-", "_")
+        assert metadata.distribution(name).metadata["Name"] == name
+
+
+def test_nothing_else_comes_along() -> None:
+    for distribution, brings in BRINGS.items():
+        assert requirement_names(distribution) == brings, distribution

@@ -1,0 +1,43 @@
+"""The Performance page's include of the benchmark results (scripts/docs_hooks.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hooks() -> Any:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "scripts" / "docs_hooks.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_before_the_benchmarks_have_run_the_page_says_so(tmp_path: Path) -> None:
+    assert "No results yet" in hooks().results_markdown(tmp_path)
+
+
+def test_results_sit_under_the_page_title_with_the_chart_from_docs(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "results.md").write_text(
+        "# netbase benchmarks: results\n\n![chart](../docs/img/bench-ratios.png)\n\n| a |\n"
+        "More in [the profiles](profiles.md), and [elsewhere](https://example.org/).\n"
+    )
+    text = hooks().results_markdown(tmp_path)
+    assert not text.lstrip().startswith("# ")
+    assert "![chart](img/bench-ratios.png)" in text
+    assert "| a |" in text
+    assert "the profiles (`benchmarks/profiles.md`)" in text
+    assert "[elsewhere](https://example.org/)" in text
+
+
+def test_the_page_includes_the_results() -> None:
+    page = (ROOT / "docs" / "performance.md").read_text()
+    expanded = hooks().on_page_markdown(page, None, None, None)
+    assert "--8<--" not in expanded
+    assert expanded.count("# Performance") == 1

@@ -1,0 +1,110 @@
+"""``NetworkBackend(resolver=...)``: swapping name resolution (every runtime).
+
+The threaded backend takes a sync resolver, the async ones an async resolver;
+``stub_resolver`` builds the right flavour. Happy Eyeballs applied to what a
+resolver returns is in test_options_happy_eyeballs.py.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from test_options_support import stub_resolver
+
+import netbase
+from helpers import PROMPT, stopwatch
+
+HOST = "resolver.test"  # never resolved by the system: every test passes a stub
+
+
+async def test_the_resolvers_answer_is_used(runtime, echo_server):
+    resolver = stub_resolver(runtime, ["127.0.0.1"])
+    net = runtime.backend(resolver=resolver)
+    async with await net.connect(HOST, echo_server.port) as stream:
+        await stream.write(b"hello")
+        assert await stream.read() == b"hello"
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", echo_server.port)
+        assert repr(stream) == f'<NetworkStream ["127.0.0.1:{echo_server.port}"]>'
+    assert resolver.calls == [(HOST, echo_server.port)]
+
+
+async def test_ip_literals_skip_the_resolver(runtime, echo_server, echo_server_v6):
+    resolver = stub_resolver(runtime, OSError("must not be called"))
+    net = runtime.backend(resolver=resolver)
+    async with await net.connect("127.0.0.1", echo_server.port):
+        pass
+    async with await net.connect("::1", echo_server_v6.port):
+        pass
+    assert resolver.calls == []
+
+
+async def test_no_address_is_connect_error_naming_the_host(runtime):
+    net = runtime.backend(resolver=stub_resolver(runtime, []))
+    with pytest.raises(netbase.ConnectError) as info:
+        await net.connect(HOST, 443)
+    assert f"{HOST}:443" in str(info.value)
+    assert not isinstance(info.value, netbase.ConnectTimeout)
+
+
+async def test_resolver_failure_is_connect_error_with_the_cause(runtime):
+    error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    net = runtime.backend(resolver=stub_resolver(runtime, error))
+    with pytest.raises(netbase.ConnectError) as info:
+        await net.connect(HOST, 443)
+    assert f"{HOST}:443" in str(info.value)
+    assert "Name or service not known" in str(info.value)
+    assert info.value.__cause__ is error
+
+
+async def test_resolvers_own_connect_error_passes_through(runtime):
+    error = netbase.ConnectError(f"{HOST}:443: no such name in the zone file")
+    net = runtime.backend(resolver=stub_resolver(runtime, error))
+    with pytest.raises(netbase.ConnectError) as info:
+        await net.connect(HOST, 443)
+    assert info.value is error
+
+
+async def test_slow_resolver_is_bounded_by_the_deadline(runtime, echo_server):
+    """An async resolver is cut at the deadline by the backend; a sync one honours it itself."""
+    resolver = stub_resolver(runtime, ["127.0.0.1"], delay=5.0)
+    net = runtime.backend(resolver=resolver)
+    with stopwatch() as watch, pytest.raises(netbase.ConnectTimeout) as info:
+        async with netbase.timeout(0.3):
+            await net.connect(HOST, echo_server.port)
+    assert 0.25 <= watch.seconds < 0.3 + PROMPT
+    assert HOST in str(info.value)
+    assert resolver.finished == 0  # the answer never came
+
+
+@pytest.mark.sync_only
+async def test_late_answer_of_a_sync_resolver_is_not_used(runtime, echo_server):
+    """A blocking resolver that ignores the deadline cannot be interrupted, but what it
+    returns after the deadline is not connected to."""
+    resolver = stub_resolver(runtime, ["127.0.0.1"], delay=0.5, ignore_deadline=True)
+    net = runtime.backend(resolver=resolver)
+    with pytest.raises(netbase.ConnectTimeout):
+        async with netbase.timeout(0.2):
+            await net.connect(HOST, echo_server.port)
+    assert resolver.finished == 1
+    assert echo_server.wait_idle(1.0)
+
+
+async def test_expired_deadline_calls_no_resolver(runtime):
+    resolver = stub_resolver(runtime, ["127.0.0.1"])
+    net = runtime.backend(resolver=resolver)
+    with pytest.raises(netbase.ConnectTimeout):
+        async with netbase.timeout(0):
+            await net.connect(HOST, 443)
+    assert resolver.calls == []
+
+
+@pytest.mark.parametrize("resolver", [object(), "8.8.8.8", lambda host, port: ["127.0.0.1"]])
+async def test_resolver_without_resolve_is_type_error(runtime, resolver):
+    with pytest.raises(TypeError, match="resolver"):
+        runtime.backend(resolver=resolver)
+
+
+async def test_options_are_keyword_only(runtime):
+    with pytest.raises(TypeError):
+        runtime.module.NetworkBackend(stub_resolver(runtime, ["127.0.0.1"]))
