@@ -10,16 +10,17 @@ import socket
 from collections.abc import Iterable, Sequence
 
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
-from netbase._happy_eyeballs import SocketOption, is_ip_literal
+from netbase._happy_eyeballs import SocketOption, connection_targets, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
 from netbase_asyncio import _primitives
-from netbase_asyncio._connect import open_tcp_socket
+from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._stream import NetworkStream
 from netbase_asyncio._timer import Expired, run_until
+from netbase_asyncio._transports import StreamProtocol
 
 __all__ = ["NetworkBackend"]
 
@@ -71,6 +72,11 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             addresses: Sequence[str] = [host]
         else:
             addresses = await self._resolve(host, port, deadline)
+        targets = connection_targets(host, port, addresses, self._local_address)
+        if can_loop_connect(targets, self._local_address, self._socket_options):
+            protocol = StreamProtocol(asyncio.get_running_loop())
+            await loop_connect(host, port, targets[0], protocol, deadline)
+            return NetworkStream._from_protocol(protocol, host)
         sock = await open_tcp_socket(
             host,
             port,

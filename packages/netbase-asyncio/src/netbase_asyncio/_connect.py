@@ -30,7 +30,7 @@ from netbase._happy_eyeballs import (
 )
 from netbase_asyncio._timer import Expired, run_until
 
-__all__ = ["open_tcp_socket"]
+__all__ = ["can_loop_connect", "loop_connect", "open_tcp_socket"]
 
 _monotonic = time.monotonic
 
@@ -54,6 +54,49 @@ async def open_tcp_socket(
     return await _race(
         host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline
     )
+
+
+def can_loop_connect(
+    targets: Sequence[str], local_address: str | None, socket_options: Sequence[SocketOption]
+) -> bool:
+    """Whether :func:`loop_connect` can do this connect: one address, nothing to set up first.
+
+    A source address (it wants IP_BIND_ADDRESS_NO_PORT before ``bind()``),
+    socket options (before ``connect()``), a scope id (the loop would resolve
+    it) or several addresses (the race) take the own-socket path.
+    """
+    return (
+        len(targets) == 1 and not socket_options and local_address is None and "%" not in targets[0]
+    )
+
+
+async def loop_connect(
+    host: str,
+    port: int,
+    address: str,
+    protocol: asyncio.BaseProtocol,
+    deadline: float,
+) -> asyncio.BaseTransport:
+    """Let the loop make the socket, connect it and build the transport of ``protocol``.
+
+    One await instead of two (``sock_connect``, then ``create_connection(sock=)``),
+    and under uvloop all of it in libuv, in one pass. The loop turns on
+    TCP_NODELAY; an IP literal is not resolved (asyncio and uvloop both parse
+    it in place). The loop closes its socket when the connect fails or is
+    cancelled, as :func:`open_tcp_socket` does.
+    """
+    loop = asyncio.get_running_loop()
+    connecting = loop.create_connection(lambda: protocol, address, port)
+    try:
+        if deadline == math.inf:
+            transport, _ = await connecting
+        else:
+            transport, _ = await run_until(asyncio.ensure_future(connecting), deadline)
+    except Expired as exc:
+        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
+    except OSError as exc:
+        raise connect_failed(host, port, [(address, exc)]) from exc
+    return transport
 
 
 async def _attempt(sock: socket.socket, sockaddr: Any) -> socket.socket:

@@ -60,7 +60,8 @@ async def _wait(waiter: asyncio.Future[None], timeout: float | None) -> None:
         return
     op = Deadline(asyncio.get_running_loop(), _monotonic() + timeout)
     try:
-        await op.wait(waiter)
+        op.arm(waiter)
+        await waiter
     finally:
         op.cancel()
 

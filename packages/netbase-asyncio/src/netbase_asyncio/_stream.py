@@ -7,7 +7,7 @@ import math
 import socket
 import ssl
 import time
-from typing import Any
+from typing import Any, cast
 
 from netbase._addresses import format_peer
 from netbase._exceptions import (
@@ -104,6 +104,18 @@ class NetworkStream(AsyncNetworkStreamInterface):
             assert protocol.transport is not None
             peer = protocol.transport.get_extra_info("peername")
         return cls(protocol, sock, peer, hostname=hostname)
+
+    @classmethod
+    def _from_protocol(cls, protocol: StreamProtocol, hostname: str) -> NetworkStream:
+        """A stream on the transport the loop made and connected (``loop_connect``).
+
+        Its ``socket`` is the loop's view of the socket (``asyncio.TransportSocket``,
+        uvloop's ``PseudoSocket``): every socket query works, I/O stays the loop's.
+        """
+        transport = protocol.transport
+        assert transport is not None
+        sock = cast("socket.socket", transport.get_extra_info("socket"))
+        return cls(protocol, sock, transport.get_extra_info("peername"), hostname=hostname)
 
     # -- reading and writing -------------------------------------------------
 

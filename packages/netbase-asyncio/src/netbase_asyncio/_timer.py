@@ -48,8 +48,12 @@ class Deadline:
         self._waiter: asyncio.Future[Any] | None = None
         self.expired = False
 
-    async def wait(self, waiter: asyncio.Future[Any]) -> None:
-        """Await ``waiter``; :class:`Expired` if the deadline passes first."""
+    def arm(self, waiter: asyncio.Future[Any]) -> None:
+        """Make ``waiter`` fail with :class:`Expired` at the deadline; raise it if passed.
+
+        The caller awaits ``waiter`` itself and calls :meth:`disarm` after:
+        no coroutine per wait, and the timer stays armed for the next one.
+        """
         if self._handle is None:
             left = self.when - _monotonic()
             if left <= 0:
@@ -61,10 +65,10 @@ class Deadline:
         elif self.expired:
             raise Expired
         self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+
+    def disarm(self) -> None:
+        """The wait is over (the timer stays for the next one)."""
+        self._waiter = None
 
     def _fire(self) -> None:
         self.expired = True

@@ -48,6 +48,18 @@ LOW_WATER = 128 * 1024
 # read still fits).
 INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
+# Emptied buffers wait here, one list per size, for the next stream that
+# receives (threads with their own loops share them safely: list.append and
+# list.pop are atomic). A stream holds a buffer only while it has unread bytes,
+# so an idle stream costs no buffer; a ping-pong takes the same buffer back on
+# every round trip, and a bulk transfer the grown buffer it gave back (under
+# uvloop, libuv reads up to 32 times per wakeup, so the buffer grows to the
+# flow-control bound on every one of them), instead of allocating them again.
+# At most about 3 MiB is kept for the whole process.
+_POOLS: dict[int, list[memoryview]] = {INITIAL_BUFFER << i: [] for i in range(5)}
+_POOL_LIMITS = {size: max(1, 16 >> (2 * i)) for i, size in enumerate(_POOLS)}
+_SMALL_POOL = _POOLS[INITIAL_BUFFER]
+_SMALL_POOL_LIMIT = _POOL_LIMITS[INITIAL_BUFFER]
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
 # The most plaintext one TLS record carries.
@@ -92,12 +104,33 @@ class StreamProtocol(asyncio.BufferedProtocol):
     contract's ``write`` promises and what lets a write deadline mean something.
     """
 
+    __slots__ = (
+        "_capacity",
+        "_closed",
+        "_drain_waiters",
+        "_end",
+        "_eof",
+        "_loop",
+        "_read_paused",
+        "_read_waiter",
+        "_start",
+        "_view",
+        "error",
+        "lost",
+        "size",
+        "transport",
+        "write_paused",
+    )
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray(INITIAL_BUFFER)
-        self._view = memoryview(self._buffer)
-        self._start = 0  # unread bytes are _buffer[_start:_end]
+        # No buffer until bytes arrive (the loop asks for one only when the
+        # socket is readable), and none again once the reader has emptied it:
+        # see _POOLS.
+        self._view: memoryview | None = None
+        self._capacity = INITIAL_BUFFER  # the size of buffer to take next
+        self._start = 0  # unread bytes are _view[_start:_end]
         self._end = 0
         self.size = 0  # bytes buffered and not yet read
         self._eof = False
@@ -107,7 +140,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self.write_paused = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._closed: asyncio.Future[None] = loop.create_future()
+        self._closed: asyncio.Future[None] | None = None  # made by wait_closed()
 
     # -- asyncio.BufferedProtocol ------------------------------------------------
 
@@ -117,22 +150,51 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self.transport.set_write_buffer_limits(high=0)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if not self._end:
-            return self._view  # empty: the whole buffer, no new view
-        free = len(self._buffer) - self._end
-        if free < len(self._buffer) // 4:
+        view = self._view
+        if view is None:
+            # Empty: a whole buffer, no new view.
+            pool = _POOLS[self._capacity]
+            # None of that size is free: start small and grow as needed, as
+            # the first time (a fresh large buffer would be zero-filled whole).
+            view = pool.pop() if pool else memoryview(bytearray(INITIAL_BUFFER))
+            self._view = view
+            return view
+        capacity = len(view)
+        if capacity - self._end < capacity // 4:
             size = self.size
             if self._start:
-                # Move the unread bytes to the front (rare: the reader usually
-                # empties the buffer, which resets it for free).
-                self._view[:size] = self._view[self._start : self._end]
+                # Move the unread bytes to the front.
+                view[:size] = view[self._start : self._end]
                 self._start, self._end = 0, size
-            capacity = len(self._buffer)
             if capacity - size < capacity // 4 and (capacity < MAX_BUFFER or capacity == size):
-                self._view.release()
-                self._buffer.extend(bytes(len(self._buffer)))
-                self._view = memoryview(self._buffer)
-        return self._view[self._end :]
+                grown = bytearray(capacity * 2)
+                grown[:size] = view[:size]
+                view = self._view = memoryview(grown)
+        return view[self._end :]
+
+    def _release_buffer(self) -> None:
+        """The reader emptied the buffer: give it back to its pool.
+
+        The next buffer this stream takes is, when one is free, the size this
+        one grew to: a bulk transfer grows its buffer once, not on every
+        wakeup of the loop.
+        """
+        view = self._view
+        self._view = None
+        self._start = self._end = 0
+        if view is None:
+            return
+        capacity = len(view)
+        if capacity == INITIAL_BUFFER:  # the common case, ping-pong's every round trip
+            if len(_SMALL_POOL) < _SMALL_POOL_LIMIT:
+                _SMALL_POOL.append(view)
+            return
+        pool = _POOLS.get(capacity)
+        if pool is None:  # grown past MAX_BUFFER: too big to keep
+            capacity = MAX_BUFFER
+        elif len(pool) < _POOL_LIMITS[capacity]:
+            pool.append(view)
+        self._capacity = capacity
 
     def buffer_updated(self, nbytes: int) -> None:
         self._end += nbytes
@@ -162,8 +224,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         self._wake_writers()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        closed = self._closed
+        if closed is not None and not closed.done():
+            closed.set_result(None)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -183,12 +246,13 @@ class StreamProtocol(asyncio.BufferedProtocol):
         """Up to ``max_bytes`` buffered bytes (there must be some); copies only those."""
         start = self._start
         count = self.size if self.size < max_bytes else max_bytes
+        assert self._view is not None
         data = bytes(self._view[start : start + count])
         self.size -= count
         if self.size:
             self._start = start + count
         else:
-            self._start = self._end = 0
+            self._release_buffer()
         if self._read_paused and self.size <= LOW_WATER:
             self._read_paused = False
             assert self.transport is not None
@@ -202,14 +266,15 @@ class StreamProtocol(asyncio.BufferedProtocol):
             if self._eof or self.lost:
                 return b""
             waiter = self._loop.create_future()
+            if op is not None:
+                op.arm(waiter)
             self._read_waiter = waiter
             try:
-                if op is None:
-                    await waiter
-                else:
-                    await op.wait(waiter)
+                await waiter
             finally:
                 self._read_waiter = None
+                if op is not None:
+                    op.disarm()
         return self.take(max_bytes)
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
@@ -246,14 +311,15 @@ class StreamProtocol(asyncio.BufferedProtocol):
         """Wait until the transport has handed every byte to the kernel."""
         while self.write_paused and not self.lost:
             waiter = self._loop.create_future()
+            if op is not None:
+                op.arm(waiter)
             self._drain_waiters.append(waiter)
             try:
-                if op is None:
-                    await waiter
-                else:
-                    await op.wait(waiter)
+                await waiter
             finally:
                 self._drain_waiters.remove(waiter)
+                if op is not None:
+                    op.disarm()
         if self.lost:
             # The transport went away before it had sent everything.
             raise self.error if isinstance(self.error, OSError) else _connection_closed()
@@ -281,6 +347,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     async def wait_closed(self) -> None:
         """Until the loop has let go of the socket (its descriptor is closed)."""
+        if self.lost:
+            return
+        if self._closed is None:
+            self._closed = self._loop.create_future()
         await self._closed
 
 
