@@ -49,6 +49,10 @@ class NetworkStreamInterface(abc.ABC):
     ``with stream:`` closes it on the way out.
     """
 
+    # Empty slots, so that a stream class may declare its own and cost no
+    # per-instance dict (subclasses without __slots__ get one as usual).
+    __slots__ = ()
+
     @abc.abstractmethod
     def read(self, max_bytes: int | None = None) -> bytes:
         """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream."""
@@ -89,6 +93,8 @@ class AsyncNetworkStreamInterface(abc.ABC):
 
     ``get_extra_info`` stays a plain method. ``async with stream:`` closes it.
     """
+
+    __slots__ = ()
 
     @abc.abstractmethod
     async def read(self, max_bytes: int | None = None) -> bytes:
