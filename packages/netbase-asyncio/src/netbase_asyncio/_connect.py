@@ -1,13 +1,14 @@
 """Opening a TCP connection on asyncio: RFC 8305 Happy Eyeballs with tasks.
 
 Each attempt is a task running ``loop.sock_connect`` on a socket set up by the
-core's :func:`netbase._happy_eyeballs.new_socket` (TCP_NODELAY, the user's
-options before ``connect()``, the source address). The order of attempts,
-the stagger and the error messages are the threaded backend's: addresses of
-the two families interleaved, a new attempt every ``happy_eyeballs_delay``
-seconds or at once when every attempt in flight has failed, the first to
-connect wins, every other socket is closed and every task is over before this
-returns, whether it succeeds, fails, times out or is cancelled.
+core's `new_socket` (TCP_NODELAY, the user's options before ``connect()``,
+the source address). Which attempt starts when, who wins and what is
+cancelled are the core's decisions (`HappyEyeballs`, the same for every
+runtime): addresses of the two families interleaved, a new attempt every
+``happy_eyeballs_delay`` seconds or at once when the latest has failed, the
+first to connect wins. Every other socket is closed and every task is over
+before this returns, whether it succeeds, fails, times out or is cancelled,
+the winner included when the cancellation comes while the losers end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from netbase._addresses import format_address
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import (
+    HappyEyeballs,
     SocketOption,
     connect_failed,
     connection_targets,
@@ -44,13 +46,14 @@ async def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
     deadline: float,
-) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a non-blocking socket."""
+) -> tuple[socket.socket, str]:
+    """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        return await _connect_single(
+        sock = await _connect_single(
             host, port, targets[0], local_address, socket_options, deadline
         )
+        return sock, targets[0]
     return await _race(
         host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline
     )
@@ -141,79 +144,87 @@ async def _race(
     socket_options: Sequence[SocketOption],
     delay: float | None,
     deadline: float,
-) -> socket.socket:
+) -> tuple[socket.socket, str]:
+    """Run the core's `HappyEyeballs` decisions, one task per attempt."""
     loop = asyncio.get_running_loop()
-    attempts: dict[asyncio.Task[socket.socket], str] = {}
-    failures: list[tuple[str, OSError]] = []
+    race = HappyEyeballs(targets, delay, _monotonic())
+    attempts: dict[asyncio.Task[socket.socket], int] = {}
     winner: socket.socket | None = None
-    next_target = 0
-    next_start = _monotonic()
-    latest: asyncio.Task[socket.socket] | None = None  # the attempt started last
+    winner_address = ""
     try:
-        while winner is None:
-            now = _monotonic()
-            if now >= deadline:
-                raise connect_error(host, port, "timed out connecting", ConnectTimeout)
-            # Start the next attempt when its time has come, or at once when
-            # nothing is in flight (the ones before it have all failed).
-            if next_target < len(targets) and (
-                not attempts or (delay is not None and now >= next_start)
-            ):
-                address = targets[next_target]
-                next_target += 1
-                try:
-                    family, sockaddr = sockaddr_for(address, port)
-                    sock = new_socket(family, local_address, socket_options)
-                except OSError as exc:
-                    failures.append((address, exc))
-                    next_start = now  # it failed at once: the next goes now
-                    continue
-                sock.setblocking(False)
-                latest = loop.create_task(_attempt(sock, sockaddr))
-                attempts[latest] = address
-                next_start = now + (delay or 0.0)
-                continue
-            if not attempts:
-                raise connect_failed(host, port, failures)
-            wake = deadline
-            if next_target < len(targets) and delay is not None:
-                wake = min(wake, next_start)
-            timeout = None if wake == math.inf else max(0.0, wake - now)
-            done, _ = await asyncio.wait(
-                attempts, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                address = attempts.pop(task)
-                error = task.exception()
-                if error is None:
-                    if winner is None:
-                        winner = task.result()
+        try:
+            while not race.done():
+                now = _monotonic()
+                if now >= deadline:
+                    raise connect_error(host, port, "timed out connecting", ConnectTimeout)
+                while (attempt := race.start(now)) is not None:
+                    try:
+                        family, sockaddr = sockaddr_for(targets[attempt], port)
+                        sock = new_socket(family, local_address, socket_options)
+                    except OSError as exc:
+                        race.failed(attempt, exc, now)
+                        continue
+                    sock.setblocking(False)
+                    attempts[loop.create_task(_attempt(sock, sockaddr))] = attempt
+                if race.done():
+                    break  # every attempt failed as it started
+                wake = min(deadline, race.wake_at)
+                done, _ = await asyncio.wait(
+                    attempts,
+                    timeout=None if wake == math.inf else max(0.0, wake - now),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    attempt = attempts.pop(task)
+                    error = task.exception()
+                    if error is None:
+                        if race.connected(attempt):
+                            winner, winner_address = task.result(), targets[attempt]
+                        else:
+                            task.result().close()  # connected in the same step as the winner
+                    elif isinstance(error, OSError):
+                        race.failed(attempt, error, _monotonic())
                     else:
-                        task.result().close()
-                elif isinstance(error, OSError):
-                    failures.append((address, error))
-                    if task is latest:
-                        # RFC 8305: the latest attempt failed, so the next
-                        # one need not wait out the delay.
-                        next_start = _monotonic()
-                else:
-                    raise error
-    finally:
-        await _cancel_all(attempts)
-    return winner
+                        raise error
+        finally:
+            # RFC 8305: once one has connected, the others are abandoned.
+            await _cancel_all(attempts)
+    except BaseException:
+        # Cancelled (or failed) after an attempt won, while the losers were
+        # ending: the winner is nobody's to close but ours.
+        if winner is not None:
+            winner.close()
+        raise
+    if winner is None:
+        raise race.error(host, port)
+    return winner, winner_address
 
 
-async def _cancel_all(attempts: dict[asyncio.Task[socket.socket], str]) -> None:
-    """Stop the attempts still running; their sockets are closed when they end."""
+async def _cancel_all(attempts: dict[asyncio.Task[socket.socket], int]) -> None:
+    """Stop the attempts still running and wait until each is over.
+
+    A cancelled attempt closes its socket and ends at its next step, so the
+    wait is short; a cancellation of this wait is held until they have all
+    ended (no task outlives the connect), then raised.
+    """
     if not attempts:
         return
     for task in attempts:
         task.cancel()
+    cancelled: BaseException | None = None
     try:
-        await asyncio.wait(attempts)
+        while True:
+            try:
+                await asyncio.wait(attempts)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            else:
+                break
     finally:
         for task in attempts:
             # Retrieve the outcome (no "never retrieved" warning); a late
             # winner is a loser now.
             if task.done() and not task.cancelled() and task.exception() is None:
                 task.result().close()
+    if cancelled is not None:
+        raise cancelled
