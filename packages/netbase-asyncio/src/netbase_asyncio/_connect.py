@@ -18,7 +18,6 @@ import math
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from netbase._addresses import format_address
 from netbase._exceptions import ConnectTimeout, connect_error
@@ -102,16 +101,6 @@ async def loop_connect(
     return transport
 
 
-async def _attempt(sock: socket.socket, sockaddr: Any) -> socket.socket:
-    """One connection attempt; the socket is closed unless it connects."""
-    try:
-        await asyncio.get_running_loop().sock_connect(sock, sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 async def _connect_single(
     host: str,
     port: int,
@@ -127,13 +116,21 @@ async def _connect_single(
         raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
     sock.setblocking(False)
     try:
+        connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
         if deadline == math.inf:
-            return await _attempt(sock, sockaddr)
-        return await run_until(asyncio.ensure_future(_attempt(sock, sockaddr)), deadline)
-    except Expired as exc:
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except OSError as exc:
-        raise connect_failed(host, port, [(address, exc)]) from exc
+            await connecting
+        else:
+            await run_until(asyncio.ensure_future(connecting), deadline)
+    except BaseException as exc:
+        # Closed here, not inside the task: a task cancelled before its first
+        # step (a deadline already passed) never runs a line of its own.
+        sock.close()
+        if isinstance(exc, Expired):
+            raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
+        if isinstance(exc, OSError):
+            raise connect_failed(host, port, [(address, exc)]) from exc
+        raise
+    return sock
 
 
 async def _race(
@@ -145,10 +142,12 @@ async def _race(
     delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Run the core's `HappyEyeballs` decisions, one task per attempt."""
+    """Run the core's `HappyEyeballs` decisions, one ``sock_connect`` task per attempt."""
     loop = asyncio.get_running_loop()
     race = HappyEyeballs(targets, delay, _monotonic())
-    attempts: dict[asyncio.Task[socket.socket], int] = {}
+    # Each task's socket is held here, not by the task, so that every one is
+    # closed whatever becomes of its task (even one cancelled before it ran).
+    attempts: dict[asyncio.Task[None], tuple[int, socket.socket]] = {}
     winner: socket.socket | None = None
     winner_address = ""
     try:
@@ -165,7 +164,8 @@ async def _race(
                         race.failed(attempt, exc, now)
                         continue
                     sock.setblocking(False)
-                    attempts[loop.create_task(_attempt(sock, sockaddr))] = attempt
+                    task = loop.create_task(loop.sock_connect(sock, sockaddr))
+                    attempts[task] = (attempt, sock)
                 if race.done():
                     break  # every attempt failed as it started
                 wake = min(deadline, race.wake_at)
@@ -175,16 +175,15 @@ async def _race(
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 for task in done:
-                    attempt = attempts.pop(task)
+                    attempt, sock = attempts.pop(task)
                     error = task.exception()
-                    if error is None:
-                        if race.connected(attempt):
-                            winner, winner_address = task.result(), targets[attempt]
-                        else:
-                            task.result().close()  # connected in the same step as the winner
-                    elif isinstance(error, OSError):
+                    if error is None and race.connected(attempt):
+                        winner, winner_address = sock, targets[attempt]
+                        continue
+                    sock.close()  # failed, or connected in the same step as the winner
+                    if isinstance(error, OSError):
                         race.failed(attempt, error, _monotonic())
-                    else:
+                    elif error is not None:
                         raise error
         finally:
             # RFC 8305: once one has connected, the others are abandoned.
@@ -200,12 +199,12 @@ async def _race(
     return winner, winner_address
 
 
-async def _cancel_all(attempts: dict[asyncio.Task[socket.socket], int]) -> None:
-    """Stop the attempts still running and wait until each is over.
+async def _cancel_all(attempts: dict[asyncio.Task[None], tuple[int, socket.socket]]) -> None:
+    """Stop the attempts still running, wait until each is over, close their sockets.
 
-    A cancelled attempt closes its socket and ends at its next step, so the
-    wait is short; a cancellation of this wait is held until they have all
-    ended (no task outlives the connect), then raised.
+    A cancelled ``sock_connect`` ends at its task's next step, so the wait is
+    short; a cancellation of this wait is held until they have all ended (no
+    task outlives the connect), then raised.
     """
     if not attempts:
         return
@@ -221,10 +220,9 @@ async def _cancel_all(attempts: dict[asyncio.Task[socket.socket], int]) -> None:
             else:
                 break
     finally:
-        for task in attempts:
-            # Retrieve the outcome (no "never retrieved" warning); a late
-            # winner is a loser now.
-            if task.done() and not task.cancelled() and task.exception() is None:
-                task.result().close()
+        for task, (_attempt, sock) in attempts.items():
+            sock.close()
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
     if cancelled is not None:
         raise cancelled
