@@ -8,9 +8,9 @@ effective deadline. With a single address it is a plain ``connect()``.
 The order is RFC 8305's: addresses of the two families interleaved, starting
 with the family the resolver put first. An attempt starts every
 ``happy_eyeballs_delay`` seconds (250 ms by default), or at once when the
-previous attempts have all failed; the first to connect wins and every other
-socket is closed. Those decisions are the core's (`HappyEyeballs`); this
-module only carries them out and waits.
+latest has failed; the first to connect wins and every other socket is
+closed. Those decisions are the core's (`HappyEyeballs`, the same for every
+runtime); this module only carries them out and waits.
 """
 
 from __future__ import annotations
