@@ -68,7 +68,7 @@ def run_race(
         del ends[attempt]
         address = targets[attempt]
         if plan[address][1]:
-            if race.connected(attempt):
+            if race.connected(attempt, address):
                 out.winner, out.won_at = address, round(now, 9)
             else:
                 out.late.append(address)
@@ -100,7 +100,7 @@ def run_race(
     elif race.winner is None:
         out.error = race.error(HOST, PORT)
     else:
-        assert targets[race.winner] == out.winner
+        assert race.result(HOST, PORT) == (out.winner, out.winner)
     return out
 
 
@@ -230,11 +230,11 @@ def test_two_connecting_in_the_same_instant_one_wins_the_other_is_closed():
 def test_after_the_win_nothing_changes():
     race = HappyEyeballs(["192.0.2.1", "192.0.2.2", "192.0.2.3"], 0.0, 0.0)
     assert [race.start(0.0), race.start(0.0), race.start(0.0)] == [0, 1, 2]
-    assert race.connected(1)
+    assert race.connected(1, "second")
     assert race.done()
     assert race.in_flight == frozenset({0, 2})
     race.failed(0, ConnectionResetError(), 0.1)  # a loser ending is not a failure of the race
-    assert not race.connected(2)
+    assert not race.connected(2, "third")
     assert race.failures == []
     assert (race.winner, race.in_flight, race.wake_at) == (1, frozenset(), math.inf)
     assert race.start(5.0) is None
@@ -245,8 +245,9 @@ def test_the_same_address_twice_is_two_attempts():
     assert race.start(0.0) == 0
     assert race.start(0.25) == 1
     race.failed(0, ConnectionRefusedError(), 0.3)
-    assert race.connected(1)
+    assert race.connected(1, "second")
     assert race.winner == 1
+    assert race.result(HOST, PORT) == ("second", "192.0.2.1")
 
 
 # -- every attempt failed: one ConnectError, every failure kept -----------------------
@@ -271,6 +272,18 @@ def test_every_failure_is_kept_in_the_order_of_the_attempts():
     ]
     assert all(isinstance(e, ConnectionRefusedError) for e in group.exceptions)
     assert f"{HOST}:{PORT}" in str(group)
+
+
+def test_the_result_of_a_lost_race_is_the_error():
+    race = HappyEyeballs(["192.0.2.1", "2001:db8::1"], 0.25, 0.0)
+    assert race.start(0.0) == 0
+    race.failed(0, ConnectionRefusedError(111, "refused"), 0.1)
+    assert race.start(0.1) == 1  # the latest failed: the next at once
+    race.failed(1, OSError(101, "Network is unreachable"), 0.2)
+    assert race.done()
+    with pytest.raises(netbase.ConnectError, match="all 2 attempts failed") as info:
+        race.result(HOST, PORT)
+    assert [e.errno for e in info.value.__cause__.exceptions] == [111, 101]
 
 
 def test_one_failed_attempt_is_the_cause_itself():

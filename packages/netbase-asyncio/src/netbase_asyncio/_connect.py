@@ -26,6 +26,7 @@ from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,
     connection_targets,
+    due_attempts,
     new_socket,
     sockaddr_for,
 )
@@ -144,26 +145,19 @@ async def _race(
 ) -> tuple[socket.socket, str]:
     """Run the core's `HappyEyeballs` decisions, one ``sock_connect`` task per attempt."""
     loop = asyncio.get_running_loop()
-    race = HappyEyeballs(targets, delay, _monotonic())
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, _monotonic())
     # Each task's socket is held here, not by the task, so that every one is
     # closed whatever becomes of its task (even one cancelled before it ran).
     attempts: dict[asyncio.Task[None], tuple[int, socket.socket]] = {}
-    winner: socket.socket | None = None
-    winner_address = ""
     try:
         try:
             while not race.done():
                 now = _monotonic()
                 if now >= deadline:
                     raise connect_error(host, port, "timed out connecting", ConnectTimeout)
-                while (attempt := race.start(now)) is not None:
-                    try:
-                        family, sockaddr = sockaddr_for(targets[attempt], port)
-                        sock = new_socket(family, local_address, socket_options)
-                    except OSError as exc:
-                        race.failed(attempt, exc, now)
-                        continue
-                    sock.setblocking(False)
+                for attempt, sock, sockaddr in due_attempts(
+                    race, now, port, local_address, socket_options
+                ):
                     task = loop.create_task(loop.sock_connect(sock, sockaddr))
                     attempts[task] = (attempt, sock)
                 if race.done():
@@ -177,8 +171,7 @@ async def _race(
                 for task in done:
                     attempt, sock = attempts.pop(task)
                     error = task.exception()
-                    if error is None and race.connected(attempt):
-                        winner, winner_address = sock, targets[attempt]
+                    if error is None and race.connected(attempt, sock):
                         continue
                     sock.close()  # failed, or connected in the same step as the winner
                     if isinstance(error, OSError):
@@ -191,12 +184,10 @@ async def _race(
     except BaseException:
         # Cancelled (or failed) after an attempt won, while the losers were
         # ending: the winner is nobody's to close but ours.
-        if winner is not None:
-            winner.close()
+        if race.connection is not None:
+            race.connection.close()
         raise
-    if winner is None:
-        raise race.error(host, port)
-    return winner, winner_address
+    return race.result(host, port)
 
 
 async def _cancel_all(attempts: dict[asyncio.Task[None], tuple[int, socket.socket]]) -> None:

@@ -30,6 +30,7 @@ from netbase._happy_eyeballs import (
     SocketOption,
     connect_failed,
     connection_targets,
+    due_attempts,
     is_ip_literal,
     new_socket,
     sockaddr_for,
@@ -106,31 +107,23 @@ def _race(
     deadline: float,
 ) -> tuple[socket.socket, str]:
     """Run the core's `HappyEyeballs` decisions with non-blocking sockets and one ``poll()``."""
-    race = HappyEyeballs(targets, delay, _monotonic())
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, _monotonic())
     poller = select.poll()
     pending: dict[int, tuple[socket.socket, int]] = {}  # fd -> (socket, attempt)
-    winner: socket.socket | None = None
-    winner_address = ""
     try:
         while not race.done():
             now = _monotonic()
             if now >= deadline:
                 raise connect_error(host, port, "timed out connecting", ConnectTimeout)
-            while (attempt := race.start(now)) is not None:
-                try:
-                    family, sockaddr = sockaddr_for(targets[attempt], port)
-                    sock = new_socket(family, local_address, socket_options)
-                except OSError as exc:
-                    race.failed(attempt, exc, now)
-                    continue
-                sock.setblocking(False)
+            for attempt, sock, sockaddr in due_attempts(
+                race, now, port, local_address, socket_options
+            ):
                 code = sock.connect_ex(sockaddr)
                 if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                     pending[sock.fileno()] = (sock, attempt)
                     poller.register(sock, select.POLLOUT)
                 elif code == 0:
-                    race.connected(attempt)
-                    winner, winner_address = sock, targets[attempt]
+                    race.connected(attempt, sock)
                     break
                 else:
                     sock.close()
@@ -146,15 +139,12 @@ def _race(
                 if code:
                     sock.close()
                     race.failed(attempt, OSError(code, os.strerror(code)), _monotonic())
-                elif race.connected(attempt):
-                    winner, winner_address = sock, targets[attempt]
-                else:
+                elif not race.connected(attempt, sock):
                     sock.close()  # connected in the same poll() as the winner
     finally:
         # RFC 8305: once one has connected, the others are abandoned.
         for sock, _attempt in pending.values():
             sock.close()
-    if winner is None:
-        raise race.error(host, port)
-    winner.setblocking(True)
-    return winner, winner_address
+    sock, address = race.result(host, port)
+    sock.setblocking(True)
+    return sock, address

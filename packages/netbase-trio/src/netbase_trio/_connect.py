@@ -100,24 +100,18 @@ async def _race(
     delay: float | None,
 ) -> tuple[socket.socket, str]:
     """Run the core's `HappyEyeballs` decisions, one task per attempt in a nursery."""
-    race = HappyEyeballs(targets, delay, trio.current_time())
-    winner: socket.socket | None = None
-    winner_address = ""
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, trio.current_time())
     ended = trio.Event()  # set when an attempt ends; a new one for every wait
 
     async def attempt(number: int) -> None:
-        nonlocal winner, winner_address
-        address = targets[number]
         try:
-            sock = await _attempt(address, port, local_address, socket_options)
+            sock = await _attempt(targets[number], port, local_address, socket_options)
         except OSError as exc:
             race.failed(number, exc, trio.current_time())
         else:
             # No checkpoint between the connect and here: a connected socket
-            # is either the winner or closed, never dropped.
-            if race.connected(number):
-                winner, winner_address = sock, address
-            else:
+            # is either the winner (the race holds it) or closed, never dropped.
+            if not race.connected(number, sock):
                 sock.close()  # connected in the same instant as the winner
         ended.set()
 
@@ -135,9 +129,7 @@ async def _race(
     except BaseException:
         # Cancelled from outside after an attempt won, while the losers were
         # ending: the winner is nobody's to close but ours.
-        if winner is not None:
-            winner.close()
+        if race.connection is not None:
+            race.connection.close()
         raise
-    if winner is None:
-        raise race.error(host, port)
-    return winner, winner_address
+    return race.result(host, port)

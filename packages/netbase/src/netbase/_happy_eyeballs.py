@@ -15,8 +15,8 @@ import contextlib
 import math
 import socket
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 if sys.version_info >= (3, 11):
     from builtins import ExceptionGroup
@@ -33,6 +33,8 @@ IP_BIND_ADDRESS_NO_PORT = getattr(
 )
 
 SocketOption = tuple[int, int, Any] | tuple[int, int, None, int]
+
+_T = TypeVar("_T")
 
 
 def is_ip_literal(host: str) -> bool:
@@ -124,24 +126,26 @@ def new_socket(
     return sock
 
 
-class HappyEyeballs:
+class HappyEyeballs(Generic[_T]):
     """RFC 8305's connection race, decided with no I/O and no clock of its own.
 
     The runtime owns the sockets and the waiting; this object owns every
-    decision. Attempts are numbered in the order of ``targets`` (already
-    interleaved by family, see `connection_targets`), so an address given twice
-    is two attempts. A runtime runs it so:
+    decision, and holds the winning connection (a socket, of type ``_T``) once
+    there is one. Attempts are numbered in the order of ``targets`` (already
+    interleaved by family, see `connection_targets`), so an address given
+    twice is two attempts. A runtime runs it so:
 
         race = HappyEyeballs(targets, delay, now)
         while not race.done():
             while (attempt := race.start(now)) is not None:
-                ...start connecting to race.targets[attempt]; a failure known
-                at once is reported at once with race.failed(attempt, exc, now)
+                ...start connecting to race.targets[attempt] (see due_attempts);
+                a failure known at once is reported with race.failed(attempt, exc, now)
             ...wait until an attempt ends, or until race.wake_at (and the deadline)
-            race.connected(attempt)  # True: the winner; False: a late one, close it
+            race.connected(attempt, sock)  # False: a late one, close it
             race.failed(attempt, exc, now)
-        ...cancel what is still in flight (race.in_flight), close every loser
-        if race.winner is None: raise race.error(host, port)
+        ...cancel what is still in flight (race.in_flight), close every loser;
+        if that is interrupted, close race.connection too
+        return race.result(host, port)  # (sock, address), or the ConnectError
 
     The rules (RFC 8305 section 5, and what trio's ``open_tcp_stream`` does):
 
@@ -164,6 +168,7 @@ class HappyEyeballs:
         "_latest",
         "_next",
         "_next_start",
+        "connection",
         "targets",
         "winner",
     )
@@ -173,6 +178,8 @@ class HappyEyeballs:
         self.targets: Sequence[str] = targets
         #: the attempt that connected first, once there is one
         self.winner: int | None = None
+        #: its connection: the runtime's to close if it gives up after the win
+        self.connection: _T | None = None
         self._delay = delay
         self._next = 0  # the next attempt to start
         self._next_start = now  # when it is due, unless one fails first
@@ -217,12 +224,15 @@ class HappyEyeballs:
         self._next_start = math.inf if self._delay is None else now + self._delay
         return attempt
 
-    def connected(self, attempt: int) -> bool:
-        """``attempt`` connected: ``True`` if it wins, ``False`` if it came too late (close it)."""
+    def connected(self, attempt: int, connection: _T) -> bool:
+        """``attempt`` connected: ``True`` if it wins, ``False`` if it came too late.
+
+        The race keeps a winner's ``connection``; a late one is the runtime's to close.
+        """
         self._in_flight.discard(attempt)
         if self.winner is not None:
             return False
-        self.winner = attempt
+        self.winner, self.connection = attempt, connection
         return True
 
     def failed(self, attempt: int, error: OSError, now: float) -> None:
@@ -244,6 +254,36 @@ class HappyEyeballs:
     def error(self, host: str, port: int) -> ConnectError:
         """The `ConnectError` for a race that every attempt lost."""
         return connect_failed(host, port, self.failures)
+
+    def result(self, host: str, port: int) -> tuple[_T, str]:
+        """The winner's connection and address; `error` raised when every attempt failed."""
+        if self.winner is None or self.connection is None:
+            raise self.error(host, port)
+        return self.connection, self.targets[self.winner]
+
+
+def due_attempts(
+    race: HappyEyeballs[Any],
+    now: float,
+    port: int,
+    local_address: str | None,
+    socket_options: Sequence[SocketOption],
+) -> Iterator[tuple[int, socket.socket, Any]]:
+    """The attempts to start now: ``(attempt, non-blocking socket, address to connect to)``.
+
+    An attempt whose socket cannot be made (a socket option or source address
+    the OS refuses) has failed: it is reported to ``race`` and the next one,
+    due at once then, follows. The caller reports what becomes of the others.
+    """
+    while (attempt := race.start(now)) is not None:
+        try:
+            family, sockaddr = sockaddr_for(race.targets[attempt], port)
+            sock = new_socket(family, local_address, socket_options)
+        except OSError as exc:
+            race.failed(attempt, exc, now)
+            continue
+        sock.setblocking(False)
+        yield attempt, sock, sockaddr
 
 
 def connect_failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:
