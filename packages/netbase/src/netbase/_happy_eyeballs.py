@@ -242,8 +242,8 @@ class HappyEyeballs(Generic[_T]):
             return  # a loser's failure changes nothing
         self._failures[attempt] = error
         if attempt == self._latest:
-            # RFC 8305: the next attempt need not wait out the delay when the
-            # one it was to give time to has already failed.
+            # The delay is there to give the latest attempt time to connect;
+            # once it has failed, waiting it out gains nothing.
             self._next_start = now
 
     @property
