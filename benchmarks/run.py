@@ -36,7 +36,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from benchmarks.clients._common import raise_fd_limit
 from benchmarks.report import KNOWN_UPSTREAM_FAILURES
 
 HERE = Path(__file__).resolve().parent
@@ -52,14 +54,26 @@ GROUPS = {
 #: what each group needs besides its candidates' own libraries
 GROUP_NEEDS = {"uvloop": "uvloop", "trio": "trio"}
 
-#: (name, workload kind, TLS); each also runs as "<name>-deadline"
-WORKLOADS = [
+#: (name, workload kind, TLS): each also runs as "<name>-deadline" (one deadline
+#: scope around the timed loop) and "<name>-deadline-op" (one per operation)
+TWIN_WORKLOADS = [
     ("bulk", "bulk", False),
     ("pingpong", "pingpong", False),
     ("connect", "connect", False),
     ("bulk-tls", "bulk", True),
     ("pingpong-tls", "pingpong", True),
 ]
+DEADLINE_FORMS = [("", ""), ("-deadline", "loop"), ("-deadline-op", "op")]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # bulk | pingpong | connect | memory | connect_many | scale
+    tls: bool = False
+    deadline: str = ""  # "" | "loop" | "op"
+    streams: int = 1  # scale: streams at once
+    default_ctx: bool = False  # TLS with netbase's default context
 
 
 @dataclass(frozen=True)
@@ -67,35 +81,69 @@ class Sizes:
     bulk: int
     pingpong: int
     connect: int
-    memory_threaded: int
-    memory_async: int
+    connect_tls: int
+    memory: int
+    connect_many: int
+    #: the stream counts of the scale workloads, and the round trips they share
+    scale: tuple[int, ...]
+    scale_round_trips: int
     rounds: int
     quick: bool
 
-    def size(self, kind: str, runtime: str) -> int:
-        if kind == "memory":
-            return self.memory_threaded if runtime == "sync" else self.memory_async
-        return int(getattr(self, kind))
+    def size(self, wl: Workload) -> int:
+        if wl.kind == "connect":
+            return self.connect_tls if wl.tls else self.connect
+        if wl.kind == "scale":
+            return self.round_trips_per_stream(wl.streams)
+        return int(getattr(self, wl.kind))
+
+    def round_trips_per_stream(self, streams: int) -> int:
+        """The scale workloads share their round trips out (at least 5 per stream)."""
+        return max(5, self.scale_round_trips // streams)
 
 
 FULL = Sizes(
-    bulk=256 * 1024 * 1024,
-    pingpong=20_000,
-    connect=2_000,
-    memory_threaded=1_000,
-    memory_async=10_000,
-    rounds=3,
+    bulk=128 * 1024 * 1024,
+    pingpong=10_000,
+    connect=1_000,
+    connect_tls=300,
+    memory=10_000,
+    connect_many=1_000,
+    scale=(1, 100, 1_000, 10_000),
+    scale_round_trips=10_000,
+    rounds=5,
     quick=False,
 )
 QUICK = Sizes(
-    bulk=2 * 1024 * 1024,
-    pingpong=200,
-    connect=50,
-    memory_threaded=50,
-    memory_async=100,
+    bulk=256 * 1024,
+    pingpong=100,
+    connect=20,
+    connect_tls=5,
+    memory=50,
+    connect_many=20,
+    scale=(1, 4, 16),
+    scale_round_trips=32,
     rounds=1,
     quick=True,
 )
+
+
+def workloads(sizes: Sizes) -> list[Workload]:
+    """Every workload, in the order a round runs them (twins in a row)."""
+    out = [
+        Workload(name + suffix, kind, tls, deadline)
+        for name, kind, tls in TWIN_WORKLOADS
+        for suffix, deadline in DEADLINE_FORMS
+    ]
+    out += [
+        Workload("connect-tls", "connect", True),
+        Workload("connect-tls-default", "connect", True, default_ctx=True),
+        Workload("memory", "memory"),
+        Workload("memory-tls", "memory", True),
+        Workload("connect-many", "connect_many", deadline="loop"),
+    ]
+    out += [Workload(f"scale-{n}", "scale", deadline="loop", streams=n) for n in sizes.scale]
+    return out
 
 
 @dataclass
@@ -228,6 +276,41 @@ def low_latency_idle() -> Iterator[str]:
         os.close(fd)  # closing the file releases the request
 
 
+def cpu_times() -> tuple[dict[str, int], float]:
+    """(the machine's CPU time by kind, in clock ticks; our own and our children's, in s)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
+    machine = dict(zip(names, map(int, fields), strict=False))
+    t = os.times()
+    return machine, t.user + t.system + t.children_user + t.children_system
+
+
+def machine_during(
+    before: tuple[dict[str, int], float],
+    after: tuple[dict[str, int], float],
+    load: list[float],
+    cpus_allowed: int,
+) -> dict[str, Any]:
+    """What the machine did during the run, measured: how busy its CPUs were with
+    other work than the benchmark's, the time the hypervisor took (steal), and
+    the load average."""
+    tick = os.sysconf("SC_CLK_TCK")
+    delta = {k: (after[0][k] - before[0][k]) / tick for k in after[0]}
+    total = sum(delta.values())
+    busy = total - delta["idle"] - delta["iowait"] - delta["steal"]
+    ours = after[1] - before[1]
+    return {
+        "cpus": os.cpu_count(),
+        "cpus_allowed": cpus_allowed,
+        "cpu_seconds": round(total, 1),
+        "ours_seconds": round(ours, 1),
+        "others_seconds": round(max(0.0, busy - ours), 1),
+        "steal_seconds": round(delta["steal"], 1),
+        "load_1min": [round(x, 2) for x in load],
+    }
+
+
 # -- candidates ----------------------------------------------------------------
 
 
@@ -253,72 +336,85 @@ def discover() -> list[Candidate]:
     return found
 
 
-def workload_kinds(cand: Candidate) -> list[tuple[str, str, bool, bool]]:
-    """(workload name, kind, tls, deadline) in the order a round runs them."""
-    out = []
-    for name, kind, tls in WORKLOADS:
-        out.append((name, kind, tls, False))
-        out.append((name + "-deadline", kind, tls, True))
-    if cand.key != "raw-buffered":  # a buffer per stream by design: not an idle stream
-        out.append(("memory", "memory", False, False))
-    return out
+def runs(cand: Candidate, wl: Workload) -> bool:
+    """Whether the candidate runs the workload."""
+    if wl.default_ctx:  # netbase's default context: the others have no such thing
+        return cand.key == "netbase"
+    if cand.key == "raw-buffered":
+        # The other asyncio floor, for the workloads where it can be the faster one;
+        # it keeps a buffer per stream by design, so not an idle stream either.
+        return wl.kind in ("bulk", "pingpong")
+    return True
 
 
-def expected_count(kind: str, size: int) -> int:
-    return size * 64 if kind == "pingpong" else size
+def unit_of(kind: str) -> str:
+    return {"connect": "cycles", "memory": "streams", "connect_many": "connects"}.get(kind, "bytes")
 
 
 def measure(
     cand: Candidate,
-    workload: tuple[str, str, bool, bool],
+    wls: list[Workload],
     sizes: Sizes,
     ports: dict[str, int],
     cafile: Path,
     timeout: float,
-) -> float | str:
-    """One fresh client process: the per-unit figure, or an error message."""
-    _, kind, tls, deadline = workload
-    size = sizes.size(kind, cand.runtime)
+) -> list[float | str]:
+    """One fresh client process for these workloads: per workload, the per-unit
+    figure or an error message."""
+    from benchmarks.clients._common import Job, expected_count, per_unit
+
+    jobs = [
+        Job(
+            workload=wl.kind,
+            tls=wl.tls,
+            deadline=wl.deadline,
+            size=sizes.size(wl),
+            ports=ports,
+            cafile=str(cafile),
+            streams=wl.streams,
+            default_ctx=wl.default_ctx,
+        )
+        for wl in wls
+    ]
     spec = {
         "runtime": cand.runtime,
         "candidate": cand.key,
-        "job": {
-            "workload": kind,
-            "tls": tls,
-            "deadline": deadline,
-            "size": size,
-            "ports": ports,
-            "cafile": str(cafile),
-        },
+        "jobs": [dataclasses.asdict(job) for job in jobs],
     }
+    # netbase's default context (the system trust store) trusts the run's CA
+    # through SSL_CERT_FILE, as the stdlib context of its twin does through cafile.
+    env = {**os.environ, "SSL_CERT_FILE": str(cafile)}
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks.client", json.dumps(spec)],
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=timeout * len(jobs),
             cwd=ROOT,
+            env=env,
         )
     except subprocess.TimeoutExpired:
-        return f"no result within {timeout:.0f} s"
+        return [f"no result within {timeout * len(jobs):.0f} s"] * len(jobs)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return lines[-1] if lines else f"exit status {proc.returncode}"
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    want = expected_count(kind, size)
-    if result["count"] != want:
-        unit = (
-            "bytes"
-            if kind in ("bulk", "pingpong")
-            else "cycles"
-            if kind == "connect"
-            else "streams"
-        )
-        return f"BenchError: received {result['count']} {unit}, expected {want}"
-    if kind == "memory":
-        return float(result["bytes_per_stream"])
-    # seconds per unit: per byte (bulk), per round trip, per connect cycle
-    return float(result["seconds"]) / size
+        return [lines[-1] if lines else f"exit status {proc.returncode}"] * len(jobs)
+    out: list[float | str] = []
+    for wl, job, result in zip(
+        wls, jobs, json.loads(proc.stdout.strip().splitlines()[-1]), strict=True
+    ):
+        want = expected_count(job)
+        if "error" in result:
+            out.append(result["error"])
+        elif result["count"] != want:
+            out.append(
+                f"BenchError: received {result['count']} {unit_of(wl.kind)}, expected {want}"
+            )
+        elif wl.kind == "memory":
+            out.append(float(result["bytes_per_stream"]))
+        else:
+            # seconds per unit: per byte (bulk), per round trip, per connect
+            out.append(float(result["seconds"]) / per_unit(job))
+    return out
 
 
 def selected(only: list[str], runtime: str, key: str, workload: str) -> bool:
@@ -351,9 +447,12 @@ def run(
     missing = [c for c in candidates if c.missing is not None]
     for c in missing:
         print(f"benchmarks: {c.runtime}/{c.name}: {c.missing}", file=sys.stderr)
+    cpus_allowed = len(os.sched_getaffinity(0))
     client_cpu, server_cpu = cpus()
     priority = raise_priority()
+    fd_limit = raise_fd_limit()  # client processes inherit it (and raise it again)
     results = Results()
+    load = [os.getloadavg()[0]]  # 1-minute load average: at the start, after each round
     timeout = 120.0 if sizes.quick else 600.0
     with tempfile.TemporaryDirectory(prefix="netbase-bench-") as tmp:
         workdir = Path(tmp)
@@ -362,6 +461,7 @@ def run(
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})  # client processes inherit it
         with low_latency_idle() as dma, start_server(exe, cert, key, server_cpu) as ports:
+            cpu_before = cpu_times()
             for rnd in range(sizes.rounds):
                 for runtime in GROUPS:
                     group = [c for c in present if c.runtime == runtime]
@@ -369,31 +469,43 @@ def run(
                         continue
                     shift = rnd % len(group)
                     order = group[shift:] + group[:shift]
-                    workloads = {w[0]: w for c in group for w in workload_kinds(c)}
-                    for wname, wl in workloads.items():
-                        for cand in order:
-                            if rnd > 0 and wname == "memory":
-                                continue  # it does not vary from round to round: once is enough
-                            if wl not in workload_kinds(cand) or not selected(
-                                only or [], runtime, cand.key, wname
-                            ):
-                                continue
-                            value = measure(cand, wl, sizes, ports, ca, timeout)
-                            k = Results.key(runtime, cand.key, wname)
+                    # A full run gives each measurement a fresh process; the quick
+                    # run one process per candidate, to start fewer interpreters.
+                    todo = [
+                        (wl, cand)
+                        for wl in workloads(sizes)
+                        for cand in order
+                        if runs(cand, wl) and selected(only or [], runtime, cand.key, wl.name)
+                    ]
+                    if sizes.quick:
+                        batches = [
+                            (cand, [wl for wl, c in todo if c is cand])
+                            for cand in order
+                            if any(c is cand for _, c in todo)
+                        ]
+                    else:
+                        batches = [(cand, [wl]) for wl, cand in todo]
+                    for cand, wls in batches:
+                        values = measure(cand, wls, sizes, ports, ca, timeout)
+                        for wl, value in zip(wls, values, strict=True):
+                            k = Results.key(runtime, cand.key, wl.name)
                             if isinstance(value, str):
                                 results.errors.setdefault(k, {})[rnd] = value
                                 print(
-                                    f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wname}: "
+                                    f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wl.name}: "
                                     f"{value}",
                                     file=sys.stderr,
                                 )
                             else:
                                 results.values.setdefault(k, {})[rnd] = value
+                load.append(os.getloadavg()[0])
                 print(
                     f"benchmarks: round {rnd + 1}/{sizes.rounds} done "
                     f"({time.perf_counter() - t0:.0f} s)",
                     file=sys.stderr,
                 )
+    # after the server has exited, so that its CPU time counts as ours
+    machine = machine_during(cpu_before, cpu_times(), load, cpus_allowed)
     wall = time.perf_counter() - t0
     meta = report.collect_meta(
         started=started,
@@ -404,6 +516,8 @@ def run(
         server_cpu=server_cpu,
         quick=sizes.quick,
         priority=priority,
+        machine=machine,
+        fd_limit=fd_limit,
     )
     data = {
         "meta": meta,
@@ -439,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tiny sizes, one round: checks that every candidate runs",
     )
-    parser.add_argument("--rounds", type=int, help="rounds (default: 3, quick: 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (default: 5, quick: 1)")
     parser.add_argument(
         "--allow-missing",
         action="store_true",
