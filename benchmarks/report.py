@@ -421,13 +421,17 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         f"{s['scale_round_trips']:,} round trips shared out (at least 5 each); warm-up 1/8 of "
         "the work first",
         f"- Method: {s['rounds']} rounds; in each round every candidate runs each workload "
-        "once (memory too), candidates back to back, order rotated per round; "
+        f"once (memory too; memory-tls in {min(s['memory_tls_rounds'], s['rounds'])}), candidates "
+        "back to back, order rotated per round; "
         + (
             "the quick run batches a candidate's workloads in one client process"
             if m["quick"]
-            else "each measurement in a fresh client process"
+            else "a fresh client process for each memory measurement and for each batch (a "
+            "workload and its two deadline twins; connect-tls and connect-tls-default; "
+            "connect and connect-many; the scale workloads), in an order rotated per round"
         )
-        + ", timed with time.perf_counter around the loop; a failed measurement is not retried",
+        + "; each workload warms up, then is timed with time.perf_counter around its loop; "
+        "a failed measurement is not retried",
         "- Deadlines, on equal terms: every candidate runs each of bulk, pingpong, connect, "
         "bulk-tls and pingpong-tls with no deadline, with one deadline of 30 s around the "
         "timed loop (`-deadline`: `asyncio.timeout`, `anyio.fail_after`, `trio.fail_after`, "
@@ -490,7 +494,13 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         f"{s['memory']:,} streams opened one after another (TLS: each with its handshake "
         "done), to a server that never writes; resident set size of the client process "
         "after, minus before, divided by their number (after a full garbage collection; the "
-        "kernel's socket buffers are not in it). Every round.",
+        "kernel's socket buffers are not in it). Plain: every round; TLS: "
+        + (
+            "every round."
+            if s["memory_tls_rounds"] >= s["rounds"]
+            else f"the first "
+            f"{s['memory_tls_rounds']} of them (10,000 TLS handshakes a measurement)."
+        ),
         "",
         "| runtime | candidate | plain | min–max | TLS | min–max |",
         "|---|---|--:|--:|--:|--:|",
@@ -576,6 +586,14 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         known = KNOWN_UPSTREAM_FAILURES.get((rt, cand, wl))
         why = f" (upstream: {known[0]}; {known[1]})" if known else ""
         lines.append(f"- {RUNTIME_LABEL[rt]}/{t.name(rt, cand)} {wl}: round {r + 1}: {e}{why}")
+    if (out.parent / "profiles.md").exists():
+        lines += [
+            "",
+            "## Profiles of the misses",
+            "",
+            "What the profiles of netbase's backends say about the targets missed, and what "
+            "would close them: [profiles.md](profiles.md).",
+        ]
     missing = [c for c in t.candidates if c["missing"]]
     if missing:
         lines += ["", "Not measured:", ""]

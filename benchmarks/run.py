@@ -1,6 +1,6 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--rounds N]``.
 
-Method (the one of the issue's anchors, so that its figures and ours read alike):
+Method (benchmarks/README.md has it in full):
 
 - the server is a small C program (``server.c``) compiled here with gcc, in its
   own process, pinned to another CPU than the client;
@@ -8,15 +8,17 @@ Method (the one of the issue's anchors, so that its figures and ours read alike)
   so that an idle CPU keeps polling and a wake-up is not a virtual machine's
   halt exit, which costs ~60 µs here and would hide the libraries' cost;
 - rounds: in each, every candidate runs every workload once, the candidates of
-  a runtime back to back (a workload and its ``-deadline`` twin in a row), in
-  an order rotated from round to round;
-- each measurement runs in a fresh client process and times the loop only
+  a runtime back to back, in an order rotated from round to round;
+- client processes: one per memory measurement, one per batch of workloads (a
+  workload and its deadline twins, ...); each workload times its loop only
   (connecting and the TLS handshake come before), after a warm-up of 1/8 of it;
 - a measurement that fails, or whose byte count is not exact, is recorded as
-  failed and reported loudly; it is never retried.
+  failed and reported loudly; it is never retried;
+- what the machine did meanwhile (other processes' CPU time, steal, load) is
+  measured and recorded.
 
-Writes ``benchmarks/results.md``, ``benchmarks/results.json`` and
-``docs/img/bench-ratios.png`` (see ``report.py``).
+Writes ``benchmarks/results.md``, ``benchmarks/results.json``,
+``docs/img/bench-ratios.png`` and ``docs/img/bench-scale.png`` (see ``report.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Workload:
     deadline: str = ""  # "" | "loop" | "op"
     streams: int = 1  # scale: streams at once
     default_ctx: bool = False  # TLS with netbase's default context
+    #: workloads of one batch share a client process in a full run (each after
+    #: its own warm-up); "" = a process of its own
+    batch: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class Sizes:
     scale: tuple[int, ...]
     scale_round_trips: int
     rounds: int
+    #: memory-tls runs in the first N rounds only: 10,000 TLS handshakes per
+    #: measurement cost seconds of CPU each time
+    memory_tls_rounds: int
     quick: bool
 
     def size(self, wl: Workload) -> int:
@@ -112,6 +120,7 @@ FULL = Sizes(
     scale=(1, 100, 1_000, 10_000),
     scale_round_trips=10_000,
     rounds=5,
+    memory_tls_rounds=2,
     quick=False,
 )
 QUICK = Sizes(
@@ -124,6 +133,7 @@ QUICK = Sizes(
     scale=(1, 4, 16),
     scale_round_trips=32,
     rounds=1,
+    memory_tls_rounds=1,
     quick=True,
 )
 
@@ -131,18 +141,22 @@ QUICK = Sizes(
 def workloads(sizes: Sizes) -> list[Workload]:
     """Every workload, in the order a round runs them (twins in a row)."""
     out = [
-        Workload(name + suffix, kind, tls, deadline)
+        Workload(name + suffix, kind, tls, deadline, batch=name)
         for name, kind, tls in TWIN_WORKLOADS
         for suffix, deadline in DEADLINE_FORMS
     ]
     out += [
-        Workload("connect-tls", "connect", True),
-        Workload("connect-tls-default", "connect", True, default_ctx=True),
+        Workload("connect-tls", "connect", True, batch="connect-tls"),
+        Workload("connect-tls-default", "connect", True, default_ctx=True, batch="connect-tls"),
+        # memory: a fresh process each, so that nothing before it shapes the heap
         Workload("memory", "memory"),
         Workload("memory-tls", "memory", True),
-        Workload("connect-many", "connect_many", deadline="loop"),
+        Workload("connect-many", "connect_many", deadline="loop", batch="connect"),
     ]
-    out += [Workload(f"scale-{n}", "scale", deadline="loop", streams=n) for n in sizes.scale]
+    out += [
+        Workload(f"scale-{n}", "scale", deadline="loop", streams=n, batch="scale")
+        for n in sizes.scale
+    ]
     return out
 
 
@@ -340,11 +354,37 @@ def runs(cand: Candidate, wl: Workload) -> bool:
     """Whether the candidate runs the workload."""
     if wl.default_ctx:  # netbase's default context: the others have no such thing
         return cand.key == "netbase"
+    if wl.name == "memory-tls" and cand.key == "httpcore":
+        # httpcore's streams are the stdlib's and anyio's, measured beside it; 10,000
+        # TLS handshakes take long enough to leave out a figure that repeats theirs
+        return False
     if cand.key == "raw-buffered":
         # The other asyncio floor, for the workloads where it can be the faster one;
         # it keeps a buffer per stream by design, so not an idle stream either.
         return wl.kind in ("bulk", "pingpong")
     return True
+
+
+def make_batches(
+    todo: list[tuple[Workload, Candidate]], rnd: int, quick: bool
+) -> list[tuple[Candidate, list[Workload]]]:
+    """Which measurements share a client process, in the order they run.
+
+    A full run gives a candidate's workloads of one batch (a workload and its
+    deadline twins; the scale workloads) one process, each workload after its
+    own warm-up, in an order rotated from round to round; the others a process
+    each. The quick run gives each candidate one process for everything, to
+    start fewer interpreters.
+    """
+    groups: dict[tuple[int, str], tuple[Candidate, list[Workload]]] = {}
+    for i, (wl, cand) in enumerate(todo):
+        key = (id(cand), "" if quick else wl.batch or f"#{i}")
+        groups.setdefault(key, (cand, []))[1].append(wl)
+    out = []
+    for cand, wls in groups.values():
+        shift = 0 if quick else rnd % len(wls)
+        out.append((cand, wls[shift:] + wls[:shift]))
+    return out
 
 
 def unit_of(kind: str) -> str:
@@ -469,22 +509,15 @@ def run(
                         continue
                     shift = rnd % len(group)
                     order = group[shift:] + group[:shift]
-                    # A full run gives each measurement a fresh process; the quick
-                    # run one process per candidate, to start fewer interpreters.
                     todo = [
                         (wl, cand)
                         for wl in workloads(sizes)
                         for cand in order
-                        if runs(cand, wl) and selected(only or [], runtime, cand.key, wl.name)
+                        if runs(cand, wl)
+                        and selected(only or [], runtime, cand.key, wl.name)
+                        and (wl.name != "memory-tls" or rnd < sizes.memory_tls_rounds)
                     ]
-                    if sizes.quick:
-                        batches = [
-                            (cand, [wl for wl, c in todo if c is cand])
-                            for cand in order
-                            if any(c is cand for _, c in todo)
-                        ]
-                    else:
-                        batches = [(cand, [wl]) for wl, cand in todo]
+                    batches = make_batches(todo, rnd, sizes.quick)
                     for cand, wls in batches:
                         values = measure(cand, wls, sizes, ports, ca, timeout)
                         for wl, value in zip(wls, values, strict=True):
@@ -499,6 +532,13 @@ def run(
                             else:
                                 results.values.setdefault(k, {})[rnd] = value
                 load.append(os.getloadavg()[0])
+                if rnd == 0 and sizes.rounds > 1:
+                    per_round = time.perf_counter() - t0
+                    print(
+                        f"benchmarks: about {per_round * sizes.rounds / 60:.0f} min in all "
+                        "(memory-tls runs in fewer rounds: a little less)",
+                        file=sys.stderr,
+                    )
                 print(
                     f"benchmarks: round {rnd + 1}/{sizes.rounds} done "
                     f"({time.perf_counter() - t0:.0f} s)",
@@ -555,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, help="rounds (default: 5, quick: 1)")
     parser.add_argument(
+        "--memory-tls-rounds",
+        type=int,
+        help="rounds that measure memory-tls (default: 2): 10,000 handshakes each time",
+    )
+    parser.add_argument(
         "--allow-missing",
         action="store_true",
         help="a candidate whose library is not installed is reported, not an error",
@@ -571,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.rounds:
         sizes = dataclasses.replace(sizes, rounds=args.rounds)
+    if args.memory_tls_rounds is not None:
+        sizes = dataclasses.replace(sizes, memory_tls_rounds=args.memory_tls_rounds)
     tmp_default = Path(tempfile.gettempdir()) / "netbase-bench-quick"
     if args.quick:
         tmp_default.mkdir(exist_ok=True)

@@ -129,7 +129,9 @@ class RawProtocol:
     async def connect(self, job: Job, n: int, op: bool) -> int:
         for _ in range(n):
             proto = await (bounded(self.open(job)) if op else self.open(job))
-            proto.transport.close()
+            # Closed when connection_lost has run, as every other candidate's close
+            # waits for (asyncio streams' wait_closed, anyio's aclose, netbase's close).
+            await self.close(proto)
         return n
 
     async def close(self, proto: Any) -> None:
