@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import run
-from benchmarks.clients._common import Job, raise_fd_limit
+from benchmarks.clients._common import raise_fd_limit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,16 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             os.sched_setaffinity(0, {client_cpu})
         with run.low_latency_idle(), run.start_server(exe, cert, key, server_cpu) as ports:
             os.environ["SSL_CERT_FILE"] = str(ca)  # netbase's default context trusts it
-            job = Job(
-                workload=wl.kind,
-                tls=wl.tls,
-                deadline=wl.deadline,
-                size=sizes.size(wl),
-                ports=ports,
-                cafile=str(ca),
-                streams=wl.streams,
-                default_ctx=wl.default_ctx,
-            )
+            job = run.make_job(wl, sizes, ports, ca)
             if args.runtime == "sync":
                 from benchmarks.clients import sync
 

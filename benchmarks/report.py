@@ -716,6 +716,8 @@ def draw_scale(t: Table, chart: Path, counts: list[int]) -> None:
                 linewidth=2.2 if bold else 1.2,
             )
         ax.set_xscale("log")
+        ax.set_xticks(counts, [f"{n:,}" for n in counts])
+        ax.minorticks_off()
         ax.set_ylim(bottom=0)
         ax.set_xlabel("streams at once")
         ax.set_title(RUNTIME_LABEL[rt], fontsize=10)
@@ -757,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", type=Path, required=True)
     args = parser.parse_args(argv)
     data = merge([json.loads(p.read_text()) for p in args.data])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.chart.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     write(data, args.out, args.chart)
     return 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.clients._common import raise_fd_limit
+from benchmarks.clients._common import Job, raise_fd_limit
 from benchmarks.report import KNOWN_UPSTREAM_FAILURES
 
 HERE = Path(__file__).resolve().parent
@@ -365,6 +365,20 @@ def runs(cand: Candidate, wl: Workload) -> bool:
     return True
 
 
+def make_job(wl: Workload, sizes: Sizes, ports: dict[str, int], cafile: Path) -> Job:
+    """What a client process is told to do for one workload."""
+    return Job(
+        workload=wl.kind,
+        tls=wl.tls,
+        deadline=wl.deadline,
+        size=sizes.size(wl),
+        ports=ports,
+        cafile=str(cafile),
+        streams=wl.streams,
+        default_ctx=wl.default_ctx,
+    )
+
+
 def make_batches(
     todo: list[tuple[Workload, Candidate]], rnd: int, quick: bool
 ) -> list[tuple[Candidate, list[Workload]]]:
@@ -401,21 +415,9 @@ def measure(
 ) -> list[float | str]:
     """One fresh client process for these workloads: per workload, the per-unit
     figure or an error message."""
-    from benchmarks.clients._common import Job, expected_count, per_unit
+    from benchmarks.clients._common import expected_count, per_unit
 
-    jobs = [
-        Job(
-            workload=wl.kind,
-            tls=wl.tls,
-            deadline=wl.deadline,
-            size=sizes.size(wl),
-            ports=ports,
-            cafile=str(cafile),
-            streams=wl.streams,
-            default_ctx=wl.default_ctx,
-        )
-        for wl in wls
-    ]
+    jobs = [make_job(wl, sizes, ports, cafile) for wl in wls]
     spec = {
         "runtime": cand.runtime,
         "candidate": cand.key,

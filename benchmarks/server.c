@@ -204,12 +204,25 @@ static void *accept_loop(void *arg) {
     return NULL;
 }
 
-/* Idle connections for the memory workload: one epoll thread holds them all. */
-static void *sink_loop(void *arg) {
-    int lfd = *(int *)arg;
+/* An epoll instance watching a listener for reading (its event's data: the fd). */
+static int epoll_with(int lfd) {
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    return ep;
+}
+
+/* The same, with a NULL pointer as the listener's event data. */
+static int epoll_with_ptr(int lfd) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    return ep;
+}
+
+/* Idle connections for the memory workload: one epoll thread holds them all. */
+static void *sink_loop(void *arg) {
+    int lfd = *(int *)arg, ep = epoll_with(lfd);
     struct epoll_event events[256];
     char buf[4096];
     for (;;) {
@@ -232,10 +245,7 @@ static void *sink_loop(void *arg) {
 
 /* Idle TLS connections: the handshake, driven by epoll, then held like sink's. */
 static void *tls_sink_loop(void *arg) {
-    int lfd = *(int *)arg;
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    int lfd = *(int *)arg, ep = epoll_with_ptr(lfd);
     struct epoll_event events[256];
     char buf[4096];
     for (;;) {
@@ -279,10 +289,7 @@ static void *tls_sink_loop(void *arg) {
 /* Echo for many streams at once, non-blocking: a client sends 64 bytes and
  * waits for them before it sends more, so a send never finds a full buffer. */
 static void *mecho_loop(void *arg) {
-    int lfd = *(int *)arg;
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    int lfd = *(int *)arg, ep = epoll_with(lfd);
     struct epoll_event events[256];
     char buf[CHUNK];
     int one = 1;
