@@ -185,7 +185,9 @@ class Table:
         return statistics.median(ratios) if ratios else None
 
     def cost(self, rt: str, cand: str, wl: str) -> float | None:
-        return self.ratio(rt, cand, wl, self.baseline(rt, wl))
+        # The floors have no default context: theirs is the stdlib one of the twin.
+        base_wl = "connect-tls" if wl == "connect-tls-default" else wl
+        return self.ratio(rt, cand, wl, self.baseline(rt, base_wl), base_wl)
 
     def deadline_cost(self, rt: str, cand: str, twin: str, form: str) -> float | None:
         """With the deadline form ÷ without, for one candidate (median over rounds)."""
