@@ -33,7 +33,7 @@ from netbase._interfaces import (
 from netbase._ssl import default_ssl_context
 from netbase._timeout import Timeout, current_deadline, remaining, timeout
 
-__version__ = "0.1.0"
+__version__ = "1!0.1.0"
 
 __all__ = [
     "AsyncCachingResolver",
