@@ -14,6 +14,11 @@ A stream around a socket connected elsewhere:
 ``await netbase_asyncio.NetworkStream.from_socket(sock)``.
 """
 
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_asyncio._corecheck import check_core
+
+check_core()
+
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (

@@ -19,6 +19,11 @@ The async twins are :class:`AsyncRecordingBackend` and
 ``netbase_cassette`` fixture.
 """
 
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_recording._corecheck import check_core
+
+check_core()
+
 from netbase_recording._async import AsyncRecordingBackend, AsyncRecordingStream
 from netbase_recording._cassette import VERSION, CassetteError, dumps, load, loads, save
 from netbase_recording._events import (

@@ -11,6 +11,11 @@
             stream.start_tls(hostname="www.example.com")
 """
 
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_threaded._corecheck import check_core
+
+check_core()
+
 from netbase import (
     ConnectError,
     ConnectTimeout,
