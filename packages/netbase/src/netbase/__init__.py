@@ -1,9 +1,9 @@
 """netbase: network streams, TLS and deadlines for Python HTTP clients.
 
 This package holds what every runtime shares: the interfaces a backend
-implements, :func:`timeout` deadlines, the exceptions and the default TLS
-context. The backends live in ``netbase_threaded``, ``netbase_asyncio`` and
-``netbase_trio``; each re-exports the names here so that code reads the same
+implements, [`timeout()`][netbase.timeout] deadlines, the exceptions and the default TLS
+context. The backends live in `netbase_threaded`, `netbase_asyncio` and
+`netbase_trio`; each re-exports the names here so that code reads the same
 with only the module swapped.
 """
 
