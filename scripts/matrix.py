@@ -117,10 +117,13 @@ def cpu_budget() -> int:
 def default_jobs() -> int:
     """One session per CPU, at most four.
 
-    A session is mostly waiting (an asyncio tests session: MEASURED), but the
-    timing tests need a CPU the moment a deadline passes: with more sessions
-    than CPUs, a 64 MiB write under a 0.3 s deadline was seen to return after
-    0.85 s on two cores running four sessions.
+    A session is mostly waiting (an asyncio tests session: 324 s of wall time for
+    83 s of CPU), but its timing tests need a CPU the moment a deadline passes.
+    On two cores, the TLS test that writes 64 MiB under a 0.3 s deadline took
+    0.84 s alone, 1.05 to 1.41 s with two copies running side by side, and 2.26
+    to 2.41 s with four: past two sessions per two cores, load turns into
+    timing failures (a 0.3 s write deadline was seen to return after 0.85 s
+    with four sessions on two cores).
     """
     return max(1, min(4, cpu_budget()))
 
