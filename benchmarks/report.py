@@ -26,7 +26,8 @@ WORKLOAD_ORDER = PLAIN_ORDER + TLS_ORDER
 #: the workloads of the chart of ratios
 CHART_ORDER = [*PLAIN_ORDER, *TLS_ORDER[:-1], "connect-many"]
 
-#: The targets: cost vs the fastest raw candidate of the same runtime, same run.
+#: The targets netbase set itself: cost vs the fastest raw candidate of the same
+#: runtime, same run.
 _ASYNC_TARGETS = {
     "bulk": 1.25,
     "pingpong": 1.25,
