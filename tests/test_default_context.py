@@ -222,3 +222,42 @@ def test_the_shared_context_drops_a_removed_ca(
     assert _poll(switched), "start_tls(ctx=None) kept the old trust"
     # The context already handed out keeps what it loaded: OpenSSL only adds.
     assert _verifies(shared, old_ca)
+
+
+# -- on an event loop --------------------------------------------------------------------
+
+
+@pytest.mark.runtimes("asyncio", "uvloop", "trio")
+async def test_first_default_context_is_loaded_off_the_loop(
+    runtime, net, ca, tls_echo_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's first ``start_tls(ctx=None)`` loads the trust in another thread.
+
+    Loading a large bundle costs far more CPU than a handshake; the loop's
+    thread must spend only the handshake's share of it.
+    """
+    system = ssl.get_default_verify_paths().cafile
+    big = (Path(system).read_bytes() if system else b"") * 3 + ca.cert_pem.bytes()
+    bundle = tmp_path / "big.pem"
+    bundle.write_bytes(big)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setattr(netbase._ssl, "_shared", None)  # restored afterwards
+
+    start = time.thread_time()
+    netbase.default_ssl_context()
+    load_cpu = time.thread_time() - start
+
+    stream = await net.connect(tls_echo_server.host, tls_echo_server.port)
+    try:
+        start = time.thread_time()
+        async with netbase.timeout(10.0):
+            await stream.start_tls(hostname="localhost")
+        loop_cpu = time.thread_time() - start
+        await stream.write(b"ok")
+        assert await stream.read() == b"ok"
+    finally:
+        await stream.close()
+    assert loop_cpu < load_cpu / 2, (
+        f"the loop's thread spent {loop_cpu * 1000:.1f} ms on the first start_tls; "
+        f"loading the trust costs {load_cpu * 1000:.1f} ms"
+    )

@@ -109,7 +109,7 @@ def _trust_signature() -> tuple[object, ...]:
     paths = ssl.get_default_verify_paths()
     parts: list[object] = [paths.cafile, paths.capath]
     for path in (paths.cafile, paths.capath, *_CANDIDATES):
-        if path is None:
+        if not path:  # None when the location does not exist
             continue
         try:
             st = os.stat(path)
@@ -210,7 +210,12 @@ class _SystemTrustContext(ssl.SSLContext):
         """`ssl.SSLContext.wrap_socket`, after a cheap check that the system's trust is current."""
         self._trust.poll(self)
         return super().wrap_socket(
-            sock, server_side, do_handshake_on_connect, suppress_ragged_eofs, server_hostname, session
+            sock,
+            server_side,
+            do_handshake_on_connect,
+            suppress_ragged_eofs,
+            server_hostname,
+            session,
         )
 
 
@@ -241,6 +246,53 @@ def shared_default_context() -> ssl.SSLContext:
 def shared_default_context_ready() -> bool:
     """Whether :func:`shared_default_context` returns at once (it was built already)."""
     return _shared is not None
+
+
+_waiters: list[Callable[[], object]] | None = None  # callbacks of the build in progress
+
+
+def build_shared_in_thread(on_done: Callable[[], object]) -> None:
+    """Build the shared context in a short-lived thread; then call ``on_done`` there.
+
+    For event loops: the first ``start_tls(ctx=None)`` of a process loads the
+    system's trust (tens of milliseconds), and must not do it on the loop's
+    thread. Callers that arrive while a build is under way wait for that one.
+    ``on_done`` is called even if the build failed (the caller's own
+    :func:`shared_default_context` then raises the error), and what it raises
+    (a loop closed meanwhile) is ignored.
+    """
+    global _waiters
+    with _shared_lock:
+        if _shared is None and _waiters is not None:
+            _waiters.append(on_done)
+            return
+        ready = _shared is not None
+        if not ready:
+            _waiters = [on_done]
+    if ready:
+        _call(on_done)
+        return
+    threading.Thread(target=_build_for_waiters, name="netbase-trust-load", daemon=True).start()
+
+
+def _build_for_waiters() -> None:
+    global _waiters
+    try:
+        shared_default_context()
+    except (OSError, ValueError):
+        pass
+    finally:
+        with _shared_lock:
+            waiters, _waiters = _waiters or [], None
+        for on_done in waiters:
+            _call(on_done)
+
+
+def _call(on_done: Callable[[], object]) -> None:
+    try:
+        on_done()
+    except Exception:  # the waiting loop is gone: nobody to tell
+        pass
 
 
 def _build_shared() -> ssl.SSLContext:
