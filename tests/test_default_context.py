@@ -190,17 +190,26 @@ def test_a_new_ca_reaches_a_held_context(
     assert _verifies(ctx, ca)
 
 
-def test_a_new_ssl_cert_file_reaches_a_held_context(
-    fast_checks: None, system_ca: tuple[trustme.CA, Path], tmp_path: Path, monkeypatch
+def test_a_new_ssl_cert_file_is_used_at_once(
+    system_ca: tuple[trustme.CA, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, _ = system_ca
-    ctx = netbase.default_ssl_context()
+    """A program that points ``SSL_CERT_FILE`` elsewhere is heard on the next handshake."""
+    monkeypatch.setattr(netbase._ssl, "_shared", None)  # restored afterwards
+    ca, _ = system_ca
+    held = netbase.default_ssl_context()
+    shared = netbase._ssl.shared_default_context()
+    assert netbase._ssl.shared_default_context_ready()
     other_ca = trustme.CA()
     other = tmp_path / "other.pem"
     write_bundle(other, other_ca)
-    assert not _verifies(ctx, other_ca)
+    assert not _verifies(held, other_ca)
     monkeypatch.setenv("SSL_CERT_FILE", str(other))
-    assert _poll(lambda: _verifies(ctx, other_ca)), "the new SSL_CERT_FILE was never read"
+    assert not netbase._ssl.shared_default_context_ready()
+    assert _verifies(held, other_ca)
+    new_shared = netbase._ssl.shared_default_context()
+    assert new_shared is not shared
+    assert _verifies(new_shared, other_ca)
+    assert not _verifies(new_shared, ca)
 
 
 def test_the_shared_context_drops_a_removed_ca(

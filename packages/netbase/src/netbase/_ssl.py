@@ -72,13 +72,15 @@ def default_ssl_context() -> ssl.SSLContext:
     that does (tens of milliseconds), so make one and keep it, or pass
     `ctx=None` to `start_tls`, which shares one.
 
-    When the system's CA bundle changes (a package update, `SSL_CERT_FILE` set
-    to another file), the context notices within `CHECK_INTERVAL` seconds, on
-    its next handshake after that, and loads the bundle again in a background
-    thread: new CAs become trusted. OpenSSL can add to a context's store but
-    not take out of it, so a CA removed from the bundle stays trusted by the
-    contexts made before; `start_tls(ctx=None)` switches to a newly made
-    context, so it drops the removed CA too.
+    When the system's CA bundle changes (a package update rewrites it, a CA
+    file is added to the directory), the context notices within 5 seconds,
+    on its next handshake after that, and loads the bundle again in a
+    background thread: new CAs become trusted. When the program sets
+    `SSL_CERT_FILE` or `SSL_CERT_DIR` to other files, the next handshake
+    loads them. OpenSSL can add to a context's store but not take out of it,
+    so a CA removed from the bundle stays trusted by the contexts made
+    before; `start_tls(ctx=None)` switches to a newly made context, so it
+    drops the removed CA too.
 
     The context requires a valid certificate and a matching hostname, and TLS
     1.2 or newer. Each call returns a fresh context that the caller may change
@@ -120,11 +122,20 @@ def _trust_signature() -> tuple[object, ...]:
     return tuple(parts)
 
 
+def _environment() -> tuple[str | None, str | None]:
+    """The variables that make OpenSSL look elsewhere (a few hundred nanoseconds to read)."""
+    return _getenv("SSL_CERT_FILE"), _getenv("SSL_CERT_DIR")
+
+
+_getenv = os.environ.get
+
+
 class _TrustWatch:
     """Loads the system's trust into a context and notices when its files change."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.environment = _environment()
         self._signature: tuple[object, ...] | None = None
         self._next_check = 0.0
         self._reloading = False
@@ -134,15 +145,23 @@ class _TrustWatch:
     def load(self, ctx: ssl.SSLContext) -> None:
         """Load the trust now, remembering which files it came from."""
         assert _configure is not None
+        environment = _environment()
         signature = _trust_signature()
         with _configure(ctx):
             pass
         with self._lock:
+            self.environment = environment
             self._signature = signature
             self._next_check = time.monotonic() + CHECK_INTERVAL
 
     def poll(self, ctx: ssl.SSLContext) -> None:
         """Before a handshake: a float comparison, and a few ``stat`` calls when due."""
+        if _environment() != self.environment:
+            # The program pointed SSL_CERT_FILE / SSL_CERT_DIR elsewhere (at its
+            # start, or a test's): the next handshake must see it, as it did
+            # when truststore reloaded on every wrap. Rare, so loaded at once.
+            self.load(ctx)
+            return
         now = time.monotonic()
         if now < self._next_check:
             return
@@ -229,23 +248,31 @@ def shared_default_context() -> ssl.SSLContext:
     """The context backends use for ``start_tls(ctx=None)``: built once, then shared.
 
     Loading the trust store costs milliseconds, so backends do not pay it per
-    connection. When the system's trust changes, a new context replaces this one
-    (built in the background thread that noticed), so a CA taken out of the
-    bundle stops being trusted too. Users who want to change a context build
+    connection. When the system's trust files change, a new context replaces
+    this one (built in the background thread that noticed), so a CA taken out
+    of the bundle stops being trusted too; when `SSL_CERT_FILE` or
+    `SSL_CERT_DIR` change, the next call builds a new one (async backends call
+    :func:`build_shared_in_thread` first, when not ready). Users who want to change a context build
     their own with :func:`default_ssl_context`.
     """
     ctx = _shared
-    if ctx is None:
+    if ctx is None or not _current(ctx):
         with _shared_lock:
             ctx = _shared
-            if ctx is None:
+            if ctx is None or not _current(ctx):
                 ctx = _build_shared()
     return ctx
 
 
 def shared_default_context_ready() -> bool:
     """Whether :func:`shared_default_context` returns at once (it was built already)."""
-    return _shared is not None
+    ctx = _shared
+    return ctx is not None and _current(ctx)
+
+
+def _current(ctx: ssl.SSLContext) -> bool:
+    """False when the environment now names other trust files than ``ctx`` loaded."""
+    return not isinstance(ctx, _SystemTrustContext) or ctx._trust.environment == _environment()
 
 
 _waiters: list[Callable[[], object]] | None = None  # callbacks of the build in progress
@@ -263,10 +290,10 @@ def build_shared_in_thread(on_done: Callable[[], object]) -> None:
     """
     global _waiters
     with _shared_lock:
-        if _shared is None and _waiters is not None:
+        if _waiters is not None:  # a build is under way: wait for that one
             _waiters.append(on_done)
             return
-        ready = _shared is not None
+        ready = shared_default_context_ready()
         if not ready:
             _waiters = [on_done]
     if ready:
