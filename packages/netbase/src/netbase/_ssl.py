@@ -20,10 +20,14 @@ So here the context is a plain ``ssl.SSLContext`` that truststore configures
 once, with truststore's own choice of locations (``SSL_CERT_FILE`` /
 ``SSL_CERT_DIR``, OpenSSL's defaults, then the distributions' usual bundle
 files). A handshake then costs what it costs with a stdlib context holding the
-same trust. Every :data:`CHECK_INTERVAL` seconds at most, a ``wrap_*`` call
+same trust. Every ``CHECK_INTERVAL`` seconds at most, a ``wrap_*`` call
 compares the trust's files (their ``stat``: a few microseconds) with what was
 loaded; when they changed, a short-lived thread loads them again, so the
 connection that notices never waits for it and an event loop never stalls.
+Only when the program itself points ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
+elsewhere (compared on every wrap: two dictionary lookups) does the next wrap
+load the new files itself, as truststore did, so that a program that sets them
+and then connects is heard at once.
 """
 
 from __future__ import annotations
@@ -252,8 +256,8 @@ def shared_default_context() -> ssl.SSLContext:
     this one (built in the background thread that noticed), so a CA taken out
     of the bundle stops being trusted too; when `SSL_CERT_FILE` or
     `SSL_CERT_DIR` change, the next call builds a new one (async backends call
-    :func:`build_shared_in_thread` first, when not ready). Users who want to change a context build
-    their own with :func:`default_ssl_context`.
+    `build_shared_in_thread` first, when not ready). Users who want to change
+    a context build their own with `default_ssl_context`.
     """
     ctx = _shared
     if ctx is None or not _current(ctx):
@@ -265,7 +269,7 @@ def shared_default_context() -> ssl.SSLContext:
 
 
 def shared_default_context_ready() -> bool:
-    """Whether :func:`shared_default_context` returns at once (it was built already)."""
+    """Whether `shared_default_context` returns at once (built, for this environment)."""
     ctx = _shared
     return ctx is not None and _current(ctx)
 
@@ -285,7 +289,7 @@ def build_shared_in_thread(on_done: Callable[[], object]) -> None:
     system's trust (tens of milliseconds), and must not do it on the loop's
     thread. Callers that arrive while a build is under way wait for that one.
     ``on_done`` is called even if the build failed (the caller's own
-    :func:`shared_default_context` then raises the error), and what it raises
+    `shared_default_context` then raises the error), and what it raises
     (a loop closed meanwhile) is ignored.
     """
     global _waiters
