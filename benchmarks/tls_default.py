@@ -16,14 +16,17 @@ system's CA directory):
 Figures:
 
 1. in memory: CPU per full handshake (both sides in this thread, no sockets);
-2. flatness: in memory, the median cost of handshakes near the 100th and near
+2. flatness: in memory, the median CPU of handshakes near the 100th and near
    the Nth on one context (N = 10,000 for stdlib and default; fewer for
-   before, whose handshakes cost ~40x more);
+   before, whose handshakes cost ~20x more), measured in turns;
 3. per runtime (threaded, asyncio, uvloop, trio): connect + handshake + close
    to a loopback TLS server in another process, one after another: wall time
    and this process's CPU per connection;
 4. on asyncio, uvloop and trio, a ticker task that sleeps 1 ms in a loop,
-   while connections open one after another: how late it wakes (max and p99);
+   while connections open one after another: how late it wakes (max and p99;
+   and "no TLS", the ticker alone: the machine's own noise), and the most CPU
+   the loop's thread spent between two ticks (what a stall would be on a
+   quiet machine: preemption by other processes does not count in it);
 5. on asyncio, uvloop and trio, 200 connections opening at once: the CPU time
    of the loop's thread per connection.
 
@@ -129,17 +132,27 @@ def in_memory(ctx: ssl.SSLContext, server_ctx: ssl.SSLContext, n: int) -> float:
     return statistics.median(costs)
 
 
-def flatness(ctx: ssl.SSLContext, server_ctx: ssl.SSLContext, last: int) -> tuple[float, float]:
-    """Median CPU time of handshakes 81..120 and last-39..last on one context."""
+def flatness(
+    make: Callable[[], ssl.SSLContext], server_ctx: ssl.SSLContext, last: int
+) -> tuple[float, float]:
+    """Median CPU time of handshakes ~100 and ~``last`` of a context, measured in turns.
+
+    A shared machine's speed drifts over minutes; so the old context's last 40
+    handshakes alternate with the 81st to 120th of a new one, and drift hits
+    both alike.
+    """
+    old = make()
+    for _ in range(last - 40):
+        handshake(old, server_ctx)
+    new = make()
+    for _ in range(80):
+        handshake(new, server_ctx)
     early, late = [], []
-    for i in range(1, last + 1):
-        start = time.thread_time()
-        handshake(ctx, server_ctx)
-        cost = time.thread_time() - start
-        if 81 <= i <= 120:
-            early.append(cost)
-        elif i > last - 40:
-            late.append(cost)
+    for _ in range(40):
+        for ctx, costs in ((new, early), (old, late)):
+            start = time.thread_time()
+            handshake(ctx, server_ctx)
+            costs.append(time.thread_time() - start)
     return statistics.median(early), statistics.median(late)
 
 
@@ -188,13 +201,15 @@ async def async_run(lib: str, port: int, ctx: ssl.SSLContext | None, n: int, bur
     await _one(net, port, ctx)  # warm up (and build the shared context)
 
     lateness: list[float] = []
+    busy: list[float] = []  # the loop thread's CPU while the ticker slept
     stop = False
 
     async def ticker() -> None:
         while not stop:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             await sleep(0.001)
             lateness.append(time.perf_counter() - start - 0.001)
+            busy.append(time.thread_time() - cpu)
 
     # The machine's own noise: the ticker alone, as long as the connections will take.
     async def idle() -> None:
@@ -205,6 +220,7 @@ async def async_run(lib: str, port: int, ctx: ssl.SSLContext | None, n: int, bur
     await _gather(lib, [ticker, idle])
     idle_late = sorted(lateness)
     lateness.clear()
+    busy.clear()
     stop = False
 
     walls = []
@@ -222,6 +238,7 @@ async def async_run(lib: str, port: int, ctx: ssl.SSLContext | None, n: int, bur
     await _gather(lib, [ticker, sequential])
     cpu = (time.process_time() - cpu) / n
     lateness.sort()
+    busy.sort()
 
     thread_cpu = time.thread_time()
     await _gather(lib, [lambda: _one(net, port, ctx)] * burst)
@@ -233,6 +250,7 @@ async def async_run(lib: str, port: int, ctx: ssl.SSLContext | None, n: int, bur
         "idle_p99": idle_late[int(len(idle_late) * 0.99)],
         "late_max": lateness[-1],
         "late_p99": lateness[int(len(lateness) * 0.99)],
+        "busy_max": busy[-1],
         "burst_cpu": thread_cpu,
     }
 
@@ -341,8 +359,8 @@ def measure(args: Any, runtimes: list[str], server_ctx: ssl.SSLContext, port: in
                         add((runtime, name, key), value)
     for name, last in (("stdlib", args.flat), ("default", args.flat), ("before", args.before_flat)):
         print(f"flatness: {name}, {last} handshakes", file=sys.stderr, flush=True)
-        ctx = netbase.default_ssl_context() if name == "default" else make(name)
-        early, late = flatness(ctx, server_ctx, last)
+        factory = netbase.default_ssl_context if name == "default" else lambda n=name: make(n)
+        early, late = flatness(factory, server_ctx, last)
         figures[("flat", name, "early")] = [early]
         figures[("flat", name, "late")] = [late]
         figures[("flat", name, "n")] = [last]
@@ -386,12 +404,18 @@ def report(args: Any, runtimes: list[str], figures: dict) -> None:
         print(row(f"{runtime}: ticker late, p99", lambda n, r=runtime: (r, n, "late_p99")))
         print(
             row(
+                f"{runtime}: loop CPU between two ticks, max",
+                lambda n, r=runtime: (r, n, "busy_max"),
+            )
+        )
+        print(
+            row(
                 f"{runtime}: loop-thread CPU per connection, {args.burst} at once"
                 f" (before: {args.before_burst})",
                 lambda n, r=runtime: (r, n, "burst_cpu"),
             )
         )
-    print("\nFlatness (in memory, CPU per handshake, median of nos. 81-120 and of the last 40)\n")
+    print("\nFlatness (in memory, CPU per handshake, medians of 40 of each, in turns)\n")
     print("| context | ~100th (ms) | Nth (ms) | N | ratio |")
     print("|---|---|---|---|---|")
     for name in CONTEXTS:
