@@ -1,11 +1,11 @@
 """Opening a TCP connection on asyncio: RFC 8305 Happy Eyeballs with tasks.
 
-Each attempt is a task running ``loop.sock_connect`` on a socket set up by the
-core's `new_socket` (TCP_NODELAY, the user's options before ``connect()``,
+Each attempt is a task running `loop.sock_connect` on a socket set up by the
+core's `new_socket` (TCP_NODELAY, the user's options before `connect()`,
 the source address). Which attempt starts when, who wins and what is
 cancelled are the core's decisions (`HappyEyeballs`, the same for every
 runtime): addresses of the two families interleaved, a new attempt every
-``happy_eyeballs_delay`` seconds or at once when the latest has failed, the
+`happy_eyeballs_delay` seconds or at once when the latest has failed, the
 first to connect wins. Every other socket is closed and every task is over
 before this returns, whether it succeeds, fails, times out or is cancelled,
 the winner included when the cancellation comes while the losers end.
@@ -47,7 +47,7 @@ async def open_tcp_socket(
     happy_eyeballs_delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
+    """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = await _connect_single(
@@ -62,10 +62,10 @@ async def open_tcp_socket(
 def can_loop_connect(
     targets: Sequence[str], local_address: str | None, socket_options: Sequence[SocketOption]
 ) -> bool:
-    """Whether :func:`loop_connect` can do this connect: one address, nothing to set up first.
+    """Whether `loop_connect()` can do this connect: one address, nothing to set up first.
 
-    A source address (it wants IP_BIND_ADDRESS_NO_PORT before ``bind()``),
-    socket options (before ``connect()``), a scope id (the loop would resolve
+    A source address (it wants IP_BIND_ADDRESS_NO_PORT before `bind()`),
+    socket options (before `connect()`), a scope id (the loop would resolve
     it) or several addresses (the race) take the own-socket path.
     """
     return (
@@ -80,13 +80,13 @@ async def loop_connect(
     protocol: asyncio.BaseProtocol,
     deadline: float,
 ) -> asyncio.BaseTransport:
-    """Let the loop make the socket, connect it and build the transport of ``protocol``.
+    """Let the loop make the socket, connect it and build the transport of `protocol`.
 
-    One await instead of two (``sock_connect``, then ``create_connection(sock=)``),
+    One await instead of two (`sock_connect`, then `create_connection(sock=)`),
     and under uvloop all of it in libuv, in one pass. The loop turns on
     TCP_NODELAY; an IP literal is not resolved (asyncio and uvloop both parse
     it in place). The loop closes its socket when the connect fails or is
-    cancelled, as :func:`open_tcp_socket` does.
+    cancelled, as `open_tcp_socket()` does.
     """
     loop = asyncio.get_running_loop()
     connecting = loop.create_connection(lambda: protocol, address, port)
@@ -143,7 +143,7 @@ async def _race(
     delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Run the core's `HappyEyeballs` decisions, one ``sock_connect`` task per attempt."""
+    """Run the core's `HappyEyeballs` decisions, one `sock_connect` task per attempt."""
     loop = asyncio.get_running_loop()
     race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, _monotonic())
     # Each task's socket is held here, not by the task, so that every one is
@@ -193,7 +193,7 @@ async def _race(
 async def _cancel_all(attempts: dict[asyncio.Task[None], tuple[int, socket.socket]]) -> None:
     """Stop the attempts still running, wait until each is over, close their sockets.
 
-    A cancelled ``sock_connect`` ends at its task's next step, so the wait is
+    A cancelled `sock_connect` ends at its task's next step, so the wait is
     short; a cancellation of this wait is held until they have all ended (no
     task outlives the connect), then raised.
     """

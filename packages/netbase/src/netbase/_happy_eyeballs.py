@@ -1,9 +1,9 @@
 """Opening TCP connections: the Happy Eyeballs policy and the helpers every runtime shares.
 
 The policy of RFC 8305 (which address to try when, who wins, what to cancel)
-is decided here once, by :class:`HappyEyeballs`, which does no I/O and reads
-no clock: each runtime's ``_connect`` module only starts the attempts it is
-told to start and waits (``poll()`` for threads, tasks for asyncio and trio).
+is decided here once, by `HappyEyeballs`, which does no I/O and reads
+no clock: each runtime's `_connect` module only starts the attempts it is
+told to start and waits (`poll()` for threads, tasks for asyncio and trio).
 The order of attempts, the socket setup (TCP_NODELAY, the user's options, the
 source address) and the error messages are the same everywhere because they
 live here.
@@ -38,7 +38,7 @@ _T = TypeVar("_T")
 
 
 def is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (no resolution needed)."""
+    """Whether `host` is an IPv4 or IPv6 address (no resolution needed)."""
     try:
         socket.inet_pton(socket.AF_INET, host)
     except OSError:
@@ -53,7 +53,7 @@ def is_ip_literal(host: str) -> bool:
 
 
 def getaddrinfo_addresses(host: str, port: int) -> list[str]:
-    """``getaddrinfo(host, port, SOCK_STREAM)``: unique addresses, in the order given."""
+    """`getaddrinfo(host, port, SOCK_STREAM)`: unique addresses, in the order given."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
@@ -64,7 +64,7 @@ def getaddrinfo_addresses(host: str, port: int) -> list[str]:
 
 
 def sockaddr_for(address: str, port: int) -> tuple[int, Any]:
-    """``(family, sockaddr)`` for an IP address string."""
+    """`(family, sockaddr)` for an IP address string."""
     if ":" not in address:
         return socket.AF_INET, (address, port)
     if "%" not in address:
@@ -90,9 +90,9 @@ def interleave(addresses: Sequence[str]) -> list[str]:
 def connection_targets(
     host: str, port: int, addresses: Sequence[str], local_address: str | None
 ) -> list[str]:
-    """The addresses to try, in order; ``ConnectError`` when there is none to try.
+    """The addresses to try, in order; `ConnectError` when there is none to try.
 
-    With a ``local_address`` only addresses of its family can be reached.
+    With a `local_address` only addresses of its family can be reached.
     """
     if local_address is not None:
         want_v6 = ":" in local_address
@@ -130,8 +130,8 @@ class HappyEyeballs(Generic[_T]):
     """RFC 8305's connection race, decided with no I/O and no clock of its own.
 
     The runtime owns the sockets and the waiting; this object owns every
-    decision, and holds the winning connection (a socket, of type ``_T``) once
-    there is one. Attempts are numbered in the order of ``targets`` (already
+    decision, and holds the winning connection (a socket, of type `_T`) once
+    there is one. Attempts are numbered in the order of `targets` (already
     interleaved by family, see `connection_targets`), so an address given
     twice is two attempts. A runtime runs it so:
 
@@ -147,12 +147,12 @@ class HappyEyeballs(Generic[_T]):
         if that is interrupted, close race.connection too
         return race.result(host, port)  # (sock, address), or the ConnectError
 
-    The rules (RFC 8305 section 5, and what trio's ``open_tcp_stream`` does):
+    The rules (RFC 8305 section 5, and what trio's `open_tcp_stream` does):
 
-    - the first attempt starts at once, each next one ``delay`` seconds after
-      the one before it (``delay=0`` starts them all at once);
+    - the first attempt starts at once, each next one `delay` seconds after
+      the one before it (`delay=0` starts them all at once);
     - when the attempt started last fails, the next starts at once instead of
-      waiting out the delay; with ``delay=None`` that is the only way the next
+      waiting out the delay; with `delay=None` that is the only way the next
       starts, so the addresses are tried one after another;
     - when nothing is in flight and addresses are left, the next starts at once;
     - the first attempt to connect wins; every other one in flight is to be
@@ -202,13 +202,13 @@ class HappyEyeballs(Generic[_T]):
 
     @property
     def wake_at(self) -> float:
-        """When `start` has an attempt to give if no attempt ends before; ``inf``: none."""
+        """When `start` has an attempt to give if no attempt ends before; `inf`: none."""
         if self.winner is not None or self._next >= len(self.targets):
             return math.inf
         return self._next_start
 
     def start(self, now: float) -> int | None:
-        """The attempt to start now, or ``None``: call again until ``None``.
+        """The attempt to start now, or `None`: call again until `None`.
 
         The runtime must start the attempt it is given (or report its failure
         with `failed`): it counts as in flight from here on.
@@ -225,9 +225,9 @@ class HappyEyeballs(Generic[_T]):
         return attempt
 
     def connected(self, attempt: int, connection: _T) -> bool:
-        """``attempt`` connected: ``True`` if it wins, ``False`` if it came too late.
+        """`attempt` connected: `True` if it wins, `False` if it came too late.
 
-        The race keeps a winner's ``connection``; a late one is the runtime's to close.
+        The race keeps a winner's `connection`; a late one is the runtime's to close.
         """
         self._in_flight.discard(attempt)
         if self.winner is not None:
@@ -236,7 +236,7 @@ class HappyEyeballs(Generic[_T]):
         return True
 
     def failed(self, attempt: int, error: OSError, now: float) -> None:
-        """``attempt`` failed with ``error``; when it was the latest, the next is due at once."""
+        """`attempt` failed with `error`; when it was the latest, the next is due at once."""
         self._in_flight.discard(attempt)
         if self.winner is not None:
             return  # a loser's failure changes nothing
@@ -248,7 +248,7 @@ class HappyEyeballs(Generic[_T]):
 
     @property
     def failures(self) -> list[tuple[str, OSError]]:
-        """``(address, error)`` for every attempt that failed, in the order they were started."""
+        """`(address, error)` for every attempt that failed, in the order they were started."""
         return [(self.targets[i], self._failures[i]) for i in sorted(self._failures)]
 
     def error(self, host: str, port: int) -> ConnectError:
@@ -269,10 +269,10 @@ def due_attempts(
     local_address: str | None,
     socket_options: Sequence[SocketOption],
 ) -> Iterator[tuple[int, socket.socket, Any]]:
-    """The attempts to start now: ``(attempt, non-blocking socket, address to connect to)``.
+    """The attempts to start now: `(attempt, non-blocking socket, address to connect to)`.
 
     An attempt whose socket cannot be made (a socket option or source address
-    the OS refuses) has failed: it is reported to ``race`` and the next one,
+    the OS refuses) has failed: it is reported to `race` and the next one,
     due at once then, follows. The caller reports what becomes of the others.
     """
     while (attempt := race.start(now)) is not None:
@@ -287,11 +287,11 @@ def due_attempts(
 
 
 def connect_failed(host: str, port: int, failures: list[tuple[str, OSError]]) -> ConnectError:
-    """One `ConnectError` naming ``host:port`` for every failed attempt.
+    """One `ConnectError` naming `host:port` for every failed attempt.
 
     One attempt: its error is the cause. Several: the message lists each
     address with its error, and the cause is an `ExceptionGroup` holding every
-    error, in the order of the attempts (as trio's ``open_tcp_stream`` keeps
+    error, in the order of the attempts (as trio's `open_tcp_stream` keeps
     them), so that no failure is reduced to text.
     """
     if len(failures) == 1:
