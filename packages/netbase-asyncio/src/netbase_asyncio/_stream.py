@@ -19,6 +19,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._listeners import check_server_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -223,9 +224,17 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- TLS -------------------------------------------------------------------
 
     async def start_tls(
-        self, ctx: ssl.SSLContext | None = None, hostname: str | None = None
+        self,
+        ctx: ssl.SSLContext | None = None,
+        hostname: str | None = None,
+        *,
+        server_side: bool = False,
     ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        ``server_side=True`` runs the handshake as the server, on a stream from
+        ``NetworkListener.accept()``: ``ctx`` is then required (a server
+        context with the certificate) and ``hostname`` must be ``None``.
 
         ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
         instance). ``hostname`` drives SNI and certificate checks; it defaults
@@ -233,9 +242,12 @@ class NetworkStream(AsyncNetworkStreamInterface):
         :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
         closes the stream; so does a cancellation during the handshake.
         """
-        ctx = check_tls_args(ctx, hostname)
-        if hostname is None:
-            hostname = self._hostname
+        if server_side:
+            ctx = check_server_tls_args(ctx, hostname)
+        else:
+            ctx = check_tls_args(ctx, hostname)
+            if hostname is None:
+                hostname = self._hostname
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         timeout = remaining(ConnectTimeout)
@@ -243,7 +255,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             raise ConnectError("cannot start TLS: bytes were received before the handshake")
         op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
         try:
-            layer = TLSLayer(self._top, ctx, hostname)
+            layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             await layer.handshake(op)
         except Expired as exc:
             self._abort()

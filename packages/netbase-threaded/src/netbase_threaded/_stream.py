@@ -16,6 +16,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import NetworkStreamInterface
+from netbase._listeners import check_server_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -148,8 +149,18 @@ class NetworkStream(NetworkStreamInterface):
 
     # -- TLS -------------------------------------------------------------------
 
-    def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
+    def start_tls(
+        self,
+        ctx: ssl.SSLContext | None = None,
+        hostname: str | None = None,
+        *,
+        server_side: bool = False,
+    ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        ``server_side=True`` runs the handshake as the server, on a stream from
+        ``NetworkListener.accept()``: ``ctx`` is then required (a server
+        context with the certificate) and ``hostname`` must be ``None``.
 
         ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
         instance). ``hostname`` drives SNI and certificate checks; it defaults
@@ -157,9 +168,12 @@ class NetworkStream(NetworkStreamInterface):
         :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
         closes the stream.
         """
-        ctx = check_tls_args(ctx, hostname)
-        if hostname is None:
-            hostname = self._hostname
+        if server_side:
+            ctx = check_server_tls_args(ctx, hostname)
+        else:
+            ctx = check_tls_args(ctx, hostname)
+            if hostname is None:
+                hostname = self._hostname
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         timeout = remaining(ConnectTimeout)
@@ -170,6 +184,7 @@ class NetworkStream(NetworkStreamInterface):
                 tls_sock = ctx.wrap_socket(
                     self._sock,
                     server_hostname=hostname,
+                    server_side=server_side,
                     do_handshake_on_connect=False,
                     # TLSSocket.recv reads a ragged EOF as end of stream, and remembers it.
                     suppress_ragged_eofs=False,
@@ -179,7 +194,7 @@ class NetworkStream(NetworkStreamInterface):
                 layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
                 self._top = layer
             else:
-                layer = TLSLayer(self._top, ctx, hostname)
+                layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             layer.handshake(timeout)
         except TimeoutError as exc:
             self._abort()

@@ -1,0 +1,150 @@
+"""``Server``: ``NetworkBackend.serve()``, a handler per connection on a bounded set of threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from netbase._exceptions import NetworkError
+from netbase._listeners import server_logger
+from netbase_threaded._listener import NetworkListener
+from netbase_threaded._stream import NetworkStream
+
+__all__ = ["Server"]
+
+Handler = Callable[[NetworkStream], object]
+
+
+class Server:
+    """Runs ``handler(stream)`` in a thread of its own for each connection.
+
+    Made by ``NetworkBackend.serve()`` and used as a context manager: entering
+    starts accepting (in a background thread), leaving stops.
+
+    - At most ``max_handlers`` handlers run at once; further clients wait in
+      the listen backlog until one finishes.
+    - The stream is closed when its handler returns.
+    - A handler that raises does not stop the server: the exception, with its
+      traceback, is logged to the ``"netbase.server"`` logger at ERROR level.
+      (Errors of streams that the server itself closed on shutdown are not
+      reported: they are the shutdown.)
+    - Leaving stops accepting, closes every open stream (which wakes handlers
+      blocked reading or writing with a ``netbase.NetworkError``) and waits
+      up to ``shutdown_timeout`` seconds for the handlers to return. A handler
+      still running after that is logged and left to finish on its own.
+    """
+
+    def __init__(
+        self,
+        listener: NetworkListener,
+        handler: Handler,
+        *,
+        max_handlers: int,
+        shutdown_timeout: float,
+    ) -> None:
+        self.listener = listener
+        self._handler = handler
+        self._slots = threading.Semaphore(max_handlers)
+        self._shutdown_timeout = shutdown_timeout
+        self._lock = threading.Lock()
+        self._streams: set[NetworkStream] = set()
+        self._threads: set[threading.Thread] = set()
+        self._closing = False
+        self._accepter = threading.Thread(
+            target=self._accept_loop, name=f"netbase-serve {listener!r}", daemon=True
+        )
+
+    @property
+    def address(self) -> Any:
+        """The address served: ``(host, port)``, the real port for port 0."""
+        return self.listener.address
+
+    @property
+    def port(self) -> int:
+        """The TCP port served (the ephemeral one for port 0)."""
+        return self.listener.port
+
+    def __enter__(self) -> Server:
+        self._accepter.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _accept_loop(self) -> None:
+        while True:
+            self._slots.acquire()
+            if self._closing:
+                return
+            try:
+                stream = self.listener.accept()
+            except NetworkError as exc:
+                self._slots.release()
+                if self._closing:
+                    return
+                # Out of descriptors or memory: say so, breathe, go on.
+                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                time.sleep(0.1)
+                continue
+            with self._lock:
+                if self._closing:
+                    stream.close()
+                    return
+                thread = threading.Thread(
+                    target=self._run, args=(stream,), name=f"netbase-handler {stream!r}", daemon=True
+                )
+                self._streams.add(stream)
+                self._threads.add(thread)
+            thread.start()
+
+    def _run(self, stream: NetworkStream) -> None:
+        try:
+            self._handler(stream)
+        except Exception as exc:
+            if not (self._closing and isinstance(exc, NetworkError)):
+                server_logger.exception("the handler for %r raised", stream)
+        finally:
+            stream.close()
+            with self._lock:
+                self._streams.discard(stream)
+                self._threads.discard(threading.current_thread())
+            self._slots.release()
+
+    def close(self) -> None:
+        """Stop accepting, close the open streams, wait (bounded) for the handlers."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self.listener.close()
+        self._slots.release()  # wakes the accept loop if it waits for a slot
+        if self._accepter.ident is not None:
+            self._accepter.join()
+        with self._lock:
+            streams = list(self._streams)
+            threads = list(self._threads)
+        for stream in streams:
+            stream.close()
+        deadline = time.monotonic() + self._shutdown_timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [thread.name for thread in threads if thread.is_alive()]
+        if stuck:
+            server_logger.error(
+                "%d handler(s) still running %.1f s after the server closed: %s",
+                len(stuck),
+                self._shutdown_timeout,
+                ", ".join(stuck),
+            )
+
+    def __repr__(self) -> str:
+        state = " CLOSED" if self._closing else ""
+        return f"<Server {self.listener!r}{state}>"
