@@ -15,6 +15,7 @@ A stream around a socket connected elsewhere:
 """
 
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
+from netbase import AsyncNetworkListenerInterface as NetworkListenerInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (
     ConnectError,
@@ -29,7 +30,9 @@ from netbase import (
     timeout,
 )
 from netbase_asyncio._backend import NetworkBackend
+from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
+from netbase_asyncio._server import Server
 from netbase_asyncio._stream import NetworkStream
 
 __version__ = "0.1.0"
@@ -40,11 +43,14 @@ __all__ = [
     "NetworkBackend",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListener",
+    "NetworkListenerInterface",
     "NetworkStream",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",
     "Resolver",
+    "Server",
     "SystemResolver",
     "TimeoutError",
     "WriteError",

@@ -13,6 +13,7 @@ from netbase._addresses import format_peer
 from netbase._exceptions import ConnectTimeout, NetworkError
 from netbase._listeners import (
     TRANSIENT_ACCEPT_ERRORS,
+    accepted_peer,
     NetworkListenerInterface,
     closed_listener_error,
     listener_repr,
@@ -80,7 +81,7 @@ class NetworkListener(NetworkListenerInterface):
         except OSError as exc:
             conn.close()
             raise NetworkError(f"accepting from {format_peer(peer)} failed: {exc}") from exc
-        return NetworkStream._adopt(conn, format_peer(peer), None)
+        return NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
 
     def _accept(self, deadline: float) -> tuple[socket.socket, Any]:
         poller = select.poll()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BACKLOG",
+    "accepted_peer",
     "AsyncNetworkListenerInterface",
     "NetworkListenerInterface",
     "check_serve_options",
@@ -273,3 +274,10 @@ def check_serve_options(max_handlers: object, shutdown_timeout: object) -> tuple
     if not shutdown_timeout >= 0:  # NaN too
         raise ValueError(f"shutdown_timeout must be a non-negative number, not {shutdown_timeout}")
     return max_handlers, float(shutdown_timeout)
+
+
+def accepted_peer(listening: Any, peer: Any) -> str:
+    """The repr text of an accepted stream's peer (a UNIX client has no name: the path)."""
+    if isinstance(peer, tuple):
+        return format_peer(peer)
+    return format_peer(peer or listening)

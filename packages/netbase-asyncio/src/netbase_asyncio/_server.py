@@ -1,0 +1,150 @@
+"""``Server``: ``NetworkBackend.serve()``, a task per connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from netbase._exceptions import NetworkError
+from netbase._listeners import server_logger
+from netbase_asyncio._listener import NetworkListener
+from netbase_asyncio._stream import NetworkStream
+
+__all__ = ["Server"]
+
+Handler = Callable[[NetworkStream], Awaitable[object]]
+
+
+class Server:
+    """Runs ``await handler(stream)`` in a task of its own for each connection.
+
+    Made by ``NetworkBackend.serve()`` and used as an async context manager:
+    entering starts accepting (in a task), leaving stops.
+
+    - At most ``max_handlers`` handlers run at once; further clients wait in
+      the listen backlog until one finishes.
+    - The stream is closed when its handler returns.
+    - A handler that raises does not stop the server: the exception, with its
+      traceback, is logged to the ``"netbase.server"`` logger at ERROR level.
+      (Errors of streams that the server itself closed on shutdown are not
+      reported: they are the shutdown.)
+    - Leaving stops accepting, closes every open stream (which wakes handlers
+      waiting to read or write with a ``netbase.NetworkError``) and waits up
+      to ``shutdown_timeout`` seconds for the handlers; those still running
+      then are cancelled (and logged).
+    """
+
+    def __init__(
+        self,
+        listener: NetworkListener,
+        handler: Handler,
+        *,
+        max_handlers: int,
+        shutdown_timeout: float,
+    ) -> None:
+        self.listener = listener
+        self._handler = handler
+        self._max_handlers = max_handlers
+        self._slots: asyncio.Semaphore | None = None
+        self._shutdown_timeout = shutdown_timeout
+        self._streams: set[NetworkStream] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepter: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def address(self) -> Any:
+        """The address served: ``(host, port)``, the real port for port 0."""
+        return self.listener.address
+
+    @property
+    def port(self) -> int:
+        """The TCP port served (the ephemeral one for port 0)."""
+        return self.listener.port
+
+    async def __aenter__(self) -> Server:
+        self._slots = asyncio.Semaphore(self._max_handlers)
+        self._accepter = asyncio.ensure_future(self._accept_loop())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _accept_loop(self) -> None:
+        slots = self._slots
+        assert slots is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await slots.acquire()
+            if self._closing:
+                return
+            try:
+                stream = await self.listener.accept()
+            except NetworkError as exc:
+                slots.release()
+                if self._closing:
+                    return
+                # Out of descriptors or memory: say so, breathe, go on.
+                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                await asyncio.sleep(0.1)
+                continue
+            if self._closing:
+                await stream.close()
+                return
+            self._streams.add(stream)
+            task = loop.create_task(self._run(stream))
+            self._tasks.add(task)
+
+    async def _run(self, stream: NetworkStream) -> None:
+        try:
+            await self._handler(stream)
+        except Exception as exc:
+            if not (self._closing and isinstance(exc, NetworkError)):
+                server_logger.exception("the handler for %r raised", stream)
+        finally:
+            try:
+                await stream.close()
+            finally:
+                self._streams.discard(stream)
+                task = asyncio.current_task()
+                if task is not None:
+                    self._tasks.discard(task)  # type: ignore[arg-type]
+                assert self._slots is not None
+                self._slots.release()
+
+    async def close(self) -> None:
+        """Stop accepting, close the open streams, wait (bounded) for the handlers."""
+        if self._closing:
+            return
+        self._closing = True
+        await self.listener.close()
+        if self._slots is not None:
+            self._slots.release()  # wakes the accept loop if it waits for a slot
+        if self._accepter is not None:
+            await asyncio.wait({self._accepter})
+        for stream in list(self._streams):
+            await stream.close()
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout)
+        if pending:
+            server_logger.error(
+                "%d handler(s) still running %.1f s after the server closed: cancelled",
+                len(pending),
+                self._shutdown_timeout,
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
+
+    def __repr__(self) -> str:
+        state = " CLOSED" if self._closing else ""
+        return f"<Server {self.listener!r}{state}>"
