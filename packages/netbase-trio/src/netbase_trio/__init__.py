@@ -15,6 +15,7 @@ A socket connected by other means becomes a stream with
 """
 
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
+from netbase import AsyncNetworkListenerInterface as NetworkListenerInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (
     ConnectError,
@@ -29,7 +30,9 @@ from netbase import (
     timeout,
 )
 from netbase_trio._backend import NetworkBackend
+from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
+from netbase_trio._server import Server
 from netbase_trio._stream import NetworkStream
 
 __version__ = "0.1.0"
@@ -40,11 +43,14 @@ __all__ = [
     "NetworkBackend",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListener",
+    "NetworkListenerInterface",
     "NetworkStream",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",
     "Resolver",
+    "Server",
     "SystemResolver",
     "TimeoutError",
     "WriteError",

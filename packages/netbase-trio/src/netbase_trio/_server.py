@@ -1,0 +1,149 @@
+"""``Server``: ``NetworkBackend.serve()``, a nursery with a task per connection."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from netbase._exceptions import NetworkError
+from netbase._listeners import server_logger
+from netbase_trio._listener import NetworkListener
+from netbase_trio._stream import NetworkStream
+
+__all__ = ["Server"]
+
+Handler = Callable[[NetworkStream], Awaitable[object]]
+
+
+class Server:
+    """Runs ``await handler(stream)`` in a task of its own for each connection.
+
+    Made by ``NetworkBackend.serve()`` and used as an async context manager:
+    entering opens a nursery and starts accepting in it, leaving stops.
+
+    - At most ``max_handlers`` handlers run at once; further clients wait in
+      the listen backlog until one finishes.
+    - The stream is closed when its handler returns.
+    - A handler that raises does not stop the server (nor cancel the
+      nursery): the exception, with its traceback, is logged to the
+      ``"netbase.server"`` logger at ERROR level. (Errors of streams that the
+      server itself closed on shutdown are not reported: they are the shutdown.)
+    - Leaving stops accepting, closes every open stream (which wakes handlers
+      waiting to read or write with a ``netbase.NetworkError``) and waits up
+      to ``shutdown_timeout`` seconds for the handlers; those still running
+      then are cancelled (and logged). An exception from the body of the
+      ``async with`` comes out as it is, not wrapped in an exception group.
+    """
+
+    def __init__(
+        self,
+        listener: NetworkListener,
+        handler: Handler,
+        *,
+        max_handlers: int,
+        shutdown_timeout: float,
+    ) -> None:
+        self.listener = listener
+        self._handler = handler
+        self._slots = trio.Semaphore(max_handlers)
+        self._shutdown_timeout = shutdown_timeout
+        self._streams: set[NetworkStream] = set()
+        self._running = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._closing = False
+        self._nursery_manager: Any = None
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def address(self) -> Any:
+        """The address served: ``(host, port)``, the real port for port 0."""
+        return self.listener.address
+
+    @property
+    def port(self) -> int:
+        """The TCP port served (the ephemeral one for port 0)."""
+        return self.listener.port
+
+    async def __aenter__(self) -> Server:
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        self._nursery.start_soon(self._accept_loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.close()
+        finally:
+            # Every child has ended (or been cancelled) by now; the body's own
+            # exception is not handed to the nursery, so it is not wrapped.
+            await self._nursery_manager.__aexit__(None, None, None)
+
+    async def _accept_loop(self) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        while True:
+            await self._slots.acquire()
+            if self._closing:
+                return
+            try:
+                stream = await self.listener.accept()
+            except NetworkError as exc:
+                self._slots.release()
+                if self._closing:
+                    return
+                # Out of descriptors or memory: say so, breathe, go on.
+                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                await trio.sleep(0.1)
+                continue
+            self._streams.add(stream)
+            self._running += 1
+            self._idle = trio.Event() if self._running == 1 else self._idle
+            nursery.start_soon(self._run, stream)
+
+    async def _run(self, stream: NetworkStream) -> None:
+        try:
+            await self._handler(stream)
+        except Exception as exc:
+            if not (self._closing and isinstance(exc, NetworkError)):
+                server_logger.exception("the handler for %r raised", stream)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.close()
+            self._streams.discard(stream)
+            self._slots.release()
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def close(self) -> None:
+        """Stop accepting, close the open streams, wait (bounded) for the handlers."""
+        if self._closing:
+            return
+        self._closing = True
+        await self.listener.close()
+        for stream in list(self._streams):
+            await stream.close()
+        with trio.move_on_after(self._shutdown_timeout):
+            await self._idle.wait()
+        if self._running:
+            server_logger.error(
+                "%d handler(s) still running %.1f s after the server closed: cancelled",
+                self._running,
+                self._shutdown_timeout,
+            )
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()  # the accept loop, and handlers left
+
+    def __repr__(self) -> str:
+        state = " CLOSED" if self._closing else ""
+        return f"<Server {self.listener!r}{state}>"
