@@ -83,7 +83,7 @@ class Server:
         loop = asyncio.get_running_loop()
         while True:
             await slots.acquire()
-            if self._closing:
+            if self._stopping():
                 return
             try:
                 stream = await self.listener.accept()
@@ -95,7 +95,7 @@ class Server:
                 server_logger.error("accept() failed on %r: %s", self.listener, exc)
                 await asyncio.sleep(0.1)
                 continue
-            if self._closing:
+            if self._stopping():
                 await stream.close()
                 return
             self._streams.add(stream)
@@ -115,7 +115,7 @@ class Server:
                 self._streams.discard(stream)
                 task = asyncio.current_task()
                 if task is not None:
-                    self._tasks.discard(task)  # type: ignore[arg-type]
+                    self._tasks.discard(task)
                 assert self._slots is not None
                 self._slots.release()
 
@@ -144,6 +144,10 @@ class Server:
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending)
+
+    def _stopping(self) -> bool:
+        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
+        return self._closing
 
     def __repr__(self) -> str:
         state = " CLOSED" if self._closing else ""

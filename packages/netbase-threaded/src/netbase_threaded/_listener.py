@@ -13,8 +13,8 @@ from netbase._addresses import format_peer
 from netbase._exceptions import ConnectTimeout, NetworkError
 from netbase._listeners import (
     TRANSIENT_ACCEPT_ERRORS,
-    accepted_peer,
     NetworkListenerInterface,
+    accepted_peer,
     closed_listener_error,
     listener_repr,
     listening_address,
@@ -73,7 +73,7 @@ class NetworkListener(NetworkListenerInterface):
         finally:
             with self._lock:
                 self._waiters -= 1
-                if self._closed and not self._waiters:
+                if self._is_closed() and not self._waiters:
                     self._close_wakers()
         try:
             conn.setblocking(True)
@@ -119,6 +119,9 @@ class NetworkListener(NetworkListenerInterface):
             else:
                 self._close_wakers()
         self._sock.close()
+
+    def _is_closed(self) -> bool:
+        return self._closed  # a call: close() may run in another thread meanwhile
 
     def _close_wakers(self) -> None:
         self._wake_recv.close()

@@ -82,24 +82,27 @@ class Server:
     def _accept_loop(self) -> None:
         while True:
             self._slots.acquire()
-            if self._closing:
+            if self._stopping():
                 return
             try:
                 stream = self.listener.accept()
             except NetworkError as exc:
                 self._slots.release()
-                if self._closing:
+                if self._stopping():
                     return
                 # Out of descriptors or memory: say so, breathe, go on.
                 server_logger.error("accept() failed on %r: %s", self.listener, exc)
                 time.sleep(0.1)
                 continue
             with self._lock:
-                if self._closing:
+                if self._stopping():
                     stream.close()
                     return
                 thread = threading.Thread(
-                    target=self._run, args=(stream,), name=f"netbase-handler {stream!r}", daemon=True
+                    target=self._run,
+                    args=(stream,),
+                    name=f"netbase-handler {stream!r}",
+                    daemon=True,
                 )
                 self._streams.add(stream)
                 self._threads.add(thread)
@@ -144,6 +147,10 @@ class Server:
                 self._shutdown_timeout,
                 ", ".join(stuck),
             )
+
+    def _stopping(self) -> bool:
+        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
+        return self._closing
 
     def __repr__(self) -> str:
         state = " CLOSED" if self._closing else ""

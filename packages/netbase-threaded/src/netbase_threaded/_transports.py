@@ -276,7 +276,12 @@ class TLSLayer:
     __slots__ = ("incoming", "lower", "obj", "outgoing", "send_lock", "ssl_lock")
 
     def __init__(
-        self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None, *, server_side: bool = False
+        self,
+        lower: Transport,
+        ctx: ssl.SSLContext,
+        hostname: str | None,
+        *,
+        server_side: bool = False,
     ) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()

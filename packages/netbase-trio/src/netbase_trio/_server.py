@@ -93,13 +93,13 @@ class Server:
         assert nursery is not None
         while True:
             await self._slots.acquire()
-            if self._closing:
+            if self._stopping():
                 return
             try:
                 stream = await self.listener.accept()
             except NetworkError as exc:
                 self._slots.release()
-                if self._closing:
+                if self._stopping():
                     return
                 # Out of descriptors or memory: say so, breathe, go on.
                 server_logger.error("accept() failed on %r: %s", self.listener, exc)
@@ -143,6 +143,10 @@ class Server:
             )
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()  # the accept loop, and handlers left
+
+    def _stopping(self) -> bool:
+        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
+        return self._closing
 
     def __repr__(self) -> str:
         state = " CLOSED" if self._closing else ""

@@ -146,7 +146,12 @@ class TLSLayer:
     __slots__ = ("_idle", "_sending", "incoming", "lower", "obj", "outgoing")
 
     def __init__(
-        self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None, *, server_side: bool = False
+        self,
+        lower: Transport,
+        ctx: ssl.SSLContext,
+        hostname: str | None,
+        *,
+        server_side: bool = False,
     ) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()

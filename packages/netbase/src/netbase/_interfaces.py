@@ -317,10 +317,10 @@ class AsyncNetworkBackendInterface(abc.ABC):
 
 
 async def _close_quietly(stream: AsyncNetworkStreamInterface) -> None:
-    """Close a stream that failed; an error or cancellation while closing must not hide the first."""
+    """Close a failed stream; an error while closing must not hide the first one."""
     try:
         await stream.close()
-    except BaseException:  # noqa: S110 - the original error is the one that matters
+    except BaseException:
         pass
 
 

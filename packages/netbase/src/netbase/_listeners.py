@@ -195,7 +195,7 @@ def check_server_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
 
 
 def _listen_error(what: str, exc: OSError) -> NetworkError:
-    """``NetworkError`` with the errno kept (``EADDRINUSE``, ``EACCES``...), for the caller to test."""
+    """``NetworkError`` keeping the errno (``EADDRINUSE``, ``EACCES``...) for callers to test."""
     return NetworkError(exc.errno or errno.EIO, f"cannot listen on {what}: {exc.strerror or exc}")
 
 
