@@ -132,7 +132,14 @@ class SyncFacade:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
-            if name in ("connect", "connect_unix", "connect_tls", "accept", "listen", "listen_unix"):
+            if name in (
+                "connect",
+                "connect_unix",
+                "connect_tls",
+                "accept",
+                "listen",
+                "listen_unix",
+            ):
                 return SyncFacade(result)
             return result
 

@@ -22,14 +22,13 @@ import time
 import pytest
 
 import netbase
+from drivers import SyncFacade
 from helpers import PROMPT, read_exactly, read_until_eof, stopwatch
 
 # -- connect_tls ----------------------------------------------------------------
 
 
-async def test_connect_tls_is_connect_then_start_tls(
-    runtime, net, tls_echo_server, client_context
-):
+async def test_connect_tls_is_connect_then_start_tls(runtime, net, tls_echo_server, client_context):
     port = tls_echo_server.port
     async with await net.connect_tls(
         "127.0.0.1", port, hostname="localhost", ctx=client_context
@@ -77,6 +76,33 @@ async def test_connect_tls_under_one_deadline(runtime, net, silent_server, clien
         async with netbase.timeout(0.3):
             await net.connect_tls("127.0.0.1", silent_server.port, ctx=client_context)
     assert watch.seconds < 0.3 + PROMPT
+
+
+async def test_a_custom_backend_gets_connect_tls(runtime, tls_echo_server, client_context):
+    # connect() is all a custom backend writes; its streams know no hostname,
+    # so verification of "localhost" passes only if connect_tls passes the host.
+    module = runtime.module
+    if runtime.flavour == "sync":
+
+        class Custom(netbase.NetworkBackendInterface):
+            def connect(self, host: str, port: int) -> netbase.NetworkStreamInterface:
+                return module.NetworkStream(socket.create_connection((host, port)))
+
+        backend = SyncFacade(Custom())
+    else:
+
+        class AsyncCustom(netbase.AsyncNetworkBackendInterface):
+            async def connect(self, host: str, port: int) -> netbase.AsyncNetworkStreamInterface:
+                sock = socket.create_connection((host, port))  # loopback: does not block
+                return await module.NetworkStream.from_socket(sock)
+
+        backend = AsyncCustom()
+    async with await backend.connect_tls(
+        "localhost", tls_echo_server.port, ctx=client_context
+    ) as s:
+        assert "TLS" in repr(s)
+        await s.write(b"custom")
+        assert await s.read() == b"custom"
 
 
 # -- listeners ------------------------------------------------------------------
