@@ -112,7 +112,8 @@ async def test_listener_reports_its_ephemeral_port(runtime):
     server_net = runtime.server_backend()
     async with await server_net.listen("127.0.0.1", 0) as listener:
         host, port = listener.address
-        assert host == "127.0.0.1" and port > 0
+        assert host == "127.0.0.1"
+        assert port > 0
         assert repr(listener) == f'<NetworkListener ["127.0.0.1:{port}"]>'
     assert repr(listener) == f'<NetworkListener ["127.0.0.1:{port}" CLOSED]>'
 
@@ -195,7 +196,8 @@ async def test_close_wakes_a_blocked_accept(runtime):
     with stopwatch() as watch:
         await runtime.gather(blocked, closer)
     assert watch.seconds < 0.2 + PROMPT
-    assert woke and woke[0] >= 0.15
+    assert woke
+    assert woke[0] >= 0.15
     # And once closed, accept says so at once.
     with pytest.raises(netbase.NetworkError, match="closed"):
         await listener.accept()
@@ -276,11 +278,13 @@ async def test_server_side_tls_arguments(runtime, net, client_context, server_co
 def _stdlib_tls_client(port: int, ca_pem: str, out: list[object]) -> None:
     ctx = ssl.create_default_context(cafile=ca_pem)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(b"ping")
-                out.append(tls.recv(100))
-                out.append(tls.version())
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"ping")
+            out.append(tls.recv(100))
+            out.append(tls.version())
     except BaseException as exc:  # reported by the test
         out.append(exc)
 
@@ -295,13 +299,12 @@ async def test_server_side_tls_against_the_stdlib_client(runtime, server_context
             )
             client.start()
             try:
-                async with netbase.timeout(10):
-                    async with await listener.accept() as stream:
-                        await stream.start_tls(server_context, server_side=True)
-                        assert "TLS" in repr(stream)
-                        assert stream.get_extra_info("ssl_object").version() == "TLSv1.3"
-                        assert await read_exactly(stream, 4) == b"ping"
-                        await stream.write(b"pong")
+                async with netbase.timeout(10), await listener.accept() as stream:
+                    await stream.start_tls(server_context, server_side=True)
+                    assert "TLS" in repr(stream)
+                    assert stream.get_extra_info("ssl_object").version() == "TLSv1.3"
+                    assert await read_exactly(stream, 4) == b"ping"
+                    await stream.write(b"pong")
             finally:
                 client.join(10)
     assert out == [b"pong", "TLSv1.3"]
@@ -324,11 +327,10 @@ async def test_server_side_tls_against_openssl_s_client(runtime, server_context,
                 assert proc.stdin is not None
                 proc.stdin.write(b"ping\n")
                 proc.stdin.flush()
-                async with netbase.timeout(10):
-                    async with await listener.accept() as stream:
-                        await stream.start_tls(server_context, server_side=True)
-                        assert await read_exactly(stream, 5) == b"ping\n"
-                        await stream.write(b"pong\n")
+                async with netbase.timeout(10), await listener.accept() as stream:
+                    await stream.start_tls(server_context, server_side=True)
+                    assert await read_exactly(stream, 5) == b"ping\n"
+                    await stream.write(b"pong\n")
                 out, err = proc.communicate(timeout=10)
             finally:
                 if proc.poll() is None:
@@ -382,14 +384,13 @@ async def test_serve_keeps_serving_when_a_handler_raises(runtime, net, caplog):
         await stream.write(data)
 
     with caplog.at_level(logging.ERROR, logger="netbase.server"):
-        async with server_net.serve("127.0.0.1", 0, handler) as server:
-            async with netbase.timeout(10):
-                async with await net.connect("127.0.0.1", server.port) as stream:
-                    await stream.write(b"boom")
-                    assert await read_until_eof(stream) == b""  # closed by the server
-                async with await net.connect("127.0.0.1", server.port) as stream:
-                    await stream.write(b"fine")
-                    assert await stream.read() == b"fine"
+        async with server_net.serve("127.0.0.1", 0, handler) as server, netbase.timeout(10):
+            async with await net.connect("127.0.0.1", server.port) as stream:
+                await stream.write(b"boom")
+                assert await read_until_eof(stream) == b""  # closed by the server
+            async with await net.connect("127.0.0.1", server.port) as stream:
+                await stream.write(b"fine")
+                assert await stream.read() == b"fine"
     failures = [r for r in caplog.records if r.name == "netbase.server"]
     assert len(failures) == 1
     assert failures[0].exc_info is not None
@@ -420,7 +421,8 @@ async def test_serve_exit_closes_open_streams_and_waits(runtime, net, caplog):
                     await runtime.sleep(0.01)
                 assert started
         assert watch.seconds < 5  # the handler was woken, not waited out
-        assert len(finished) == 1 and isinstance(finished[0], netbase.NetworkError)
+        assert len(finished) == 1
+        assert isinstance(finished[0], netbase.NetworkError)
         assert await read_until_eof(client) == b""
         await client.close()
     # A handler woken by the shutdown is the shutdown, not an error to report.
@@ -449,15 +451,18 @@ async def test_tls_client_and_server_both_on_netbase(runtime, net, server_contex
     async def handler(stream) -> None:
         await stream.start_tls(server_context, server_side=True)
         tls = stream.get_extra_info("ssl_object")
-        assert tls.version() == "TLSv1.3" and tls.server_side
+        assert tls.version() == "TLSv1.3"
+        assert tls.server_side
         line = await stream.read()
         await stream.write(b"hello, " + line)
 
-    async with server_net.serve("127.0.0.1", 0, handler) as server:
-        async with netbase.timeout(10):
-            async with await net.connect_tls(
-                "127.0.0.1", server.port, hostname="localhost", ctx=client_context
-            ) as stream:
-                assert not stream.get_extra_info("ssl_object").server_side
-                await stream.write(b"netbase")
-                assert await read_until_eof(stream) == b"hello, netbase"
+    async with (
+        server_net.serve("127.0.0.1", 0, handler) as server,
+        netbase.timeout(10),
+        await net.connect_tls(
+            "127.0.0.1", server.port, hostname="localhost", ctx=client_context
+        ) as stream,
+    ):
+        assert not stream.get_extra_info("ssl_object").server_side
+        await stream.write(b"netbase")
+        assert await read_until_eof(stream) == b"hello, netbase"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from test_recording_roundtrip import facade, recorder, replayer
+
 from helpers import read_exactly
 from netbase_recording import StartTLS
-from test_recording_roundtrip import facade, recorder, replayer
 
 
 async def test_connect_tls_records_connect_then_start_tls(
