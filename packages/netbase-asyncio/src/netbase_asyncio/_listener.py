@@ -6,15 +6,13 @@ import asyncio
 import math
 import socket
 import time
-from typing import Any
 
 from netbase._exceptions import ConnectTimeout, NetworkError
 from netbase._listeners import (
-    TRANSIENT_ACCEPT_ERRORS,
     AsyncNetworkListenerInterface,
+    ListenerBase,
     accepted_peer,
     closed_listener_error,
-    listener_repr,
     listening_address,
 )
 from netbase._timeout import current_deadline
@@ -26,7 +24,7 @@ __all__ = ["NetworkListener"]
 _monotonic = time.monotonic
 
 
-class NetworkListener(AsyncNetworkListenerInterface):
+class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
     """A listening TCP (or UNIX) socket; ``await accept()`` returns a ``NetworkStream``.
 
     Made by ``await NetworkBackend.listen()`` / ``listen_unix()``. Several
@@ -44,16 +42,6 @@ class NetworkListener(AsyncNetworkListenerInterface):
         # add_reader for every waiting task, since a loop keeps one per fd.
         self._readable: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def address(self) -> Any:
-        """``(host, port)`` listened on (the real port when 0 was asked for), or the path."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (the ephemeral one for port 0)."""
-        return int(self._address[1])
 
     async def accept(self) -> NetworkStream:
         """Wait for a connection and return it as an open ``NetworkStream``.
@@ -76,10 +64,9 @@ class NetworkListener(AsyncNetworkListenerInterface):
             except BlockingIOError:
                 pass
             except OSError as exc:
-                if self._closed:
-                    raise closed_listener_error(self) from exc
-                if exc.errno not in TRANSIENT_ACCEPT_ERRORS:
-                    raise NetworkError(exc.errno, f"accept on {self!r} failed: {exc}") from exc
+                error = self._accept_failed(exc)
+                if error is not None:
+                    raise error from exc
                 continue
             else:
                 break
@@ -120,6 +107,3 @@ class NetworkListener(AsyncNetworkListenerInterface):
         self._wake()  # the reader goes before the descriptor does
         self._sock.close()
         await asyncio.sleep(0)
-
-    def __repr__(self) -> str:
-        return listener_repr(self._address, self._closed)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
 
 from netbase._exceptions import NetworkError
-from netbase._listeners import server_logger
+from netbase._listeners import ServerBase
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._stream import NetworkStream
 
@@ -17,7 +16,7 @@ __all__ = ["Server"]
 Handler = Callable[[NetworkStream], Awaitable[object]]
 
 
-class Server:
+class Server(ServerBase):
     """Runs ``await handler(stream)`` in a task of its own for each connection.
 
     Made by ``NetworkBackend.serve()`` and used as an async context manager:
@@ -36,6 +35,8 @@ class Server:
       then are cancelled (and logged).
     """
 
+    listener: NetworkListener
+
     def __init__(
         self,
         listener: NetworkListener,
@@ -53,16 +54,6 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepter: asyncio.Task[None] | None = None
         self._closing = False
-
-    @property
-    def address(self) -> Any:
-        """The address served: ``(host, port)``, the real port for port 0."""
-        return self.listener.address
-
-    @property
-    def port(self) -> int:
-        """The TCP port served (the ephemeral one for port 0)."""
-        return self.listener.port
 
     async def __aenter__(self) -> Server:
         self._slots = asyncio.Semaphore(self._max_handlers)
@@ -91,8 +82,7 @@ class Server:
                 slots.release()
                 if self._closing:
                     return
-                # Out of descriptors or memory: say so, breathe, go on.
-                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                self._report_accept(exc)
                 await asyncio.sleep(0.1)
                 continue
             if self._stopping():
@@ -106,8 +96,7 @@ class Server:
         try:
             await self._handler(stream)
         except Exception as exc:
-            if not (self._closing and isinstance(exc, NetworkError)):
-                server_logger.exception("the handler for %r raised", stream)
+            self._report(stream, exc)
         finally:
             try:
                 await stream.close()
@@ -136,19 +125,7 @@ class Server:
             return
         _done, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout)
         if pending:
-            server_logger.error(
-                "%d handler(s) still running %.1f s after the server closed: cancelled",
-                len(pending),
-                self._shutdown_timeout,
-            )
+            self._report_stuck(len(pending), self._shutdown_timeout, "cancelled")
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending)
-
-    def _stopping(self) -> bool:
-        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
-        return self._closing
-
-    def __repr__(self) -> str:
-        state = " CLOSED" if self._closing else ""
-        return f"<Server {self.listener!r}{state}>"

@@ -19,7 +19,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
-from netbase._listeners import check_server_tls_args
+from netbase._listeners import start_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -28,7 +28,7 @@ from netbase._streams import (
     stream_repr,
 )
 from netbase._timeout import current_deadline, remaining
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
 from netbase_asyncio._timer import Deadline, Expired
 from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLayer
 
@@ -242,12 +242,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
         closes the stream; so does a cancellation during the handshake.
         """
-        if server_side:
-            ctx = check_server_tls_args(ctx, hostname)
-        else:
-            ctx = check_tls_args(ctx, hostname)
-            if hostname is None:
-                hostname = self._hostname
+        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         timeout = remaining(ConnectTimeout)

@@ -12,9 +12,9 @@ from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._interfaces import NetworkBackendInterface
 from netbase._listeners import (
     DEFAULT_BACKLOG,
-    check_serve_options,
     listen_socket,
     listen_unix_socket,
+    prepare_serve,
 )
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
@@ -141,13 +141,10 @@ class NetworkBackend(NetworkBackendInterface):
         Use it as a context manager (``with net.serve(...) as server:``); see
         ``Server`` for what it guarantees. ``server.port`` is the port served.
         """
-        max_handlers, shutdown_timeout = check_serve_options(max_handlers, shutdown_timeout)
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-        listener = self.listen(host, port, backlog=backlog)
-        return Server(
-            listener, handler, max_handlers=max_handlers, shutdown_timeout=shutdown_timeout
+        sock, limit, grace = prepare_serve(
+            host, port, handler, backlog, max_handlers, shutdown_timeout
         )
+        return Server(NetworkListener(sock), handler, max_handlers=limit, shutdown_timeout=grace)
 
     def sleep(self, seconds: float) -> None:
         """``time.sleep``."""

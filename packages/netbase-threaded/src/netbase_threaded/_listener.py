@@ -12,11 +12,10 @@ from typing import Any
 from netbase._addresses import format_peer
 from netbase._exceptions import ConnectTimeout, NetworkError
 from netbase._listeners import (
-    TRANSIENT_ACCEPT_ERRORS,
+    ListenerBase,
     NetworkListenerInterface,
     accepted_peer,
     closed_listener_error,
-    listener_repr,
     listening_address,
 )
 from netbase._streams import set_nodelay
@@ -28,7 +27,7 @@ __all__ = ["NetworkListener"]
 _monotonic = time.monotonic
 
 
-class NetworkListener(NetworkListenerInterface):
+class NetworkListener(ListenerBase, NetworkListenerInterface):
     """A listening TCP (or UNIX) socket; ``accept()`` returns a ``NetworkStream``.
 
     Made by ``NetworkBackend.listen()`` / ``listen_unix()``. Several threads
@@ -45,16 +44,6 @@ class NetworkListener(NetworkListenerInterface):
         self._lock = threading.Lock()
         self._waiters = 0
         self._wake_recv, self._wake_send = socket.socketpair()
-
-    @property
-    def address(self) -> Any:
-        """``(host, port)`` listened on (the real port when 0 was asked for), or the path."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (the ephemeral one for port 0)."""
-        return int(self._address[1])
 
     def accept(self) -> NetworkStream:
         """Wait for a connection and return it as an open ``NetworkStream``.
@@ -97,10 +86,9 @@ class NetworkListener(NetworkListenerInterface):
             except BlockingIOError:
                 pass
             except OSError as exc:
-                if self._closed:
-                    raise closed_listener_error(self) from exc
-                if exc.errno not in TRANSIENT_ACCEPT_ERRORS:
-                    raise NetworkError(exc.errno, f"accept on {self!r} failed: {exc}") from exc
+                error = self._accept_failed(exc)
+                if error is not None:
+                    raise error from exc
                 continue
             wait_ms = None if deadline == math.inf else max(0.0, deadline - _monotonic()) * 1000
             poller.poll(wait_ms)
@@ -126,6 +114,3 @@ class NetworkListener(NetworkListenerInterface):
     def _close_wakers(self) -> None:
         self._wake_recv.close()
         self._wake_send.close()
-
-    def __repr__(self) -> str:
-        return listener_repr(self._address, self._closed)

@@ -6,10 +6,9 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
 
 from netbase._exceptions import NetworkError
-from netbase._listeners import server_logger
+from netbase._listeners import ServerBase
 from netbase_threaded._listener import NetworkListener
 from netbase_threaded._stream import NetworkStream
 
@@ -18,7 +17,7 @@ __all__ = ["Server"]
 Handler = Callable[[NetworkStream], object]
 
 
-class Server:
+class Server(ServerBase):
     """Runs ``handler(stream)`` in a thread of its own for each connection.
 
     Made by ``NetworkBackend.serve()`` and used as a context manager: entering
@@ -36,6 +35,8 @@ class Server:
       up to ``shutdown_timeout`` seconds for the handlers to return. A handler
       still running after that is logged and left to finish on its own.
     """
+
+    listener: NetworkListener
 
     def __init__(
         self,
@@ -56,16 +57,6 @@ class Server:
         self._accepter = threading.Thread(
             target=self._accept_loop, name=f"netbase-serve {listener!r}", daemon=True
         )
-
-    @property
-    def address(self) -> Any:
-        """The address served: ``(host, port)``, the real port for port 0."""
-        return self.listener.address
-
-    @property
-    def port(self) -> int:
-        """The TCP port served (the ephemeral one for port 0)."""
-        return self.listener.port
 
     def __enter__(self) -> Server:
         self._accepter.start()
@@ -90,8 +81,7 @@ class Server:
                 self._slots.release()
                 if self._stopping():
                     return
-                # Out of descriptors or memory: say so, breathe, go on.
-                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                self._report_accept(exc)
                 time.sleep(0.1)
                 continue
             with self._lock:
@@ -112,8 +102,7 @@ class Server:
         try:
             self._handler(stream)
         except Exception as exc:
-            if not (self._closing and isinstance(exc, NetworkError)):
-                server_logger.exception("the handler for %r raised", stream)
+            self._report(stream, exc)
         finally:
             stream.close()
             with self._lock:
@@ -141,17 +130,4 @@ class Server:
             thread.join(max(0.0, deadline - time.monotonic()))
         stuck = [thread.name for thread in threads if thread.is_alive()]
         if stuck:
-            server_logger.error(
-                "%d handler(s) still running %.1f s after the server closed: %s",
-                len(stuck),
-                self._shutdown_timeout,
-                ", ".join(stuck),
-            )
-
-    def _stopping(self) -> bool:
-        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
-        return self._closing
-
-    def __repr__(self) -> str:
-        state = " CLOSED" if self._closing else ""
-        return f"<Server {self.listener!r}{state}>"
+            self._report_stuck(len(stuck), self._shutdown_timeout, ", ".join(stuck))

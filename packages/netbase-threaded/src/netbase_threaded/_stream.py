@@ -16,7 +16,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import NetworkStreamInterface
-from netbase._listeners import check_server_tls_args
+from netbase._listeners import start_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -25,7 +25,7 @@ from netbase._streams import (
     stream_repr,
 )
 from netbase._timeout import remaining
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
 
 __all__ = ["NetworkStream"]
@@ -168,12 +168,7 @@ class NetworkStream(NetworkStreamInterface):
         :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
         closes the stream.
         """
-        if server_side:
-            ctx = check_server_tls_args(ctx, hostname)
-        else:
-            ctx = check_tls_args(ctx, hostname)
-            if hostname is None:
-                hostname = self._hostname
+        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         timeout = remaining(ConnectTimeout)

@@ -16,9 +16,9 @@ from netbase._happy_eyeballs import SocketOption, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
 from netbase._listeners import (
     DEFAULT_BACKLOG,
-    check_serve_options,
     listen_socket,
     listen_unix_socket,
+    prepare_serve,
 )
 from netbase._options import check_backend_options, check_unix_path
 from netbase._validate import check_host_port
@@ -171,13 +171,10 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         server:``); see ``Server`` for what it guarantees. The socket listens
         from this call on, so ``server.port`` is known at once.
         """
-        max_handlers, shutdown_timeout = check_serve_options(max_handlers, shutdown_timeout)
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-        listener = NetworkListener(listen_socket(host, port, backlog))
-        return Server(
-            listener, handler, max_handlers=max_handlers, shutdown_timeout=shutdown_timeout
+        sock, limit, grace = prepare_serve(
+            host, port, handler, backlog, max_handlers, shutdown_timeout
         )
+        return Server(NetworkListener(sock), handler, max_handlers=limit, shutdown_timeout=grace)
 
     async def sleep(self, seconds: float) -> None:
         """``trio.sleep``."""

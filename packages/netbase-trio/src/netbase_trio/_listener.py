@@ -9,11 +9,10 @@ import trio
 
 from netbase._exceptions import ConnectTimeout, NetworkError
 from netbase._listeners import (
-    TRANSIENT_ACCEPT_ERRORS,
     AsyncNetworkListenerInterface,
+    ListenerBase,
     accepted_peer,
     closed_listener_error,
-    listener_repr,
     listening_address,
 )
 from netbase._streams import set_nodelay
@@ -23,7 +22,7 @@ from netbase_trio._stream import NetworkStream
 __all__ = ["NetworkListener"]
 
 
-class NetworkListener(AsyncNetworkListenerInterface):
+class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
     """A listening TCP (or UNIX) socket; ``await accept()`` returns a ``NetworkStream``.
 
     Made by ``await NetworkBackend.listen()`` / ``listen_unix()``. Several
@@ -38,16 +37,6 @@ class NetworkListener(AsyncNetworkListenerInterface):
         self._address = listening_address(sock)
         self._closed = False
         self._lock = trio.Lock()
-
-    @property
-    def address(self) -> Any:
-        """``(host, port)`` listened on (the real port when 0 was asked for), or the path."""
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (the ephemeral one for port 0)."""
-        return int(self._address[1])
 
     async def accept(self) -> NetworkStream:
         """Wait for a connection and return it as an open ``NetworkStream``.
@@ -89,10 +78,9 @@ class NetworkListener(AsyncNetworkListenerInterface):
                         raise closed_listener_error(self) from exc
                     continue
                 except OSError as exc:
-                    if self._closed:
-                        raise closed_listener_error(self) from exc
-                    if exc.errno not in TRANSIENT_ACCEPT_ERRORS:
-                        raise NetworkError(exc.errno, f"accept on {self!r} failed: {exc}") from exc
+                    error = self._accept_failed(exc)
+                    if error is not None:
+                        raise error from exc
                     continue
                 conn.setblocking(False)
                 return conn, peer
@@ -108,6 +96,3 @@ class NetworkListener(AsyncNetworkListenerInterface):
             trio.lowlevel.notify_closing(self._sock)
             self._sock.close()
         await trio.lowlevel.checkpoint()
-
-    def __repr__(self) -> str:
-        return listener_repr(self._address, self._closed)

@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from netbase._exceptions import NetworkError
-from netbase._listeners import server_logger
+from netbase._listeners import ServerBase
 from netbase_trio._listener import NetworkListener
 from netbase_trio._stream import NetworkStream
 
@@ -18,7 +18,7 @@ __all__ = ["Server"]
 Handler = Callable[[NetworkStream], Awaitable[object]]
 
 
-class Server:
+class Server(ServerBase):
     """Runs ``await handler(stream)`` in a task of its own for each connection.
 
     Made by ``NetworkBackend.serve()`` and used as an async context manager:
@@ -37,6 +37,8 @@ class Server:
       then are cancelled (and logged). An exception from the body of the
       ``async with`` comes out as it is, not wrapped in an exception group.
     """
+
+    listener: NetworkListener
 
     def __init__(
         self,
@@ -57,16 +59,6 @@ class Server:
         self._closing = False
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
-
-    @property
-    def address(self) -> Any:
-        """The address served: ``(host, port)``, the real port for port 0."""
-        return self.listener.address
-
-    @property
-    def port(self) -> int:
-        """The TCP port served (the ephemeral one for port 0)."""
-        return self.listener.port
 
     async def __aenter__(self) -> Server:
         manager = trio.open_nursery()
@@ -101,8 +93,7 @@ class Server:
                 self._slots.release()
                 if self._stopping():
                     return
-                # Out of descriptors or memory: say so, breathe, go on.
-                server_logger.error("accept() failed on %r: %s", self.listener, exc)
+                self._report_accept(exc)
                 await trio.sleep(0.1)
                 continue
             self._streams.add(stream)
@@ -114,8 +105,7 @@ class Server:
         try:
             await self._handler(stream)
         except Exception as exc:
-            if not (self._closing and isinstance(exc, NetworkError)):
-                server_logger.exception("the handler for %r raised", stream)
+            self._report(stream, exc)
         finally:
             with trio.CancelScope(shield=True):
                 await stream.close()
@@ -136,18 +126,6 @@ class Server:
         with trio.move_on_after(self._shutdown_timeout):
             await self._idle.wait()
         if self._running:
-            server_logger.error(
-                "%d handler(s) still running %.1f s after the server closed: cancelled",
-                self._running,
-                self._shutdown_timeout,
-            )
+            self._report_stuck(self._running, self._shutdown_timeout, "cancelled")
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()  # the accept loop, and handlers left
-
-    def _stopping(self) -> bool:
-        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
-        return self._closing
-
-    def __repr__(self) -> str:
-        state = " CLOSED" if self._closing else ""
-        return f"<Server {self.listener!r}{state}>"

@@ -27,7 +27,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
-from netbase._listeners import check_server_tls_args
+from netbase._listeners import start_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -35,7 +35,7 @@ from netbase._streams import (
     set_nodelay,
     stream_repr,
 )
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
@@ -204,12 +204,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
         closes the stream, as does a cancellation during the handshake.
         """
-        if server_side:
-            ctx = check_server_tls_args(ctx, hostname)
-        else:
-            ctx = check_tls_args(ctx, hostname)
-            if hostname is None:
-                hostname = self._hostname
+        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         deadline = deadline_for(ConnectTimeout)

@@ -17,18 +17,22 @@ import os
 import socket
 import ssl
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from netbase._addresses import format_peer, host_port
 from netbase._exceptions import NetworkError
 from netbase._options import check_unix_path
-from netbase._validate import check_hostname_text
+from netbase._validate import check_host_port, check_tls_args
 
 if TYPE_CHECKING:
     from netbase._interfaces import AsyncNetworkStreamInterface, NetworkStreamInterface
 
 __all__ = [
     "DEFAULT_BACKLOG",
+    "ListenerBase",
+    "ServerBase",
+    "prepare_serve",
+    "start_tls_args",
     "accepted_peer",
     "AsyncNetworkListenerInterface",
     "NetworkListenerInterface",
@@ -132,6 +136,87 @@ class AsyncNetworkListenerInterface(abc.ABC):
         await self.close()
 
 
+class ListenerBase:
+    """What the three runtimes' listeners share: the address, the repr, accept's failures."""
+
+    _address: Any
+    _closed: bool
+
+    @property
+    def address(self) -> Any:
+        """``(host, port)`` listened on (the real port when 0 was asked for), or the path."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (the ephemeral one for port 0)."""
+        return int(self._address[1])
+
+    def _accept_failed(self, exc: OSError) -> NetworkError | None:
+        """What a failed ``accept()`` raises; ``None`` when it concerns one client only."""
+        if self._closed:
+            return closed_listener_error(self)
+        if exc.errno in TRANSIENT_ACCEPT_ERRORS:
+            return None
+        return NetworkError(exc.errno, f"accept on {self!r} failed: {exc}")
+
+    def __repr__(self) -> str:
+        return listener_repr(self._address, self._closed)
+
+
+class ServerBase:
+    """What the three runtimes' ``Server`` share: the address, the reports, the repr."""
+
+    listener: ListenerBase
+    _closing: bool
+
+    @property
+    def address(self) -> Any:
+        """The address served: ``(host, port)``, the real port for port 0."""
+        return self.listener.address
+
+    @property
+    def port(self) -> int:
+        """The TCP port served (the ephemeral one for port 0)."""
+        return self.listener.port
+
+    def _stopping(self) -> bool:
+        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
+        return self._closing
+
+    def _report(self, stream: object, exc: Exception) -> None:
+        """Log a handler's exception, unless it is the shutdown waking the handler."""
+        if not (self._closing and isinstance(exc, NetworkError)):
+            server_logger.error("the handler for %r raised", stream, exc_info=exc)
+
+    def _report_accept(self, exc: NetworkError) -> None:
+        # Out of descriptors or memory: say so; the loop breathes and goes on.
+        server_logger.error("accept() failed on %r: %s", self.listener, exc)
+
+    def _report_stuck(self, count: int, timeout: float, what: str) -> None:
+        server_logger.error(
+            "%d handler(s) still running %.1f s after the server closed: %s", count, timeout, what
+        )
+
+    def __repr__(self) -> str:
+        return f"<Server {self.listener!r}{' CLOSED' if self._closing else ''}>"
+
+
+def prepare_serve(
+    host: str,
+    port: int,
+    handler: object,
+    backlog: int,
+    max_handlers: object,
+    shutdown_timeout: object,
+) -> tuple[socket.socket, int, float]:
+    """``serve()``'s checks, then its listening socket: the socket and the two options."""
+    checked_max, checked_timeout = check_serve_options(max_handlers, shutdown_timeout)
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+    return listen_socket(host, port, backlog), checked_max, checked_timeout
+
+
 # -- checks -------------------------------------------------------------------
 
 
@@ -158,16 +243,9 @@ def _family_of(host: str) -> int:
 
 def check_listen_args(host: object, port: object, backlog: object) -> int:
     """``listen(host, port, backlog=...)``: an IP literal, a port in 0..65535; the family."""
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, not {type(host).__name__}")
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"port must be an int, not {type(port).__name__}")
-    if not host:
-        raise ValueError("host must not be empty")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be in 0..65535, not {port}")
+    check_host_port(host, port)
     check_backlog(backlog)
-    check_hostname_text(host, "host")
+    assert isinstance(host, str)
     return _family_of(host)
 
 
@@ -189,6 +267,16 @@ def check_server_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
     if hostname is not None:
         raise ValueError("hostname is for the client side; server-side TLS takes none")
     return ctx
+
+
+def start_tls_args(
+    ctx: object, hostname: object, server_side: bool, default_hostname: str | None
+) -> tuple[ssl.SSLContext, str | None]:
+    """``start_tls(ctx, hostname, server_side=...)``: the context and hostname to use."""
+    if server_side:
+        return check_server_tls_args(ctx, hostname), None
+    context = check_tls_args(ctx, hostname)
+    return context, default_hostname if hostname is None else cast("str", hostname)
 
 
 # -- sockets ------------------------------------------------------------------
