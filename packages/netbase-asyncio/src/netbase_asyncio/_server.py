@@ -19,20 +19,13 @@ Handler = Callable[[NetworkStream], Awaitable[object]]
 class Server(ServerBase):
     """Runs ``await handler(stream)`` in a task of its own for each connection.
 
-    Made by ``NetworkBackend.serve()`` and used as an async context manager:
-    entering starts accepting (in a task), leaving stops.
-
-    - At most ``max_handlers`` handlers run at once; further clients wait in
-      the listen backlog until one finishes.
-    - The stream is closed when its handler returns.
-    - A handler that raises does not stop the server: the exception, with its
-      traceback, is logged to the ``"netbase.server"`` logger at ERROR level.
-      (Errors of streams that the server itself closed on shutdown are not
-      reported: they are the shutdown.)
-    - Leaving stops accepting, closes every open stream (which wakes handlers
-      waiting to read or write with a ``netbase.NetworkError``) and waits up
-      to ``shutdown_timeout`` seconds for the handlers; those still running
-      then are cancelled (and logged).
+    Made by ``NetworkBackend.serve()``; ``async with server:`` accepts (in a
+    task) until the block is left. At most ``max_handlers`` handlers run at
+    once. Each stream is closed when its handler returns; a handler that
+    raises is logged to the ``"netbase.server"`` logger and the server goes
+    on. Leaving stops accepting, closes the open streams (waking their
+    handlers) and waits up to ``shutdown_timeout`` seconds for the handlers,
+    then cancels those still running.
     """
 
     listener: NetworkListener

@@ -20,20 +20,14 @@ Handler = Callable[[NetworkStream], object]
 class Server(ServerBase):
     """Runs ``handler(stream)`` in a thread of its own for each connection.
 
-    Made by ``NetworkBackend.serve()`` and used as a context manager: entering
-    starts accepting (in a background thread), leaving stops.
-
-    - At most ``max_handlers`` handlers run at once; further clients wait in
-      the listen backlog until one finishes.
-    - The stream is closed when its handler returns.
-    - A handler that raises does not stop the server: the exception, with its
-      traceback, is logged to the ``"netbase.server"`` logger at ERROR level.
-      (Errors of streams that the server itself closed on shutdown are not
-      reported: they are the shutdown.)
-    - Leaving stops accepting, closes every open stream (which wakes handlers
-      blocked reading or writing with a ``netbase.NetworkError``) and waits
-      up to ``shutdown_timeout`` seconds for the handlers to return. A handler
-      still running after that is logged and left to finish on its own.
+    Made by ``NetworkBackend.serve()``; ``with server:`` accepts (in a
+    background thread) until the block is left. At most ``max_handlers``
+    handlers run at once, the other clients waiting in the listen backlog.
+    Each stream is closed when its handler returns; a handler that raises is
+    logged to the ``"netbase.server"`` logger and the server goes on. Leaving
+    stops accepting, closes the open streams (waking their handlers) and
+    waits up to ``shutdown_timeout`` seconds for the handlers: a thread cannot
+    be cancelled, so one still running then is logged and left to finish.
     """
 
     listener: NetworkListener

@@ -19,23 +19,16 @@ Handler = Callable[[NetworkStream], Awaitable[object]]
 
 
 class Server(ServerBase):
-    """Runs ``await handler(stream)`` in a task of its own for each connection.
+    """Runs ``await handler(stream)`` in a task of its own nursery for each connection.
 
-    Made by ``NetworkBackend.serve()`` and used as an async context manager:
-    entering opens a nursery and starts accepting in it, leaving stops.
-
-    - At most ``max_handlers`` handlers run at once; further clients wait in
-      the listen backlog until one finishes.
-    - The stream is closed when its handler returns.
-    - A handler that raises does not stop the server (nor cancel the
-      nursery): the exception, with its traceback, is logged to the
-      ``"netbase.server"`` logger at ERROR level. (Errors of streams that the
-      server itself closed on shutdown are not reported: they are the shutdown.)
-    - Leaving stops accepting, closes every open stream (which wakes handlers
-      waiting to read or write with a ``netbase.NetworkError``) and waits up
-      to ``shutdown_timeout`` seconds for the handlers; those still running
-      then are cancelled (and logged). An exception from the body of the
-      ``async with`` comes out as it is, not wrapped in an exception group.
+    Made by ``NetworkBackend.serve()``; ``async with server:`` accepts until
+    the block is left. At most ``max_handlers`` handlers run at once. Each
+    stream is closed when its handler returns; a handler that raises is logged
+    to the ``"netbase.server"`` logger, and neither stops the server nor
+    cancels the nursery. Leaving stops accepting, closes the open streams
+    (waking their handlers) and waits up to ``shutdown_timeout`` seconds for
+    the handlers, then cancels those still running. An exception from the
+    body of ``async with`` comes out as it is, not in an exception group.
     """
 
     listener: NetworkListener
