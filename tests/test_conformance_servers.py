@@ -400,30 +400,31 @@ async def test_serve_keeps_serving_when_a_handler_raises(runtime, net, caplog):
 async def test_serve_exit_closes_open_streams_and_waits(runtime, net, caplog):
     server_net = runtime.server_backend()
     started: list[bool] = []
-    finished: list[BaseException | None] = []
+    finished: list[bytes | BaseException] = []
 
     async def handler(stream) -> None:
         started.append(True)
         try:
-            await stream.read()  # the client sends nothing: blocked until shutdown
-        except BaseException as exc:
+            # The client sends nothing: blocked until the shutdown wakes it,
+            # with an end of stream or a NetworkError.
+            finished.append(await stream.read())
+        except netbase.NetworkError as exc:
             finished.append(exc)
             raise
-        finished.append(None)
 
-    with caplog.at_level(logging.ERROR, logger="netbase.server"):
-        client = None
-        with stopwatch() as watch:
-            async with server_net.serve("127.0.0.1", 0, handler, shutdown_timeout=5) as server:
-                client = await net.connect("127.0.0.1", server.port)
-                deadline = time.monotonic() + 10
-                while not started and time.monotonic() < deadline:
-                    await runtime.sleep(0.01)
-                assert started
+    with caplog.at_level(logging.ERROR, logger="netbase.server"), stopwatch() as watch:
+        async with server_net.serve("127.0.0.1", 0, handler, shutdown_timeout=5) as server:
+            client = await net.connect("127.0.0.1", server.port)
+            deadline = time.monotonic() + 10
+            while not started and time.monotonic() < deadline:
+                await runtime.sleep(0.01)
+            assert started
+    try:
         assert watch.seconds < 5  # the handler was woken, not waited out
         assert len(finished) == 1
-        assert isinstance(finished[0], netbase.NetworkError)
+        assert finished[0] == b"" or isinstance(finished[0], netbase.NetworkError)
         assert await read_until_eof(client) == b""
+    finally:
         await client.close()
     # A handler woken by the shutdown is the shutdown, not an error to report.
     assert not [r for r in caplog.records if r.name == "netbase.server"]
@@ -466,3 +467,36 @@ async def test_tls_client_and_server_both_on_netbase(runtime, net, server_contex
         assert not stream.get_extra_info("ssl_object").server_side
         await stream.write(b"netbase")
         assert await read_until_eof(stream) == b"hello, netbase"
+
+
+async def test_serve_exit_wakes_a_handler_in_the_tls_handshake(
+    runtime, net, server_context, caplog
+):
+    server_net = runtime.server_backend()
+    started: list[bool] = []
+    outcome: list[BaseException | None] = []
+
+    async def handler(stream) -> None:
+        started.append(True)
+        try:
+            await stream.start_tls(server_context, server_side=True)  # no ClientHello comes
+        except netbase.NetworkError as exc:
+            outcome.append(exc)
+            raise
+        outcome.append(None)
+
+    with caplog.at_level(logging.ERROR, logger="netbase.server"), stopwatch() as watch:
+        async with server_net.serve("127.0.0.1", 0, handler) as server:
+            client = await net.connect("127.0.0.1", server.port)
+            deadline = time.monotonic() + 10
+            while not started and time.monotonic() < deadline:
+                await runtime.sleep(0.01)
+            assert started
+    try:
+        assert watch.seconds < 5
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], netbase.ConnectError)
+        assert await read_until_eof(client) == b""
+    finally:
+        await client.close()
+    assert not [r for r in caplog.records if r.name == "netbase.server"]

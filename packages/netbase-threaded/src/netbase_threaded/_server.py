@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,8 @@ class Server(ServerBase):
     handlers run at once, the other clients waiting in the listen backlog.
     Each stream is closed when its handler returns; a handler that raises is
     logged to the ``"netbase.server"`` logger and the server goes on. Leaving
-    stops accepting, closes the open streams (waking their handlers) and
+    stops accepting, shuts the open streams' sockets down (waking their
+    handlers, which then close them) and
     waits up to ``shutdown_timeout`` seconds for the handlers: a thread cannot
     be cancelled, so one still running then is logged and left to finish.
     """
@@ -118,10 +120,26 @@ class Server(ServerBase):
             streams = list(self._streams)
             threads = list(self._threads)
         for stream in streams:
-            stream.close()
+            _wake(stream)
         deadline = time.monotonic() + self._shutdown_timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         stuck = [thread.name for thread in threads if thread.is_alive()]
         if stuck:
             self._report_stuck(len(stuck), self._shutdown_timeout, ", ".join(stuck))
+
+
+def _wake(stream: NetworkStream) -> None:
+    """Wake the handler of ``stream`` wherever it waits; its own thread then closes it.
+
+    Not ``stream.close()`` from this thread: the handler may be in the middle
+    of a TLS handshake, and an SSL object must never be used by two threads at
+    once. A shutdown of the socket is a plain system call that touches no TLS
+    state, and turns any wait on the socket into an end of stream or an error.
+    (The base class's method: ``SSLSocket.shutdown()`` also drops its SSL object.)
+    """
+    sock = stream.get_extra_info("socket")
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed, or not connected any more
