@@ -38,15 +38,12 @@ class Server(ServerBase):
         max_handlers: int,
         shutdown_timeout: float,
     ) -> None:
-        self.listener = listener
-        self._handler = handler
+        super().__init__(listener, handler, shutdown_timeout)
         self._max_handlers = max_handlers
         self._slots: asyncio.Semaphore | None = None
-        self._shutdown_timeout = shutdown_timeout
         self._streams: set[NetworkStream] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepter: asyncio.Task[None] | None = None
-        self._closing = False
 
     async def __aenter__(self) -> Server:
         self._slots = asyncio.Semaphore(self._max_handlers)

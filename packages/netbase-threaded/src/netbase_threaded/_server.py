@@ -42,14 +42,11 @@ class Server(ServerBase):
         max_handlers: int,
         shutdown_timeout: float,
     ) -> None:
-        self.listener = listener
-        self._handler = handler
+        super().__init__(listener, handler, shutdown_timeout)
         self._slots = threading.Semaphore(max_handlers)
-        self._shutdown_timeout = shutdown_timeout
         self._lock = threading.Lock()
         self._streams: set[NetworkStream] = set()
         self._threads: set[threading.Thread] = set()
-        self._closing = False
         self._accepter = threading.Thread(
             target=self._accept_loop, name=f"netbase-serve {listener!r}", daemon=True
         )

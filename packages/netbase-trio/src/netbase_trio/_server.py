@@ -41,15 +41,12 @@ class Server(ServerBase):
         max_handlers: int,
         shutdown_timeout: float,
     ) -> None:
-        self.listener = listener
-        self._handler = handler
+        super().__init__(listener, handler, shutdown_timeout)
         self._slots = trio.Semaphore(max_handlers)
-        self._shutdown_timeout = shutdown_timeout
         self._streams: set[NetworkStream] = set()
         self._running = 0
         self._idle = trio.Event()
         self._idle.set()
-        self._closing = False
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
 

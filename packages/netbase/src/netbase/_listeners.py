@@ -168,7 +168,12 @@ class ServerBase:
     """What the three runtimes' ``Server`` share: the address, the reports, the repr."""
 
     listener: ListenerBase
-    _closing: bool
+
+    def __init__(self, listener: ListenerBase, handler: Any, shutdown_timeout: float) -> None:
+        self.listener = listener
+        self._handler = handler
+        self._shutdown_timeout = shutdown_timeout
+        self._closing = False
 
     @property
     def address(self) -> Any:
