@@ -217,10 +217,9 @@ async def test_concurrent_accepts_each_get_a_client(runtime, net):
 
         def client(tag: bytes):
             async def run() -> bytes:
-                async with netbase.timeout(10):
-                    async with await net.connect("127.0.0.1", port) as stream:
-                        await stream.write(tag)
-                        return await read_exactly(stream, 1)
+                async with netbase.timeout(10), await net.connect("127.0.0.1", port) as stream:
+                    await stream.write(tag)
+                    return await read_exactly(stream, 1)
 
             return run
 
