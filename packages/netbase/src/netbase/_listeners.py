@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_BACKLOG",
     "ListenerBase",
     "ServerBase",
+    "check_connect_tls_args",
     "prepare_serve",
     "start_tls_args",
     "accepted_peer",
@@ -272,6 +273,23 @@ def check_server_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
     if hostname is not None:
         raise ValueError("hostname is for the client side; server-side TLS takes none")
     return ctx
+
+
+def check_connect_tls_args(ctx: object, hostname: object) -> None:
+    """`connect_tls(..., hostname=, ctx=)`: the checks of `start_tls`, before any I/O.
+
+    Without building the default context for `ctx=None`: that is
+    `start_tls`'s job, which on the async runtimes builds it off the loop.
+    """
+    if ctx is not None and not isinstance(ctx, ssl.SSLContext):
+        raise TypeError(f"ctx must be an ssl.SSLContext or None, not {type(ctx).__name__}")
+    if hostname is not None:
+        check_tls_args(ctx if ctx is not None else _ANY_CONTEXT, hostname)
+
+
+# Stands in for ctx=None when only the hostname is checked (a context costs
+# nothing to make until certificates are loaded into it).
+_ANY_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def start_tls_args(
