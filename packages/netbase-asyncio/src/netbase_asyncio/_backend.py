@@ -149,19 +149,19 @@ class NetworkBackend(AsyncNetworkBackendInterface):
     async def listen(
         self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG
     ) -> NetworkListener:
-        """Listen on ``host`` (an IP address) and ``port`` (0 for an ephemeral one).
+        """Listen on `host` (an IP address) and `port` (0 for an ephemeral one).
 
-        ``SO_REUSEADDR`` is on; ``::`` listens on IPv6 only. Bad arguments
-        raise ``TypeError`` / ``ValueError`` before any socket exists; a port
-        in use or not allowed raises ``netbase.NetworkError`` with its
-        ``errno`` (``EADDRINUSE``, ``EACCES``) and the cause chained.
+        `SO_REUSEADDR` is on; `::` listens on IPv6 only. Bad arguments
+        raise `TypeError` / `ValueError` before any socket exists; a port
+        in use or not allowed raises `netbase.NetworkError` with its
+        `errno` (`EADDRINUSE`, `EACCES`) and the cause chained.
         """
         return NetworkListener(listen_socket(host, port, backlog))
 
     async def listen_unix(
         self, path: str | bytes | os.PathLike[str], *, backlog: int = DEFAULT_BACKLOG
     ) -> NetworkListener:
-        """Listen on a UNIX domain socket at ``path`` (which must not exist yet)."""
+        """Listen on a UNIX domain socket at `path` (which must not exist yet)."""
         return NetworkListener(listen_unix_socket(path, backlog))
 
     def serve(
@@ -174,11 +174,12 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         max_handlers: int = 1000,
         shutdown_timeout: float = 5.0,
     ) -> Server:
-        """A server running ``await handler(stream)`` for each connection, in tasks.
+        """A server running `await handler(stream)` for each connection, in tasks.
 
-        Use it as an async context manager (``async with net.serve(...) as
-        server:``); see ``Server`` for what it guarantees. The socket listens
-        from this call on, so ``server.port`` is known at once.
+        Use it as an async context manager
+        (`async with net.serve(...) as server:`); see `Server` for what it
+        guarantees. The socket listens from this call on, so `server.port` is
+        known at once.
         """
         sock, limit, grace = prepare_serve(
             host, port, handler, backlog, max_handlers, shutdown_timeout

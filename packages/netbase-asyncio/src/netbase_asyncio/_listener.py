@@ -1,4 +1,4 @@
-"""``NetworkListener``: accepts asyncio streams."""
+"""`NetworkListener`: accepts asyncio streams."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ _monotonic = time.monotonic
 
 
 class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
-    """A listening TCP (or UNIX) socket; ``await accept()`` returns a ``NetworkStream``.
+    """A listening TCP (or UNIX) socket; `await accept()` returns a `NetworkStream`.
 
-    Made by ``await NetworkBackend.listen()`` / ``listen_unix()``. Several
-    tasks may wait in ``accept()`` at once; they share one readiness watch on
-    the socket, and ``close()`` wakes them all.
+    Made by `await NetworkBackend.listen()` / `listen_unix()`. Several
+    tasks may wait in `accept()` at once; they share one readiness watch on
+    the socket, and `close()` wakes them all.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -44,11 +44,11 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def accept(self) -> NetworkStream:
-        """Wait for a connection and return it as an open ``NetworkStream``.
+        """Wait for a connection and return it as an open `NetworkStream`.
 
-        Honours the active ``netbase.timeout`` (``netbase.ConnectTimeout``).
-        On a closed listener, or when ``close()`` is called while waiting,
-        raises ``netbase.NetworkError`` saying that it is closed. A
+        Honours the active `netbase.timeout` (`netbase.ConnectTimeout`).
+        On a closed listener, or when `close()` is called while waiting,
+        raises `netbase.NetworkError` saying that it is closed. A
         cancellation leaves the listener as it was.
         """
         if self._closed:
@@ -100,7 +100,7 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
             readable.set_result(None)
 
     async def close(self) -> None:
-        """Stop listening (idempotent); every task waiting in ``accept()`` wakes and raises."""
+        """Stop listening (idempotent); every task waiting in `accept()` wakes and raises."""
         if self._closed:
             return
         self._closed = True

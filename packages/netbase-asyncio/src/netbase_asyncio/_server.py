@@ -1,4 +1,4 @@
-"""``Server``: ``NetworkBackend.serve()``, a task per connection."""
+"""`Server`: `NetworkBackend.serve()`, a task per connection."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ Handler = Callable[[NetworkStream], Awaitable[object]]
 
 
 class Server(ServerBase):
-    """Runs ``await handler(stream)`` in a task of its own for each connection.
+    """Runs `await handler(stream)` in a task of its own for each connection.
 
-    Made by ``NetworkBackend.serve()``; ``async with server:`` accepts (in a
-    task) until the block is left. At most ``max_handlers`` handlers run at
+    Made by `NetworkBackend.serve()`; `async with server:` accepts (in a
+    task) until the block is left. At most `max_handlers` handlers run at
     once. Each stream is closed when its handler returns; a handler that
-    raises is logged to the ``"netbase.server"`` logger and the server goes
+    raises is logged to the `"netbase.server"` logger and the server goes
     on. Leaving stops accepting, closes the open streams (waking their
-    handlers) and waits up to ``shutdown_timeout`` seconds for the handlers,
+    handlers) and waits up to `shutdown_timeout` seconds for the handlers,
     then cancels those still running.
     """
 

@@ -111,19 +111,19 @@ class NetworkBackend(NetworkBackendInterface):
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     def listen(self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> NetworkListener:
-        """Listen on ``host`` (an IP address) and ``port`` (0 for an ephemeral one).
+        """Listen on `host` (an IP address) and `port` (0 for an ephemeral one).
 
-        ``SO_REUSEADDR`` is on; ``::`` listens on IPv6 only. Bad arguments
-        raise ``TypeError`` / ``ValueError`` before any socket exists; a port
-        in use or not allowed raises ``netbase.NetworkError`` with its
-        ``errno`` (``EADDRINUSE``, ``EACCES``) and the cause chained.
+        `SO_REUSEADDR` is on; `::` listens on IPv6 only. Bad arguments
+        raise `TypeError` / `ValueError` before any socket exists; a port
+        in use or not allowed raises `netbase.NetworkError` with its
+        `errno` (`EADDRINUSE`, `EACCES`) and the cause chained.
         """
         return NetworkListener(listen_socket(host, port, backlog))
 
     def listen_unix(
         self, path: str | bytes | os.PathLike[str], *, backlog: int = DEFAULT_BACKLOG
     ) -> NetworkListener:
-        """Listen on a UNIX domain socket at ``path`` (which must not exist yet)."""
+        """Listen on a UNIX domain socket at `path` (which must not exist yet)."""
         return NetworkListener(listen_unix_socket(path, backlog))
 
     def serve(
@@ -136,10 +136,10 @@ class NetworkBackend(NetworkBackendInterface):
         max_handlers: int = 100,
         shutdown_timeout: float = 5.0,
     ) -> Server:
-        """A server running ``handler(stream)`` for each connection, in threads.
+        """A server running `handler(stream)` for each connection, in threads.
 
-        Use it as a context manager (``with net.serve(...) as server:``); see
-        ``Server`` for what it guarantees. ``server.port`` is the port served.
+        Use it as a context manager (`with net.serve(...) as server:`); see
+        `Server` for what it guarantees. `server.port` is the port served.
         """
         sock, limit, grace = prepare_serve(
             host, port, handler, backlog, max_handlers, shutdown_timeout

@@ -1,4 +1,4 @@
-"""``NetworkListener``: accepts threaded streams."""
+"""`NetworkListener`: accepts threaded streams."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ _monotonic = time.monotonic
 
 
 class NetworkListener(ListenerBase, NetworkListenerInterface):
-    """A listening TCP (or UNIX) socket; ``accept()`` returns a ``NetworkStream``.
+    """A listening TCP (or UNIX) socket; `accept()` returns a `NetworkStream`.
 
-    Made by ``NetworkBackend.listen()`` / ``listen_unix()``. Several threads
-    may wait in ``accept()`` at once; ``close()`` from any thread wakes them
+    Made by `NetworkBackend.listen()` / `listen_unix()`. Several threads
+    may wait in `accept()` at once; `close()` from any thread wakes them
     all (through a socket pair each waiter polls along with the listener,
     since closing a descriptor does not wake a thread blocked on it).
     """
@@ -46,11 +46,11 @@ class NetworkListener(ListenerBase, NetworkListenerInterface):
         self._wake_recv, self._wake_send = socket.socketpair()
 
     def accept(self) -> NetworkStream:
-        """Wait for a connection and return it as an open ``NetworkStream``.
+        """Wait for a connection and return it as an open `NetworkStream`.
 
-        Honours the active ``netbase.timeout`` (``netbase.ConnectTimeout``).
-        On a closed listener, or when ``close()`` is called while waiting,
-        raises ``netbase.NetworkError`` saying that it is closed.
+        Honours the active `netbase.timeout` (`netbase.ConnectTimeout`).
+        On a closed listener, or when `close()` is called while waiting,
+        raises `netbase.NetworkError` saying that it is closed.
         """
         deadline = current_deadline()
         with self._lock:
@@ -94,7 +94,7 @@ class NetworkListener(ListenerBase, NetworkListenerInterface):
             poller.poll(wait_ms)
 
     def close(self) -> None:
-        """Stop listening (idempotent); every thread waiting in ``accept()`` wakes and raises."""
+        """Stop listening (idempotent); every thread waiting in `accept()` wakes and raises."""
         with self._lock:
             if self._closed:
                 return

@@ -1,4 +1,4 @@
-"""``Server``: ``NetworkBackend.serve()``, a handler per connection on a bounded set of threads."""
+"""`Server`: `NetworkBackend.serve()`, a handler per connection on a bounded set of threads."""
 
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ Handler = Callable[[NetworkStream], object]
 
 
 class Server(ServerBase):
-    """Runs ``handler(stream)`` in a thread of its own for each connection.
+    """Runs `handler(stream)` in a thread of its own for each connection.
 
-    Made by ``NetworkBackend.serve()``; ``with server:`` accepts (in a
-    background thread) until the block is left. At most ``max_handlers``
+    Made by `NetworkBackend.serve()`; `with server:` accepts (in a
+    background thread) until the block is left. At most `max_handlers`
     handlers run at once, the other clients waiting in the listen backlog.
     Each stream is closed when its handler returns; a handler that raises is
-    logged to the ``"netbase.server"`` logger and the server goes on. Leaving
+    logged to the `"netbase.server"` logger and the server goes on. Leaving
     stops accepting, shuts the open streams' sockets down (waking their
     handlers, which then close them) and
-    waits up to ``shutdown_timeout`` seconds for the handlers: a thread cannot
+    waits up to `shutdown_timeout` seconds for the handlers: a thread cannot
     be cancelled, so one still running then is logged and left to finish.
     """
 
@@ -127,13 +127,13 @@ class Server(ServerBase):
 
 
 def _wake(stream: NetworkStream) -> None:
-    """Wake the handler of ``stream`` wherever it waits; its own thread then closes it.
+    """Wake the handler of `stream` wherever it waits; its own thread then closes it.
 
-    Not ``stream.close()`` from this thread: the handler may be in the middle
+    Not `stream.close()` from this thread: the handler may be in the middle
     of a TLS handshake, and an SSL object must never be used by two threads at
     once. A shutdown of the socket is a plain system call that touches no TLS
     state, and turns any wait on the socket into an end of stream or an error.
-    (The base class's method: ``SSLSocket.shutdown()`` also drops its SSL object.)
+    (The base class's method: `SSLSocket.shutdown()` also drops its SSL object.)
     """
     sock = stream.get_extra_info("socket")
     try:

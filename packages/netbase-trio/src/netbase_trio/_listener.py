@@ -1,4 +1,4 @@
-"""``NetworkListener``: accepts trio streams."""
+"""`NetworkListener`: accepts trio streams."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ __all__ = ["NetworkListener"]
 
 
 class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
-    """A listening TCP (or UNIX) socket; ``await accept()`` returns a ``NetworkStream``.
+    """A listening TCP (or UNIX) socket; `await accept()` returns a `NetworkStream`.
 
-    Made by ``await NetworkBackend.listen()`` / ``listen_unix()``. Several
-    tasks may wait in ``accept()`` at once: trio lets only one task wait for a
+    Made by `await NetworkBackend.listen()` / `listen_unix()`. Several
+    tasks may wait in `accept()` at once: trio lets only one task wait for a
     socket to become readable, so they take turns through a lock, all under
-    their deadlines. ``close()`` wakes them all.
+    their deadlines. `close()` wakes them all.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -39,12 +39,12 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
         self._lock = trio.Lock()
 
     async def accept(self) -> NetworkStream:
-        """Wait for a connection and return it as an open ``NetworkStream``.
+        """Wait for a connection and return it as an open `NetworkStream`.
 
-        Honours the active ``netbase.timeout`` (``netbase.ConnectTimeout``).
-        On a closed listener, or when ``close()`` is called while waiting,
-        raises ``netbase.NetworkError`` saying that it is closed. A
-        cancellation stays a ``trio.Cancelled`` and leaves the listener as it was.
+        Honours the active `netbase.timeout` (`netbase.ConnectTimeout`).
+        On a closed listener, or when `close()` is called while waiting,
+        raises `netbase.NetworkError` saying that it is closed. A
+        cancellation stays a `trio.Cancelled` and leaves the listener as it was.
         """
         if self._closed:
             raise closed_listener_error(self)
@@ -86,9 +86,9 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
                 return conn, peer
 
     async def close(self) -> None:
-        """Stop listening (idempotent); every task waiting in ``accept()`` wakes and raises.
+        """Stop listening (idempotent); every task waiting in `accept()` wakes and raises.
 
-        A checkpoint, like trio's ``aclose()``.
+        A checkpoint, like trio's `aclose()`.
         """
         if not self._closed:
             self._closed = True

@@ -1,4 +1,4 @@
-"""``Server``: ``NetworkBackend.serve()``, a nursery with a task per connection."""
+"""`Server`: `NetworkBackend.serve()`, a nursery with a task per connection."""
 
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ Handler = Callable[[NetworkStream], Awaitable[object]]
 
 
 class Server(ServerBase):
-    """Runs ``await handler(stream)`` in a task of its own nursery for each connection.
+    """Runs `await handler(stream)` in a task of its own nursery for each connection.
 
-    Made by ``NetworkBackend.serve()``; ``async with server:`` accepts until
-    the block is left. At most ``max_handlers`` handlers run at once. Each
+    Made by `NetworkBackend.serve()`; `async with server:` accepts until
+    the block is left. At most `max_handlers` handlers run at once. Each
     stream is closed when its handler returns; a handler that raises is logged
-    to the ``"netbase.server"`` logger, and neither stops the server nor
+    to the `"netbase.server"` logger, and neither stops the server nor
     cancels the nursery. Leaving stops accepting, closes the open streams
-    (waking their handlers) and waits up to ``shutdown_timeout`` seconds for
+    (waking their handlers) and waits up to `shutdown_timeout` seconds for
     the handlers, then cancels those still running. An exception from the
-    body of ``async with`` comes out as it is, not in an exception group.
+    body of `async with` comes out as it is, not in an exception group.
     """
 
     listener: NetworkListener

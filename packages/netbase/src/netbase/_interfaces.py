@@ -225,13 +225,13 @@ class NetworkBackendInterface(abc.ABC):
         hostname: str | None = None,
         ctx: ssl.SSLContext | None = None,
     ) -> NetworkStreamInterface:
-        """``connect(host, port)``, then ``start_tls(ctx, hostname)``, under one deadline.
+        """`connect(host, port)`, then `start_tls(ctx, hostname)`, under one deadline.
 
-        ``hostname`` defaults to ``host``; ``ctx=None`` is
-        ``netbase.default_ssl_context()``. Bad arguments fail before any I/O.
+        `hostname` defaults to `host`; `ctx=None` is
+        `netbase.default_ssl_context()`. Bad arguments fail before any I/O.
         When TLS fails the stream is closed and the error
-        (``netbase.ConnectError``) raised. Any backend gets this from the
-        interface: it only needs ``connect()``.
+        (`netbase.ConnectError`) raised. Any backend gets this from the
+        interface: it only needs `connect()`.
         """
         check_connect_tls_args(ctx, hostname)
         stream = self.connect(host, port)
@@ -282,13 +282,13 @@ class AsyncNetworkBackendInterface(abc.ABC):
         hostname: str | None = None,
         ctx: ssl.SSLContext | None = None,
     ) -> AsyncNetworkStreamInterface:
-        """``connect(host, port)``, then ``start_tls(ctx, hostname)``, under one deadline.
+        """`connect(host, port)`, then `start_tls(ctx, hostname)`, under one deadline.
 
-        ``hostname`` defaults to ``host``; ``ctx=None`` is
-        ``netbase.default_ssl_context()``. Bad arguments fail before any I/O.
+        `hostname` defaults to `host`; `ctx=None` is
+        `netbase.default_ssl_context()`. Bad arguments fail before any I/O.
         When TLS fails (or is cancelled) the stream is closed and the error
         raised. Any backend gets this from the interface: it only needs
-        ``connect()``.
+        `connect()`.
         """
         check_connect_tls_args(ctx, hostname)
         stream = await self.connect(host, port)

@@ -1,6 +1,6 @@
 """The server side, shared by every runtime: listener interfaces, checks, sockets.
 
-A listener is the other end of ``connect()``: ``accept()`` gives a stream with
+A listener is the other end of `connect()`: `accept()` gives a stream with
 every behaviour of the contract. What does not depend on the runtime lives
 here once: the interfaces (sync and async), the argument checks (bad input
 fails before any socket exists), opening the listening socket, the checks of
@@ -68,26 +68,26 @@ _AL = TypeVar("_AL", bound="AsyncNetworkListenerInterface")
 class NetworkListenerInterface(abc.ABC):
     """A listening socket that hands out streams (sync).
 
-    ``with listener:`` closes it on the way out.
+    `with listener:` closes it on the way out.
     """
 
     @abc.abstractmethod
     def accept(self) -> NetworkStreamInterface:
         """Wait for a connection and return it as an open stream.
 
-        Honours the active ``netbase.timeout`` (``netbase.ConnectTimeout``).
-        Once the listener is closed (also when ``close()`` is called while
-        waiting) it raises ``netbase.NetworkError`` saying so.
+        Honours the active `netbase.timeout` (`netbase.ConnectTimeout`).
+        Once the listener is closed (also when `close()` is called while
+        waiting) it raises `netbase.NetworkError` saying so.
         """
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Stop listening (idempotent); wakes every waiting ``accept()``."""
+        """Stop listening (idempotent); wakes every waiting `accept()`."""
 
     @property
     @abc.abstractmethod
     def address(self) -> Any:
-        """The address listened on: ``(host, port)`` (the real port for port 0), or a path."""
+        """The address listened on: `(host, port)` (the real port for port 0), or a path."""
 
     def __enter__(self: _L) -> _L:
         return self
@@ -104,26 +104,26 @@ class NetworkListenerInterface(abc.ABC):
 class AsyncNetworkListenerInterface(abc.ABC):
     """A listening socket that hands out streams (async): the sync one's methods as coroutines.
 
-    ``async with listener:`` closes it on the way out.
+    `async with listener:` closes it on the way out.
     """
 
     @abc.abstractmethod
     async def accept(self) -> AsyncNetworkStreamInterface:
         """Wait for a connection and return it as an open stream.
 
-        Honours the active ``netbase.timeout`` (``netbase.ConnectTimeout``).
-        Once the listener is closed (also when ``close()`` is called while
-        waiting) it raises ``netbase.NetworkError`` saying so.
+        Honours the active `netbase.timeout` (`netbase.ConnectTimeout`).
+        Once the listener is closed (also when `close()` is called while
+        waiting) it raises `netbase.NetworkError` saying so.
         """
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Stop listening (idempotent); wakes every waiting ``accept()``."""
+        """Stop listening (idempotent); wakes every waiting `accept()`."""
 
     @property
     @abc.abstractmethod
     def address(self) -> Any:
-        """The address listened on: ``(host, port)`` (the real port for port 0), or a path."""
+        """The address listened on: `(host, port)` (the real port for port 0), or a path."""
 
     async def __aenter__(self: _AL) -> _AL:
         return self
@@ -145,7 +145,7 @@ class ListenerBase:
 
     @property
     def address(self) -> Any:
-        """``(host, port)`` listened on (the real port when 0 was asked for), or the path."""
+        """`(host, port)` listened on (the real port when 0 was asked for), or the path."""
         return self._address
 
     @property
@@ -154,7 +154,7 @@ class ListenerBase:
         return int(self._address[1])
 
     def _accept_failed(self, exc: OSError) -> NetworkError | None:
-        """What a failed ``accept()`` raises; ``None`` when it concerns one client only."""
+        """What a failed `accept()` raises; `None` when it concerns one client only."""
         if self._closed:
             return closed_listener_error(self)
         if exc.errno in TRANSIENT_ACCEPT_ERRORS:
@@ -166,7 +166,7 @@ class ListenerBase:
 
 
 class ServerBase:
-    """What the three runtimes' ``Server`` share: the address, the reports, the repr."""
+    """What the three runtimes' `Server` share: the address, the reports, the repr."""
 
     listener: ListenerBase
 
@@ -178,7 +178,7 @@ class ServerBase:
 
     @property
     def address(self) -> Any:
-        """The address served: ``(host, port)``, the real port for port 0."""
+        """The address served: `(host, port)`, the real port for port 0."""
         return self.listener.address
 
     @property
@@ -187,7 +187,7 @@ class ServerBase:
         return self.listener.port
 
     def _stopping(self) -> bool:
-        """Whether ``close()`` has begun (a call, so that type checkers do not narrow it)."""
+        """Whether `close()` has begun (a call, so that type checkers do not narrow it)."""
         return self._closing
 
     def _report(self, stream: object, exc: Exception) -> None:
@@ -216,7 +216,7 @@ def prepare_serve(
     max_handlers: object,
     shutdown_timeout: object,
 ) -> tuple[socket.socket, int, float]:
-    """``serve()``'s checks, then its listening socket: the socket and the two options."""
+    """`serve()`'s checks, then its listening socket: the socket and the two options."""
     checked_max, checked_timeout = check_serve_options(max_handlers, shutdown_timeout)
     if not callable(handler):
         raise TypeError(f"handler must be callable, not {type(handler).__name__}")
@@ -227,7 +227,7 @@ def prepare_serve(
 
 
 def check_backlog(backlog: object) -> int:
-    """``backlog``: a non-negative int."""
+    """`backlog`: a non-negative int."""
     if isinstance(backlog, bool) or not isinstance(backlog, int):
         raise TypeError(f"backlog must be an int, not {type(backlog).__name__}")
     if backlog < 0:
@@ -248,7 +248,7 @@ def _family_of(host: str) -> int:
 
 
 def check_listen_args(host: object, port: object, backlog: object) -> int:
-    """``listen(host, port, backlog=...)``: an IP literal, a port in 0..65535; the family."""
+    """`listen(host, port, backlog=...)`: an IP literal, a port in 0..65535; the family."""
     check_host_port(host, port)
     check_backlog(backlog)
     assert isinstance(host, str)
@@ -256,7 +256,7 @@ def check_listen_args(host: object, port: object, backlog: object) -> int:
 
 
 def check_server_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
-    """``start_tls(ctx, server_side=True)``: a server context, and no hostname.
+    """`start_tls(ctx, server_side=True)`: a server context, and no hostname.
 
     A server has no default context (it needs its own certificate), and a
     hostname means nothing to it (SNI comes from the client).
@@ -295,7 +295,7 @@ _ANY_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 def start_tls_args(
     ctx: object, hostname: object, server_side: bool, default_hostname: str | None
 ) -> tuple[ssl.SSLContext, str | None]:
-    """``start_tls(ctx, hostname, server_side=...)``: the context and hostname to use."""
+    """`start_tls(ctx, hostname, server_side=...)`: the context and hostname to use."""
     if server_side:
         return check_server_tls_args(ctx, hostname), None
     context = check_tls_args(ctx, hostname)
@@ -306,18 +306,18 @@ def start_tls_args(
 
 
 def _listen_error(what: str, exc: OSError) -> NetworkError:
-    """``NetworkError`` keeping the errno (``EADDRINUSE``, ``EACCES``...) for callers to test."""
+    """`NetworkError` keeping the errno (`EADDRINUSE`, `EACCES`...) for callers to test."""
     return NetworkError(exc.errno or errno.EIO, f"cannot listen on {what}: {exc.strerror or exc}")
 
 
 def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """A blocking TCP socket listening on ``host:port``; checks its arguments first.
+    """A blocking TCP socket listening on `host:port`; checks its arguments first.
 
-    ``SO_REUSEADDR`` is on, as servers expect: a restarted server binds again
+    `SO_REUSEADDR` is on, as servers expect: a restarted server binds again
     at once although connections of the previous one sit in TIME_WAIT. (On
     Linux it does not let two live listeners share a port; that takes
-    ``SO_REUSEPORT``.) An IPv6 socket is IPv6 only, so that ``::`` and
-    ``0.0.0.0`` can be listened on side by side, as trio does.
+    `SO_REUSEPORT`.) An IPv6 socket is IPv6 only, so that `::` and
+    `0.0.0.0` can be listened on side by side, as trio does.
     """
     family = check_listen_args(host, port, backlog)
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -337,9 +337,9 @@ def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def listen_unix_socket(path: str | bytes | os.PathLike[str], backlog: int) -> socket.socket:
-    """A blocking UNIX socket listening at ``path``; checks its arguments first.
+    """A blocking UNIX socket listening at `path`; checks its arguments first.
 
-    An existing file at ``path`` is an error (``EADDRINUSE``): it is not
+    An existing file at `path` is an error (`EADDRINUSE`): it is not
     removed, and neither is the socket file when the listener closes.
     """
     address = check_unix_path(path)
@@ -358,22 +358,22 @@ def listen_unix_socket(path: str | bytes | os.PathLike[str], backlog: int) -> so
 
 
 def listening_address(sock: socket.socket) -> Any:
-    """The address a listening socket reports: ``(host, port)`` or a path."""
+    """The address a listening socket reports: `(host, port)` or a path."""
     return host_port(sock.getsockname())
 
 
 def closed_listener_error(listener: object) -> NetworkError:
-    """What ``accept()`` raises on a closed listener."""
+    """What `accept()` raises on a closed listener."""
     return NetworkError(errno.EBADF, f"cannot accept: {listener!r} is closed")
 
 
 def listener_repr(address: Any, closed: bool) -> str:
-    """``<NetworkListener ["127.0.0.1:8080"]>``, ``<NetworkListener ["[::1]:8080" CLOSED]>``."""
+    """`<NetworkListener ["127.0.0.1:8080"]>`, `<NetworkListener ["[::1]:8080" CLOSED]>`."""
     return f'<NetworkListener ["{format_peer(address)}"{" CLOSED" if closed else ""}]>'
 
 
 def check_serve_options(max_handlers: object, shutdown_timeout: object) -> tuple[int, float]:
-    """``serve(..., max_handlers=, shutdown_timeout=)``: a positive int, a non-negative number."""
+    """`serve(..., max_handlers=, shutdown_timeout=)`: a positive int, a non-negative number."""
     if isinstance(max_handlers, bool) or not isinstance(max_handlers, int):
         raise TypeError(f"max_handlers must be an int, not {type(max_handlers).__name__}")
     if max_handlers < 1:
