@@ -54,6 +54,14 @@ class Driver:
         """The runtime's documented stream-from-a-connected-socket constructor."""
         raise NotImplementedError
 
+    def server_backend(self) -> Any:
+        """The runtime's own backend, for listeners and servers (async interface).
+
+        The recording drivers record the client side; their server side is the
+        wrapped runtime's.
+        """
+        return self.backend()
+
     def run(self, fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
         raise NotImplementedError
 
@@ -92,6 +100,10 @@ class SyncFacade:
             "close",
             "connect",
             "connect_unix",
+            "connect_tls",
+            "listen",
+            "listen_unix",
+            "accept",
             "sleep",
             "acquire",
             "wait",
@@ -104,12 +116,30 @@ class SyncFacade:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
+        if name == "serve":
+            # An async test handler, run to its end in the server's handler thread.
+            def serve(host: str, port: int, handler: Any, **kwargs: Any) -> SyncFacade:
+                def sync_handler(stream: Any) -> None:
+                    step(handler(SyncFacade(stream)))
+
+                if not inspect.iscoroutinefunction(handler):
+                    return SyncFacade(attr(host, port, handler, **kwargs))
+                return SyncFacade(attr(host, port, sync_handler, **kwargs))
+
+            return serve
         if name not in self._async_methods and not name.startswith("create_"):
             return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
-            if name in ("connect", "connect_unix"):
+            if name in (
+                "connect",
+                "connect_unix",
+                "connect_tls",
+                "accept",
+                "listen",
+                "listen_unix",
+            ):
                 return SyncFacade(result)
             return result
 
@@ -296,7 +326,7 @@ class RecordingFacade(SyncFacade):
     """SyncFacade over a recording backend or stream, with the wrapped stream's repr."""
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("connect", "connect_unix"):
+        if name in ("connect", "connect_unix", "connect_tls"):
             attr = getattr(self.inner, name)
 
             async def connect(*args: Any, **kwargs: Any) -> Any:
@@ -317,7 +347,7 @@ class AsyncRecordingView:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name in ("connect", "connect_unix"):
+        if name in ("connect", "connect_unix", "connect_tls"):
 
             async def connect(*args: Any, **kwargs: Any) -> Any:
                 return AsyncRecordingView(await attr(*args, **kwargs))
@@ -353,6 +383,9 @@ class RecordingThreadedDriver(_RecordingDriver, ThreadedDriver):
 
         return RecordingFacade(RecordingBackend(self.module.NetworkBackend(**options)))
 
+    def server_backend(self) -> Any:
+        return SyncFacade(self.module.NetworkBackend())
+
     async def wrap_socket(self, sock: socket.socket) -> Any:
         from netbase_recording import RecordingBackend
 
@@ -366,6 +399,9 @@ class _AsyncRecordingDriver(_RecordingDriver):
 
         inner = self.module.NetworkBackend(**options)
         return AsyncRecordingView(AsyncRecordingBackend(inner))
+
+    def server_backend(self) -> Any:
+        return self.module.NetworkBackend()
 
     async def wrap_socket(self, sock: socket.socket) -> Any:
         from netbase_recording import AsyncRecordingBackend

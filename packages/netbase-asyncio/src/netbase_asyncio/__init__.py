@@ -22,6 +22,7 @@ from netbase_asyncio._corecheck import check_core
 check_core()
 
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
+from netbase import AsyncNetworkListenerInterface as NetworkListenerInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (
     ConnectError,
@@ -36,7 +37,9 @@ from netbase import (
     timeout,
 )
 from netbase_asyncio._backend import NetworkBackend
+from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
+from netbase_asyncio._server import Server
 from netbase_asyncio._stream import NetworkStream
 
 __version__ = "0.1.0"
@@ -47,11 +50,14 @@ __all__ = [
     "NetworkBackend",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListener",
+    "NetworkListenerInterface",
     "NetworkStream",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",
     "Resolver",
+    "Server",
     "SystemResolver",
     "TimeoutError",
     "WriteError",

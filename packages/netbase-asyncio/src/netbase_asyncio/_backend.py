@@ -7,17 +7,25 @@ import inspect
 import math
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._happy_eyeballs import SocketOption, connection_targets, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
+from netbase._listeners import (
+    DEFAULT_BACKLOG,
+    listen_socket,
+    listen_unix_socket,
+    prepare_serve,
+)
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
+from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
+from netbase_asyncio._server import Server
 from netbase_asyncio._stream import NetworkStream
 from netbase_asyncio._timer import Expired, run_until
 from netbase_asyncio._transports import StreamProtocol
@@ -137,6 +145,46 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         except BaseException:
             sock.close()
             raise
+
+    async def listen(
+        self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG
+    ) -> NetworkListener:
+        """Listen on `host` (an IP address) and `port` (0 for an ephemeral one).
+
+        `SO_REUSEADDR` is on; `::` listens on IPv6 only. Bad arguments
+        raise `TypeError` / `ValueError` before any socket exists; a port
+        in use or not allowed raises `netbase.NetworkError` with its
+        `errno` (`EADDRINUSE`, `EACCES`) and the cause chained.
+        """
+        return NetworkListener(listen_socket(host, port, backlog))
+
+    async def listen_unix(
+        self, path: str | bytes | os.PathLike[str], *, backlog: int = DEFAULT_BACKLOG
+    ) -> NetworkListener:
+        """Listen on a UNIX domain socket at `path` (which must not exist yet)."""
+        return NetworkListener(listen_unix_socket(path, backlog))
+
+    def serve(
+        self,
+        host: str,
+        port: int,
+        handler: Callable[[NetworkStream], Awaitable[object]],
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        max_handlers: int = 1000,
+        shutdown_timeout: float = 5.0,
+    ) -> Server:
+        """A server running `await handler(stream)` for each connection, in tasks.
+
+        Use it as an async context manager
+        (`async with net.serve(...) as server:`); see `Server` for what it
+        guarantees. The socket listens from this call on, so `server.port` is
+        known at once.
+        """
+        sock, limit, grace = prepare_serve(
+            host, port, handler, backlog, max_handlers, shutdown_timeout
+        )
+        return Server(NetworkListener(sock), handler, max_handlers=limit, shutdown_timeout=grace)
 
     async def sleep(self, seconds: float) -> None:
         """`asyncio.sleep`."""

@@ -364,11 +364,15 @@ class TLSLayer:
 
     __slots__ = ("incoming", "lower", "obj", "outgoing", "peer_closed")
 
-    def __init__(self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None) -> None:
+    def __init__(
+        self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None, *, server_side: bool = False
+    ) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        self.obj = ctx.wrap_bio(
+            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
+        )
         # The peer's close_notify has been read: every later read gives b"".
         self.peer_closed = False
 

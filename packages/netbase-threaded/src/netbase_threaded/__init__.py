@@ -31,9 +31,12 @@ from netbase import (
     timeout,
 )
 from netbase import NetworkBackendInterface as NetworkBackendInterface
+from netbase import NetworkListenerInterface as NetworkListenerInterface
 from netbase import NetworkStreamInterface as NetworkStreamInterface
 from netbase_threaded._backend import NetworkBackend
+from netbase_threaded._listener import NetworkListener
 from netbase_threaded._resolver import Resolver, SystemResolver
+from netbase_threaded._server import Server
 from netbase_threaded._stream import NetworkStream
 
 __version__ = "0.1.0"
@@ -44,11 +47,14 @@ __all__ = [
     "NetworkBackend",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListener",
+    "NetworkListenerInterface",
     "NetworkStream",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",
     "Resolver",
+    "Server",
     "SystemResolver",
     "TimeoutError",
     "WriteError",

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from netbase import _threads
 from netbase._addresses import format_address, format_peer
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._interfaces import NetworkBackendInterface
+from netbase._listeners import (
+    DEFAULT_BACKLOG,
+    listen_socket,
+    listen_unix_socket,
+    prepare_serve,
+)
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import check_host_port
 from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
+from netbase_threaded._listener import NetworkListener
 from netbase_threaded._resolver import Resolver, SystemResolver
+from netbase_threaded._server import Server
 from netbase_threaded._stream import NetworkStream
 
 __all__ = ["NetworkBackend"]
@@ -101,6 +109,42 @@ class NetworkBackend(NetworkBackendInterface):
             sock.close()
             raise
         return NetworkStream._adopt(sock, format_peer(address), None)
+
+    def listen(self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> NetworkListener:
+        """Listen on `host` (an IP address) and `port` (0 for an ephemeral one).
+
+        `SO_REUSEADDR` is on; `::` listens on IPv6 only. Bad arguments
+        raise `TypeError` / `ValueError` before any socket exists; a port
+        in use or not allowed raises `netbase.NetworkError` with its
+        `errno` (`EADDRINUSE`, `EACCES`) and the cause chained.
+        """
+        return NetworkListener(listen_socket(host, port, backlog))
+
+    def listen_unix(
+        self, path: str | bytes | os.PathLike[str], *, backlog: int = DEFAULT_BACKLOG
+    ) -> NetworkListener:
+        """Listen on a UNIX domain socket at `path` (which must not exist yet)."""
+        return NetworkListener(listen_unix_socket(path, backlog))
+
+    def serve(
+        self,
+        host: str,
+        port: int,
+        handler: Callable[[NetworkStream], object],
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        max_handlers: int = 100,
+        shutdown_timeout: float = 5.0,
+    ) -> Server:
+        """A server running `handler(stream)` for each connection, in threads.
+
+        Use it as a context manager (`with net.serve(...) as server:`); see
+        `Server` for what it guarantees. `server.port` is the port served.
+        """
+        sock, limit, grace = prepare_serve(
+            host, port, handler, backlog, max_handlers, shutdown_timeout
+        )
+        return Server(NetworkListener(sock), handler, max_handlers=limit, shutdown_timeout=grace)
 
     def sleep(self, seconds: float) -> None:
         """`time.sleep`."""

@@ -16,6 +16,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import NetworkStreamInterface
+from netbase._listeners import start_tls_args
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -24,7 +25,7 @@ from netbase._streams import (
     stream_repr,
 )
 from netbase._timeout import remaining
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
 
 __all__ = ["NetworkStream"]
@@ -149,8 +150,18 @@ class NetworkStream(NetworkStreamInterface):
 
     # -- TLS -------------------------------------------------------------------
 
-    def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
+    def start_tls(
+        self,
+        ctx: ssl.SSLContext | None = None,
+        hostname: str | None = None,
+        *,
+        server_side: bool = False,
+    ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        `server_side=True` runs the handshake as the server, on a stream from
+        `NetworkListener.accept()`: `ctx` is then required (a server context
+        with the certificate) and `hostname` must be `None`.
 
         `ctx=None` uses [`netbase.default_ssl_context()`][netbase.default_ssl_context] (one shared
         instance). `hostname` drives SNI and certificate checks; it defaults
@@ -158,9 +169,7 @@ class NetworkStream(NetworkStreamInterface):
         [`netbase.ConnectError`][netbase.ConnectError] (or
         [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream.
         """
-        ctx = check_tls_args(ctx, hostname)
-        if hostname is None:
-            hostname = self._hostname
+        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         timeout = remaining(ConnectTimeout)
@@ -171,6 +180,7 @@ class NetworkStream(NetworkStreamInterface):
                 tls_sock = ctx.wrap_socket(
                     self._sock,
                     server_hostname=hostname,
+                    server_side=server_side,
                     do_handshake_on_connect=False,
                     # TLSSocket.recv reads a ragged EOF as end of stream, and remembers it.
                     suppress_ragged_eofs=False,
@@ -180,7 +190,7 @@ class NetworkStream(NetworkStreamInterface):
                 layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
                 self._top = layer
             else:
-                layer = TLSLayer(self._top, ctx, hostname)
+                layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             layer.handshake(timeout)
         except TimeoutError as exc:
             self._abort()

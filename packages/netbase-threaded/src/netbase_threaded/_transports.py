@@ -275,11 +275,20 @@ class TLSLayer:
 
     __slots__ = ("incoming", "lower", "obj", "outgoing", "send_lock", "ssl_lock")
 
-    def __init__(self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None) -> None:
+    def __init__(
+        self,
+        lower: Transport,
+        ctx: ssl.SSLContext,
+        hostname: str | None,
+        *,
+        server_side: bool = False,
+    ) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        self.obj = ctx.wrap_bio(
+            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
+        )
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
 

@@ -22,6 +22,7 @@ from netbase_trio._corecheck import check_core
 check_core()
 
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
+from netbase import AsyncNetworkListenerInterface as NetworkListenerInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface
 from netbase import (
     ConnectError,
@@ -36,7 +37,9 @@ from netbase import (
     timeout,
 )
 from netbase_trio._backend import NetworkBackend
+from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
+from netbase_trio._server import Server
 from netbase_trio._stream import NetworkStream
 
 __version__ = "0.1.0"
@@ -47,11 +50,14 @@ __all__ = [
     "NetworkBackend",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListener",
+    "NetworkListenerInterface",
     "NetworkStream",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",
     "Resolver",
+    "Server",
     "SystemResolver",
     "TimeoutError",
     "WriteError",

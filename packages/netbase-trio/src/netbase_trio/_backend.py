@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import cast
 
 import trio
@@ -14,12 +14,20 @@ from netbase._addresses import format_address, format_peer
 from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
 from netbase._happy_eyeballs import SocketOption, is_ip_literal
 from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
+from netbase._listeners import (
+    DEFAULT_BACKLOG,
+    listen_socket,
+    listen_unix_socket,
+    prepare_serve,
+)
 from netbase._options import check_backend_options, check_unix_path
 from netbase._validate import check_host_port
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
+from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
+from netbase_trio._server import Server
 from netbase_trio._stream import NetworkStream
 
 __all__ = ["NetworkBackend"]
@@ -124,6 +132,50 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             sock.close()
             raise
         return NetworkStream._adopt(sock, format_peer(address), None)
+
+    async def listen(
+        self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG
+    ) -> NetworkListener:
+        """Listen on `host` (an IP address) and `port` (0 for an ephemeral one).
+
+        `SO_REUSEADDR` is on; `::` listens on IPv6 only. Bad arguments
+        raise `TypeError` / `ValueError` before any socket exists; a port
+        in use or not allowed raises `netbase.NetworkError` with its
+        `errno` (`EADDRINUSE`, `EACCES`) and the cause chained.
+        """
+        listener = NetworkListener(listen_socket(host, port, backlog))
+        await trio.lowlevel.checkpoint()
+        return listener
+
+    async def listen_unix(
+        self, path: str | bytes | os.PathLike[str], *, backlog: int = DEFAULT_BACKLOG
+    ) -> NetworkListener:
+        """Listen on a UNIX domain socket at `path` (which must not exist yet)."""
+        listener = NetworkListener(listen_unix_socket(path, backlog))
+        await trio.lowlevel.checkpoint()
+        return listener
+
+    def serve(
+        self,
+        host: str,
+        port: int,
+        handler: Callable[[NetworkStream], Awaitable[object]],
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        max_handlers: int = 1000,
+        shutdown_timeout: float = 5.0,
+    ) -> Server:
+        """A server running `await handler(stream)` for each connection, in a nursery.
+
+        Use it as an async context manager
+        (`async with net.serve(...) as server:`); see `Server` for what it
+        guarantees. The socket listens from this call on, so `server.port` is
+        known at once.
+        """
+        sock, limit, grace = prepare_serve(
+            host, port, handler, backlog, max_handlers, shutdown_timeout
+        )
+        return Server(NetworkListener(sock), handler, max_handlers=limit, shutdown_timeout=grace)
 
     async def sleep(self, seconds: float) -> None:
         """`trio.sleep`."""

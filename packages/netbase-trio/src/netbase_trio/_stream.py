@@ -27,6 +27,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._listeners import start_tls_args
 from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
     address_info,
@@ -35,7 +36,7 @@ from netbase._streams import (
     set_nodelay,
     stream_repr,
 )
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
+from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
@@ -187,9 +188,17 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- TLS -------------------------------------------------------------------
 
     async def start_tls(
-        self, ctx: ssl.SSLContext | None = None, hostname: str | None = None
+        self,
+        ctx: ssl.SSLContext | None = None,
+        hostname: str | None = None,
+        *,
+        server_side: bool = False,
     ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
+
+        `server_side=True` runs the handshake as the server, on a stream from
+        `NetworkListener.accept()`: `ctx` is then required (a server context
+        with the certificate) and `hostname` must be `None`.
 
         `ctx=None` uses [`netbase.default_ssl_context()`][netbase.default_ssl_context] (one shared
         instance). `hostname` drives SNI and certificate checks; it defaults
@@ -198,11 +207,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
         [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream, as does a
         cancellation during the handshake.
         """
-        if ctx is None and not shared_default_context_ready():
+        if ctx is None and not server_side and not shared_default_context_ready():
             await _load_default_context()
-        ctx = check_tls_args(ctx, hostname)
-        if hostname is None:
-            hostname = self._hostname
+        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
         if self._closed:
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         deadline = deadline_for(ConnectTimeout)
@@ -210,7 +217,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             raise ConnectError("cannot start TLS: bytes were received before the handshake")
         await _checkpoint_if_cancelled()
         try:
-            layer = TLSLayer(self._top, ctx, hostname)
+            layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             await layer.handshake(deadline)
         except Expired as exc:
             self._abort()

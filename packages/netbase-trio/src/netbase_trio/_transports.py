@@ -145,11 +145,20 @@ class TLSLayer:
 
     __slots__ = ("_idle", "_sending", "incoming", "lower", "obj", "outgoing")
 
-    def __init__(self, lower: Transport, ctx: ssl.SSLContext, hostname: str | None) -> None:
+    def __init__(
+        self,
+        lower: Transport,
+        ctx: ssl.SSLContext,
+        hostname: str | None,
+        *,
+        server_side: bool = False,
+    ) -> None:
         self.lower = lower
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
+        self.obj = ctx.wrap_bio(
+            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
+        )
         self._sending = False
         self._idle = trio.lowlevel.ParkingLot()
 

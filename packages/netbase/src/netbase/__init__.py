@@ -30,6 +30,7 @@ from netbase._interfaces import (
     NetworkStreamInterface,
     Semaphore,
 )
+from netbase._listeners import AsyncNetworkListenerInterface, NetworkListenerInterface
 from netbase._ssl import default_ssl_context
 from netbase._timeout import Timeout, current_deadline, remaining, timeout
 
@@ -40,6 +41,7 @@ __all__ = [
     "AsyncEvent",
     "AsyncLock",
     "AsyncNetworkBackendInterface",
+    "AsyncNetworkListenerInterface",
     "AsyncNetworkStreamInterface",
     "AsyncSemaphore",
     "CachingResolver",
@@ -49,6 +51,7 @@ __all__ = [
     "Lock",
     "NetworkBackendInterface",
     "NetworkError",
+    "NetworkListenerInterface",
     "NetworkStreamInterface",
     "ReadError",
     "ReadTimeout",

@@ -23,6 +23,8 @@ import ssl
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from netbase._listeners import check_connect_tls_args
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
@@ -215,6 +217,31 @@ class NetworkBackendInterface(abc.ABC):
     def connect(self, host: str, port: int) -> NetworkStreamInterface:
         """Resolve `host`, connect over TCP and return an open stream."""
 
+    def connect_tls(
+        self,
+        host: str,
+        port: int,
+        *,
+        hostname: str | None = None,
+        ctx: ssl.SSLContext | None = None,
+    ) -> NetworkStreamInterface:
+        """`connect(host, port)`, then `start_tls(ctx, hostname)`, under one deadline.
+
+        `hostname` defaults to `host`; `ctx=None` is
+        `netbase.default_ssl_context()`. Bad arguments fail before any I/O.
+        When TLS fails the stream is closed and the error
+        (`netbase.ConnectError`) raised. Any backend gets this from the
+        interface: it only needs `connect()`.
+        """
+        check_connect_tls_args(ctx, hostname)
+        stream = self.connect(host, port)
+        try:
+            stream.start_tls(ctx, host if hostname is None else hostname)
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
     def sleep(self, seconds: float) -> None:
         """Sleep, as the backend's runtime does."""
         from netbase import _threads
@@ -247,6 +274,31 @@ class AsyncNetworkBackendInterface(abc.ABC):
     async def connect(self, host: str, port: int) -> AsyncNetworkStreamInterface:
         """Resolve `host`, connect over TCP and return an open stream."""
 
+    async def connect_tls(
+        self,
+        host: str,
+        port: int,
+        *,
+        hostname: str | None = None,
+        ctx: ssl.SSLContext | None = None,
+    ) -> AsyncNetworkStreamInterface:
+        """`connect(host, port)`, then `start_tls(ctx, hostname)`, under one deadline.
+
+        `hostname` defaults to `host`; `ctx=None` is
+        `netbase.default_ssl_context()`. Bad arguments fail before any I/O.
+        When TLS fails (or is cancelled) the stream is closed and the error
+        raised. Any backend gets this from the interface: it only needs
+        `connect()`.
+        """
+        check_connect_tls_args(ctx, hostname)
+        stream = await self.connect(host, port)
+        try:
+            await stream.start_tls(ctx, host if hostname is None else hostname)
+        except BaseException:
+            await _close_quietly(stream)
+            raise
+        return stream
+
     async def sleep(self, seconds: float) -> None:
         """Sleep, as the running event loop does."""
         await _async_runtime().sleep(seconds)
@@ -262,6 +314,14 @@ class AsyncNetworkBackendInterface(abc.ABC):
     def create_event(self) -> AsyncEvent:
         """An event for the running library (wait honours the active timeout)."""
         return _async_runtime().create_event()
+
+
+async def _close_quietly(stream: AsyncNetworkStreamInterface) -> None:
+    """Close a failed stream; an error while closing must not hide the first one."""
+    try:
+        await stream.close()
+    except BaseException:
+        pass
 
 
 class _AsyncRuntime(Protocol):
