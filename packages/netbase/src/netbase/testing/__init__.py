@@ -27,15 +27,14 @@ def test_my_backend():
 
 from __future__ import annotations
 
-import importlib.util
-
-_missing = [name for name in ("trustme", "pytest") if importlib.util.find_spec(name) is None]
-if _missing:
+try:
+    import pytest  # noqa: F401
+    import trustme  # noqa: F401
+except ImportError as exc:
     raise ImportError(
-        f"netbase.testing needs {' and '.join(_missing)}, which come with the `testing` extra: "
-        "install it with `pip install 'netbase[testing]'` "
-        "(or `uv add --dev 'netbase[testing]'`)"
-    )
+        f"netbase.testing needs {exc.name}, which comes with the `testing` extra: install "
+        "it with `pip install 'netbase[testing]'` (or `uv add --dev 'netbase[testing]'`)"
+    ) from exc
 
 from netbase.testing._check import (
     CLAUSES,
