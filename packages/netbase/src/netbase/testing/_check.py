@@ -14,6 +14,7 @@ an end of stream, late) instead of hanging the test run.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import importlib
@@ -22,6 +23,7 @@ import math
 import os
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -802,6 +804,10 @@ def check_backend(
     selected check has run. Every peer gives up after a few seconds, so a
     backend that ignores deadlines fails slowly, but fails.
 
+    Call it from a plain test function. Called where an event loop is running
+    (an `async def` test, a notebook), it runs the checks in a thread of its
+    own, in a fresh context, and blocks that loop until they are done.
+
     Bad input fails at once, before any server starts: `TypeError` for a
     factory that is not callable or makes something that is not a backend, and
     for a backend of the wrong flavour for `runtime`; `ValueError` for an
@@ -836,6 +842,59 @@ def check_backend(
             "check an async backend with runtime='asyncio' or 'trio'"
         )
     run = _runner(runtime)
+    if _loop_running():
+        return _in_thread(
+            functools.partial(_check_all, factory, runtime, unix, selected, excluded, probe, run)
+        )
+    return _check_all(factory, runtime, unix, selected, excluded, probe, run)
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_thread(fn: Callable[[], list[str]]) -> list[str]:
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(contextvars.Context().run(fn))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, name="test-check-backend")
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    result: list[str] = outcome[0]
+    return result
+
+
+def _check_all(
+    factory: Callable[..., Any],
+    runtime: str,
+    unix: bool,
+    selected: list[str],
+    excluded: list[str],
+    probe: Any,
+    run: Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any],
+) -> list[str]:
     env = _Env(factory, runtime, unix, Certificates())
     failures: list[CheckFailure] = []
     passed: list[str] = []
