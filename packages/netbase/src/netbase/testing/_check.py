@@ -932,7 +932,9 @@ def _run_one(
     except Exception as exc:
         expected = (check.__doc__ or name).strip().splitlines()[0]
         return CheckFailure(clause, name, expected, _describe(None, exc))
-    deadline = time.monotonic() + GUARD
+    # A peer may hold a connection for up to GUARD seconds after the client
+    # closed it (the stalled one only reads again then): wait for twice that.
+    deadline = time.monotonic() + 2 * GUARD
     while env.busy() > busy_before:
         if time.monotonic() > deadline:
             return CheckFailure(
