@@ -1,8 +1,8 @@
 """Loopback servers for the conformance suite: the public kit's, under their old names.
 
 They live in `netbase.testing` (the `testing` extra), so that anyone's backend
-is judged by the same peers as ours; this module keeps `import servers` working
-for the suite.
+is judged by the same peers as ours; this module keeps `import servers` (and
+`from servers import echo`, `servers.Server`...) working for the suite.
 """
 
 from __future__ import annotations
@@ -16,28 +16,11 @@ import struct
 import threading
 import time
 
-from netbase.testing import (
-    Certificates,
-    Handler,
-    Server,
-    abort,
-    abort_after_handshake,
-    close_mid_handshake,
-    echo,
-    full_backlog,
-    garbage_hello,
-    record_close,
-    relay_to,
-    reset_after,
-    send_then_close,
-    silent,
-    silent_for,
-    slow_reader,
-    stall_until,
-    unused_port,
-)
+import netbase.testing as _kit
+from netbase.testing import *  # noqa: F403
 
 __all__ = [
+    *_kit.__all__,
     "contextlib",
     "os",
     "socket",
@@ -45,22 +28,4 @@ __all__ = [
     "struct",
     "threading",
     "time",
-    "Certificates",
-    "Handler",
-    "Server",
-    "abort",
-    "abort_after_handshake",
-    "close_mid_handshake",
-    "echo",
-    "full_backlog",
-    "garbage_hello",
-    "record_close",
-    "relay_to",
-    "reset_after",
-    "send_then_close",
-    "silent",
-    "silent_for",
-    "slow_reader",
-    "stall_until",
-    "unused_port",
 ]
