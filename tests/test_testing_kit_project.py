@@ -24,6 +24,8 @@ from drivers import Driver
 
 ROOT = Path(__file__).resolve().parents[1]
 
+PROJECT_CONFTEST = 'pytest_plugins = ["netbase.testing.pytest_plugin"]\n'
+
 PROJECT_TESTS = """
 import pytest
 from netbase.testing import ConformanceError, check_backend
@@ -43,6 +45,15 @@ def test_swallowing_read_errors_is_caught(runtime):
     factory = backends(runtime)["swallows_read_errors"]
     with pytest.raises(ConformanceError, match=r"\\[read\\] read_reset: expected ReadError"):
         check_backend(factory, runtime=runtime, clauses=["read"])
+
+
+def test_the_kits_servers_as_fixtures(netbase_tls_echo_server, netbase_certificates):
+    net = backends("threaded")["logging"]()
+    with net.connect(netbase_tls_echo_server.host, netbase_tls_echo_server.port) as stream:
+        stream.start_tls(netbase_certificates.client_context(), "localhost")
+        stream.write(b"ping")
+        assert stream.read() == b"ping"
+    assert net.log[0].startswith("connect 127.0.0.1:")
 
 
 def test_ignoring_the_deadline_is_caught():
@@ -73,6 +84,7 @@ def test_fresh_project_checks_its_backend_with_the_kit(
     assert ROOT not in project.parents
     shutil.copy(ROOT / "tests" / "kit_backends.py", project / "my_backends.py")
     (project / "test_my_backends.py").write_text(textwrap.dedent(PROJECT_TESTS))
+    (project / "conftest.py").write_text(PROJECT_CONFTEST)
     python = project / ".venv" / "bin" / "python"
     made = _run([uv, "venv", "--python", sys.executable, str(project / ".venv")], project, 120)
     assert made.returncode == 0, made.stderr
@@ -106,7 +118,7 @@ def test_fresh_project_checks_its_backend_with_the_kit(
         900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 passed" in result.stdout, result.stdout
+    assert "8 passed" in result.stdout, result.stdout
     # What the broken backend's failure said, as the user reads it.
     assert "[timeouts] read_timeout: expected ReadTimeout within 0.2 s; got returned b''" in (
         result.stdout

@@ -14,7 +14,9 @@ brings `trustme` (certificates for the TLS servers) and `pytest`; a plain
   [`full_backlog`][netbase.testing.full_backlog],
   [`Certificates`][netbase.testing.Certificates]): plain stdlib sockets in
   threads, so they serve sync and async tests alike, and judge a backend by a
-  peer that shares no code with it.
+  peer that shares no code with it. `netbase.testing.pytest_plugin` offers
+  some of them as pytest fixtures (opt in with
+  `pytest_plugins = ["netbase.testing.pytest_plugin"]`).
 
 ```python
 import netbase_threaded
