@@ -366,6 +366,14 @@ async def _read_exactly(env: _Env, stream: Any, count: int) -> bytes:
     return data
 
 
+async def _round_trip(env: _Env, stream: Any, payload: bytes, expected: str) -> None:
+    """Write `payload` to an echo peer and read it back; fail with `expected` if it differs."""
+    await stream.write(payload)
+    got = await _read_exactly(env, stream, len(payload))
+    if got != payload:
+        _fail(expected, repr(got))
+
+
 # -- the checks -------------------------------------------------------------
 
 _Check = Callable[[_Env], Coroutine[Any, Any, None]]
@@ -391,10 +399,9 @@ async def _connect_names(env: _Env) -> None:
         if outcome.exc is not None:
             _fail(f"connect({host!r}, port) to a listening server to succeed", str(outcome))
         async with _closing(outcome.value) as stream:
-            await stream.write(b"ping")
-            got = await _read_exactly(env, stream, 4)
-            if got != b"ping":
-                _fail(f"b'ping' echoed back over a connection to {host!r}", repr(got))
+            await _round_trip(
+                env, stream, b"ping", f"b'ping' echoed back over a connection to {host!r}"
+            )
 
 
 @_check("connect", unix=False)
@@ -526,10 +533,7 @@ async def _read_timeout_keeps_stream(env: _Env) -> None:
         with netbase.timeout(0.1):
             outcome = await _attempt(stream.read())
         outcome.expect(netbase.ReadTimeout, "ReadTimeout within 0.1 s from an idle echo peer")
-        await stream.write(b"after")
-        got = await _read_exactly(env, stream, 5)
-        if got != b"after":
-            _fail("b'after' read after the ReadTimeout", repr(got))
+        await _round_trip(env, stream, b"after", "b'after' read after the ReadTimeout")
 
 
 @_check("timeouts")
@@ -583,10 +587,7 @@ async def _tls_roundtrip(env: _Env) -> None:
         ssl_object = stream.get_extra_info("ssl_object")
         if ssl_object is None or not str(ssl_object.version()).startswith("TLS"):
             _fail("ssl_object with version() 'TLSv1.x' after start_tls", repr(ssl_object))
-        await stream.write(b"secret")
-        got = await _read_exactly(env, stream, 6)
-        if got != b"secret":
-            _fail("b'secret' echoed back over TLS", repr(got))
+        await _round_trip(env, stream, b"secret", "b'secret' echoed back over TLS")
 
 
 @_check("tls")
@@ -618,10 +619,7 @@ async def _tls_inside_tls(env: _Env) -> None:
         outcome = await _attempt(stream.start_tls(env.certs.client_context(), "tls.test"))
         if outcome.exc is not None:
             _fail("a second start_tls through the TLS tunnel to succeed", str(outcome))
-        await stream.write(b"inner")
-        got = await _read_exactly(env, stream, 5)
-        if got != b"inner":
-            _fail("b'inner' echoed back through TLS inside TLS", repr(got))
+        await _round_trip(env, stream, b"inner", "b'inner' echoed back through TLS inside TLS")
 
 
 @_check("close")
@@ -704,10 +702,7 @@ async def _connect_unix(env: _Env) -> None:
     if outcome.exc is not None:
         _fail("connect_unix to a listening UNIX socket to succeed", str(outcome))
     async with _closing(outcome.value) as stream:
-        await stream.write(b"local")
-        got = await _read_exactly(env, stream, 5)
-        if got != b"local":
-            _fail("b'local' echoed back over the UNIX socket", repr(got))
+        await _round_trip(env, stream, b"local", "b'local' echoed back over the UNIX socket")
 
 
 @functools.lru_cache(maxsize=1)
