@@ -29,6 +29,7 @@ from netbase_recording._events import (
     StartTLS,
     Write,
 )
+from netbase_recording._scrub import apply_scrub
 from netbase_recording._tls import RecordedSSLObject
 
 __all__ = ["Player", "ReplayError", "ReplayMismatch", "describe"]
@@ -176,7 +177,7 @@ class Player:
         return data, end - self._pos
 
     def _norm(self, data: bytes) -> bytes:
-        return self._scrub(data) if self._scrub is not None else data
+        return apply_scrub(self._scrub, data) if self._scrub is not None else data
 
     def _end_run(self, action: str) -> None:
         """Before another operation: the writes so far must be the recorded run, all of it."""

@@ -20,6 +20,7 @@ from netbase._validate import check_data, check_host_port, check_max_bytes, chec
 from netbase_recording._cassette import load
 from netbase_recording._events import Connection, Recording
 from netbase_recording._player import Player, ReplayError
+from netbase_recording._scrub import check_scrub
 
 __all__ = [
     "AsyncReplayBackend",
@@ -62,8 +63,7 @@ class _Cassette:
             )
         if match is not None and not callable(match):
             raise TypeError("match must be a function (connection, host, port, path) -> bool")
-        if scrub is not None and not callable(scrub):
-            raise TypeError("scrub must be a function taking and returning bytes")
+        check_scrub(scrub)
         self._match = match or same_target
         self._scrub = scrub
         self._in_order = in_order

@@ -1,0 +1,126 @@
+"""How fast netbase-recording saves and loads a large cassette, and how much memory it takes.
+
+    python benchmarks/cassette_speed.py                 # 100 MB, binary and text bodies
+    python benchmarks/cassette_speed.py --size 20 --kind text
+
+Each measurement runs in a fresh process, so its peak memory (``ru_maxrss``)
+is its own: "peak" is the most the process held above what it held before the
+payload existed, divided by the payload size (the recording itself counts:
+1.0 is the payload alone). The cassette is one HTTP/1.1 response read in
+64 KiB chunks, as a recording of a large download keeps it: a random (binary)
+body is written as base64, a text body (lines of JSON) as text lines.
+Needs only netbase-recording (no network, no runtime package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+MB = 1_000_000
+CHUNK = 65536
+
+
+def rss_now() -> int:
+    """Resident memory now, in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    """Most resident memory so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def body(kind: str, size: int) -> bytes:
+    if kind == "binary":
+        return b"".join(os.urandom(CHUNK) for _ in range(size // CHUNK + 1))[:size]
+    line = json.dumps({"id": 12345, "name": "netbase", "tags": ["a", "b"], "ok": True}) + "\n"
+    return (line.encode() * (size // len(line) + 1))[:size]
+
+
+def recording_of(kind: str, size: int):  # type: ignore[no-untyped-def]
+    from netbase_recording import Connected, Connection, EndOfStream, Read, Recording, Write
+
+    data = body(kind, size)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size
+    events = [
+        Connected(0.001, ("127.0.0.1", 50000), ("127.0.0.1", 443)),
+        Write(0.002, b"GET /big HTTP/1.1\r\nHost: www.example.com\r\n\r\n"),
+        Read(0.003, head),
+    ]
+    events += [Read(0.004, data[i : i + CHUNK]) for i in range(0, size, CHUNK)]
+    del data  # the events hold the payload now (one copy)
+    events.append(EndOfStream(0.005))
+    return Recording([Connection("www.example.com", 443, events=events)])
+
+
+def child(step: str, kind: str, size: int, path: str) -> None:
+    """One measurement, printed as JSON."""
+    from netbase_recording import load, save
+
+    before = rss_now()
+    if step == "save":
+        recording = recording_of(kind, size)
+        start = time.perf_counter()
+        save(recording, path)
+    else:
+        start = time.perf_counter()
+        recording = load(path)
+    seconds = time.perf_counter() - start
+    payload = sum(len(e.data) for e in recording.connections[0].events if hasattr(e, "data"))
+    assert payload >= size
+    print(json.dumps({"seconds": seconds, "peak": peak_rss() - before, "payload": payload}))
+
+
+def measure(step: str, kind: str, size: int, path: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", step, "--kind", kind, "--size", str(size / MB), path],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, float] = json.loads(out)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=float, default=100, help="payload in MB (default 100)")
+    parser.add_argument("--kind", choices=["binary", "text"], action="append")
+    parser.add_argument("--child", choices=["save", "load"], help=argparse.SUPPRESS)
+    parser.add_argument("path", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    size = int(args.size * MB)
+    if args.child:
+        child(args.child, args.kind[0], size, args.path)
+        return 0
+    failed = False
+    print(f"| body | step | payload | time | speed | peak memory / payload |")
+    print("|---|---|---|---|---|---|")
+    for kind in args.kind or ["binary", "text"]:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "big.cassette")
+            for step in ("save", "load"):
+                r = measure(step, kind, size, path)
+                speed = r["payload"] / MB / r["seconds"]
+                ratio = r["peak"] / r["payload"]
+                print(
+                    f"| {kind} | {step} | {r['payload'] / MB:.0f} MB | {r['seconds']:.2f} s "
+                    f"| {speed:.0f} MB/s | {ratio:.2f} |"
+                )
+                failed |= speed < 100 or ratio >= 2
+            print(f"| {kind} | cassette file | {os.path.getsize(path) / MB:.0f} MB | | | |")
+    print("\ntarget: at least 100 MB/s both ways, peak memory under 2x the payload:",
+          "missed" if failed else "met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
