@@ -102,7 +102,7 @@ def main() -> int:
         child(args.child, args.kind[0], size, args.path)
         return 0
     failed = False
-    print(f"| body | step | payload | time | speed | peak memory / payload |")
+    print("| body | step | payload | time | speed | peak memory / payload |")
     print("|---|---|---|---|---|---|")
     for kind in args.kind or ["binary", "text"]:
         with tempfile.TemporaryDirectory() as directory:
@@ -117,8 +117,10 @@ def main() -> int:
                 )
                 failed |= speed < 100 or ratio >= 2
             print(f"| {kind} | cassette file | {os.path.getsize(path) / MB:.0f} MB | | | |")
-    print("\ntarget: at least 100 MB/s both ways, peak memory under 2x the payload:",
-          "missed" if failed else "met")
+    print(
+        "\ntarget: at least 100 MB/s both ways, peak memory under 2x the payload:",
+        "missed" if failed else "met",
+    )
     return 1 if failed else 0
 
 

@@ -40,7 +40,6 @@ large cassette costs little more memory than the bytes it holds.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import contextlib
@@ -51,7 +50,7 @@ import re
 import secrets
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from netbase._addresses import format_address
@@ -96,7 +95,7 @@ class CassetteError(ValueError):
 # binary one at a multiple of 57 and of 3072 bytes (76 or 4096 base64 characters).
 _SEGMENT = 57 * 1024  # a multiple of 57 and of 3072
 _LONG = 1 << 16  # events from this size on get long base64 lines
-_BATCH = 1 << 20  # characters handed to the file at once
+_BATCH = 1 << 18  # characters handed to the file at once
 _TEXT_OR_HIGH = bytes(range(0x20, 0x7F)) + b"\t\r\n" + bytes(range(0x80, 0x100))
 _LINE_ENDS = {9: None, 10: None, 13: None}
 
@@ -165,7 +164,9 @@ def _base64_block(data: bytes, width: int) -> str:
     encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
     size = len(encoded)
     # Slicing through map() keeps the per-line cost in C.
-    lines = map(encoded.__getitem__, map(slice, range(0, size, width), range(width, size + width, width)))
+    lines = map(
+        encoded.__getitem__, map(slice, range(0, size, width), range(width, size + width, width))
+    )
     return "    : " + "\n    : ".join(lines) + "\n"
 
 
@@ -280,9 +281,7 @@ def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | N
     directory = os.path.dirname(target)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(
-        directory, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp"
-    )
+    temporary = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, "x", encoding="utf-8", newline="\n") as file:
             for text in _batched(_cassette_text(recording, scrub)):
@@ -298,7 +297,7 @@ def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | N
 
 # -- reading ------------------------------------------------------------------
 
-_BLOCK = 1 << 20  # bytes read at once
+_BLOCK = 1 << 18  # bytes read at once
 # Runs of data lines are decoded in bulk; these find where a run ends.
 _RUN_END = {":": re.compile(r"\n(?!    : )"), "|": re.compile(r"\n(?!    \| )")}
 _SPACE_AT_END = re.compile(r"\s\n")

@@ -79,9 +79,7 @@ def unescape(text: str, *, lines: bool = False) -> bytes:
         i = literal.find("\\")
         if i >= 0:
             if literal[i + 1 : i + 2] == "x":
-                raise ValueError(
-                    f"bad escape {literal[i : i + 4]!r} (\\xHH wants 2 hex digits)"
-                )
+                raise ValueError(f"bad escape {literal[i : i + 4]!r} (\\xHH wants 2 hex digits)")
             raise ValueError(
                 f"unknown escape {literal[i : i + 2]!r} (known: \\\\ \\r \\n \\t \\xHH)"
             )
