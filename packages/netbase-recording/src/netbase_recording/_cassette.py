@@ -611,7 +611,7 @@ class _Parser:
                 raise ValueError("'=' padding in the middle of base64 data")
             self.b64_padded = True
         if _STRICT_BASE64:
-            self.data.write(binascii.a2b_base64(chunk, strict_mode=True))
+            self.data.write(binascii.a2b_base64(chunk, strict_mode=True))  # type: ignore[call-arg,unused-ignore]
         elif _B64_CHARS.fullmatch(chunk):
             self.data.write(binascii.a2b_base64(chunk))
         else:

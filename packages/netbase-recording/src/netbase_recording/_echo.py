@@ -38,7 +38,7 @@ class Echo:
 
     def chunk(self, prefix: str, data: bytes) -> None:
         """Echo ``data`` with ``prefix`` (``">>> "`` or ``"<<< "``) on every line."""
-        if self.error is not None:
+        if self.stopped():
             return
         lines = []
         for line in split_lines(data):
@@ -48,7 +48,7 @@ class Echo:
                 line = line[:-1]
             lines.append(f"{prefix}{escape(line)}\n")
         with self._lock:  # one chunk's lines stay together across threads
-            if self.error is not None:
+            if self.stopped():  # another thread's echo failed meanwhile
                 return
             try:
                 self._stream.write("".join(lines))
@@ -63,6 +63,10 @@ class Echo:
                     type(exc).__name__,
                     exc,
                 )
+
+    def stopped(self) -> bool:
+        """Whether the echo failed and stopped."""
+        return self.error is not None
 
     def written(self, data: bytes) -> None:
         """Echo bytes written."""
