@@ -14,8 +14,8 @@ Wrap any backend to watch its traffic and keep it::
     ...                                  # the same code, with no network
     replay.check_played()
 
-The async twins are :class:`AsyncRecordingBackend` and
-:class:`AsyncReplayBackend` (asyncio and trio). The pytest plugin offers the
+The async twins are `AsyncRecordingBackend` and
+`AsyncReplayBackend` (asyncio and trio). The pytest plugin offers the
 ``netbase_cassette`` fixture.
 """
 

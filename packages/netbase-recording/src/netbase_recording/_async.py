@@ -45,7 +45,7 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
     ``backend`` is the backend to wrap; by default, the backend of the event
     loop running when it is first used (``netbase_asyncio`` or ``netbase_trio``).
     ``echo`` is a text stream to print the traffic to (``>>> `` written,
-    ``<<< `` read). What was recorded is in :attr:`recording`.
+    ``<<< `` read). What was recorded is in `recording`.
     """
 
     def __init__(
@@ -108,7 +108,7 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
         return AsyncRecordingStream(stream, tape)
 
     def save(self, path: str | os.PathLike[str], *, scrub: Any = None) -> None:
-        """Write :attr:`recording` to a cassette file (see :func:`netbase_recording.save`)."""
+        """Write `recording` to a cassette file (see `netbase_recording.save`)."""
         from netbase_recording._cassette import save
 
         save(self.recording, path, scrub=scrub)

@@ -32,9 +32,9 @@ with ``#`` are comments. The ``end`` line makes a truncated file detectable;
 the byte counts catch a truncated or mis-edited data block. Errors name the
 file and the line.
 
-Both ways stream: :func:`save` writes as it goes (to a temporary file renamed
+Both ways stream: `save` writes as it goes (to a temporary file renamed
 into place, so a failed save leaves the previous cassette as it was) and
-:func:`load` reads block by block, decoding runs of data lines in bulk, so a
+`load` reads block by block, decoding runs of data lines in bulk, so a
 large cassette costs little more memory than the bytes it holds.
 """
 
@@ -310,7 +310,7 @@ _TIME = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
 def load(path: str | os.PathLike[str]) -> Recording:
     """Read the cassette at ``path``.
 
-    ``FileNotFoundError`` names a missing file; :class:`CassetteError` names the
+    ``FileNotFoundError`` names a missing file; `CassetteError` names the
     file and line of anything else wrong (truncated, unknown version, invalid).
     """
     name = os.fspath(path)

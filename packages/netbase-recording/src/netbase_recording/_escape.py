@@ -3,7 +3,7 @@ r"""Bytes as readable text, and back: shared by the echo and the cassette format
 Text is shown as it is; ``\``, ``\r``, ``\n``, ``\t`` are escaped, and every
 byte that is not printable UTF-8 text is written ``\xHH``. So the rendering
 never loses a byte (vcrpy #784 decoded binary as UTF-8 "ignore" and lost
-data) and :func:`unescape` gives back exactly what went in.
+data) and `unescape` gives back exactly what went in.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def escape(data: bytes) -> str:
 
 
 def escaped_bytes(data: bytes) -> int:
-    r"""How many bytes of ``data`` :func:`escape` writes as ``\xHH`` (not text)."""
+    r"""How many bytes of ``data`` `escape` writes as ``\xHH`` (not text)."""
     count = 0
     for ch in data.decode("utf-8", "surrogateescape"):
         if ch in _SIMPLE:
@@ -66,7 +66,7 @@ _ESCAPE = re.compile(r"(\\x[0-9a-fA-F]{2}|\\[\\rnt])")
 
 
 def unescape(text: str, *, lines: bool = False) -> bytes:
-    r"""The bytes :func:`escape` rendered as ``text``; ``ValueError`` on a bad escape.
+    r"""The bytes `escape` rendered as ``text``; ``ValueError`` on a bad escape.
 
     With ``lines=True``, ``text`` is several rendered lines joined by ``\n``
     (line ends in the data are escapes, so the ``\n`` between lines is dropped).

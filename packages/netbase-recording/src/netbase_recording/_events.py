@@ -206,7 +206,7 @@ class Recording:
     def open(self, host: str | None, port: int | None, path: str | None = None) -> Tape:
         """Start a new connection and return the tape its events go on.
 
-        The connection joins :attr:`connections` only when :meth:`Tape.keep`
+        The connection joins `connections` only when `Tape.keep`
         says so: once connected, or once the connect failed with a network
         error. A connect that never happened (bad arguments) or was cancelled
         leaves no trace, so a replay never demands it.

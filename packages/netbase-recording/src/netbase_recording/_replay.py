@@ -243,7 +243,7 @@ class _Seat:
 class ReplayBackend(NetworkBackendInterface):
     """A sync backend that serves a recording or a cassette file, with no network.
 
-    ``cassette`` is a :class:`Recording` or the path of a cassette file.
+    ``cassette`` is a `Recording` or the path of a cassette file.
     Connections must come in the recorded order, to the recorded host and port;
     ``match(connection, host, port, path) -> bool`` replaces the target rule,
     and ``in_order=False`` lets any not yet played connection that matches
@@ -252,7 +252,7 @@ class ReplayBackend(NetworkBackendInterface):
     and the bytes it writes, as they come, narrow them down to the one it
     is (see the recording docs). ``scrub`` is the
     hook the cassette was saved with: writes are scrubbed the same way before
-    they are compared. :meth:`check_played` raises if something was not played.
+    they are compared. `check_played` raises if something was not played.
     """
 
     def __init__(
@@ -281,7 +281,7 @@ class ReplayBackend(NetworkBackendInterface):
         return ReplayStream(self._cassette.open(None, None, address))
 
     def check_played(self) -> None:
-        """Raise :class:`ReplayError` listing what the recording did that was not replayed."""
+        """Raise `ReplayError` listing what the recording did that was not replayed."""
         self._cassette.check_played()
 
     def __repr__(self) -> str:
@@ -324,7 +324,7 @@ class ReplayStream(NetworkStreamInterface):
         return self._seat.play(lambda player: player.read(size))
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Check ``data`` against the recorded bytes; :class:`ReplayMismatch` if they differ."""
+        """Check ``data`` against the recorded bytes; `ReplayMismatch` if they differ."""
         check_data(data)
         chunk = bytes(data)
         self._seat.play(lambda player: player.write(chunk))
@@ -347,7 +347,7 @@ class ReplayStream(NetworkStreamInterface):
 
 
 class AsyncReplayBackend(AsyncNetworkBackendInterface):
-    """The async twin of :class:`ReplayBackend` (same arguments); works on asyncio and trio."""
+    """The async twin of `ReplayBackend` (same arguments); works on asyncio and trio."""
 
     def __init__(
         self,
@@ -375,7 +375,7 @@ class AsyncReplayBackend(AsyncNetworkBackendInterface):
         return AsyncReplayStream(self._cassette.open(None, None, address))
 
     def check_played(self) -> None:
-        """Raise :class:`ReplayError` listing what the recording did that was not replayed."""
+        """Raise `ReplayError` listing what the recording did that was not replayed."""
         self._cassette.check_played()
 
     def __repr__(self) -> str:
@@ -394,7 +394,7 @@ class AsyncReplayStream(AsyncNetworkStreamInterface):
         return self._seat.play(lambda player: player.read(size))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Check ``data`` against the recorded bytes; :class:`ReplayMismatch` if they differ."""
+        """Check ``data`` against the recorded bytes; `ReplayMismatch` if they differ."""
         check_data(data)
         chunk = bytes(data)
         self._seat.play(lambda player: player.write(chunk))

@@ -38,7 +38,7 @@ class RecordingBackend(NetworkBackendInterface):
     ``backend`` is the backend to wrap (default: ``netbase_threaded.NetworkBackend()``).
     ``echo`` is a text stream (``sys.stdout``...) to print the traffic to, as
     ``>>> `` lines for bytes written and ``<<< `` lines for bytes read.
-    What was recorded is in :attr:`recording`; :meth:`save` writes a cassette.
+    What was recorded is in `recording`; `save` writes a cassette.
     """
 
     def __init__(
@@ -88,7 +88,7 @@ class RecordingBackend(NetworkBackendInterface):
         return RecordingStream(stream, tape)
 
     def save(self, path: str | os.PathLike[str], *, scrub: Any = None) -> None:
-        """Write :attr:`recording` to a cassette file (see :func:`netbase_recording.save`)."""
+        """Write `recording` to a cassette file (see `netbase_recording.save`)."""
         from netbase_recording._cassette import save
 
         save(self.recording, path, scrub=scrub)

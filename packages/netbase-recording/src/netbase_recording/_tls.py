@@ -29,8 +29,8 @@ def capture_tls(ssl_object: Any) -> TLSInfo:
 class RecordedSSLObject:
     """Stands in for ``ssl.SSLObject`` on a replayed TLS stream.
 
-    Answers what the recorded handshake settled: :meth:`version`,
-    :meth:`cipher`, :meth:`selected_alpn_protocol` and :meth:`getpeercert`.
+    Answers what the recorded handshake settled: `version`,
+    `cipher`, `selected_alpn_protocol` and `getpeercert`.
     """
 
     def __init__(self, info: TLSInfo, server_hostname: str | None) -> None:
