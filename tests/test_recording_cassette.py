@@ -51,43 +51,45 @@ def test_any_bytes_survive_a_cassette(chunks):
     assert loads(dumps(recording)) == recording
 
 
+CERT = {"subject": ((("commonName", "localhost"),),), "subjectAltName": (("DNS", "localhost"),)}
+EVERY_KIND = Recording(
+    [
+        Connection(
+            "::1",
+            8443,
+            started=0.25,
+            events=[
+                Connected(0.001, ("::1", 50000), ("::1", 8443)),
+                StartTLS(
+                    0.002,
+                    "localhost",
+                    TLSInfo("TLSv1.3", ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256), "h2", CERT),
+                ),
+                StartTLS(0.003, None, TLSInfo()),
+                Write(0.004, b"hello \\ world \t\r\n"),
+                Readable(0.005, False),
+                Read(0.006, "héllo wörld ✓\n".encode()),
+                Read(0.006, b"HTTP/1.1 200 OK\r\n\r\n" + gzip.compress(b"x" * 300, mtime=0)),
+                Failed(0.007, "read", "ReadTimeout", "timed out reading from [::1]:8443"),
+                EndOfStream(0.008),
+                Close(0.009),
+            ],
+        ),
+        Connection(
+            "www.example.com",
+            80,
+            started=1.0,
+            events=[
+                Failed(0.5, "connect", "ConnectError", "www.example.com:80: refused ✗"),
+            ],
+        ),
+        Connection(path="/tmp/a b.sock", started=2.0, events=[Connected(0.0, "", "/tmp/a b.sock")]),
+    ]
+)
+
+
 def test_every_event_kind_round_trips(tmp_path):
-    cert = {"subject": ((("commonName", "localhost"),),), "subjectAltName": (("DNS", "localhost"),)}
-    recording = Recording(
-        [
-            Connection(
-                "::1",
-                8443,
-                started=0.25,
-                events=[
-                    Connected(0.001, ("::1", 50000), ("::1", 8443)),
-                    StartTLS(
-                        0.002,
-                        "localhost",
-                        TLSInfo("TLSv1.3", ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256), "h2", cert),
-                    ),
-                    StartTLS(0.003, None, TLSInfo()),
-                    Write(0.004, b"hello \\ world \t\r\n"),
-                    Readable(0.005, False),
-                    Read(0.006, "héllo wörld ✓\n".encode()),
-                    Failed(0.007, "read", "ReadTimeout", "timed out reading from [::1]:8443"),
-                    EndOfStream(0.008),
-                    Close(0.009),
-                ],
-            ),
-            Connection(
-                "www.example.com",
-                80,
-                started=1.0,
-                events=[
-                    Failed(0.5, "connect", "ConnectError", "www.example.com:80: refused ✗"),
-                ],
-            ),
-            Connection(
-                path="/tmp/a b.sock", started=2.0, events=[Connected(0.0, "", "/tmp/a b.sock")]
-            ),
-        ]
-    )
+    recording = EVERY_KIND
     path = tmp_path / "all.cassette"
     save(recording, path)
     assert load(path) == recording
@@ -268,41 +270,7 @@ def test_large_mixed_payloads_round_trip(parts, rnd):
 
 # -- fuzz: mutations and truncations of real cassettes ---------------------------
 
-FUZZ_BASE = [
-    GOOD,
-    BINARY,
-    dumps(
-        Recording(
-            [
-                Connection(
-                    "::1",
-                    8443,
-                    started=0.25,
-                    events=[
-                        Connected(0.001, ("::1", 50000), ("::1", 8443)),
-                        StartTLS(
-                            0.002,
-                            "localhost",
-                            TLSInfo(
-                                "TLSv1.3",
-                                ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256),
-                                "h2",
-                                {"subject": ((("commonName", "localhost"),),)},
-                            ),
-                        ),
-                        Write(0.004, b"hello \\ world \t\r\n"),
-                        Readable(0.005, False),
-                        Read(0.006, "héllo ✓\n".encode() + gzip.compress(b"x" * 300)),
-                        Failed(0.007, "read", "ReadTimeout", "timed out"),
-                        EndOfStream(0.008),
-                        Close(0.009),
-                    ],
-                ),
-                Connection(path="/tmp/a b.sock", events=[Connected(0.0, "", "/tmp/a b.sock")]),
-            ]
-        )
-    ),
-]
+FUZZ_BASE = [GOOD, BINARY, dumps(EVERY_KIND)]
 
 _mutation = st.one_of(
     st.tuples(st.just("cut"), st.floats(0, 1)),

@@ -13,7 +13,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from test_recording_roundtrip import facade, recorder, replayer
+from test_recording_roundtrip import facade, record_simple, recorder, replayer
 
 from helpers import read_exactly
 from netbase_recording import Connection, Read, Recording, ReplayError, Write, load, save
@@ -187,13 +187,9 @@ FILL_PAST_THE_LIMIT = textwrap.dedent(
 
 
 async def test_failed_save_keeps_the_previous_cassette(runtime, echo_server, tmp_path):
-    rec = recorder(runtime)
-    async with await facade(runtime, rec).connect(echo_server.host, echo_server.port) as stream:
-        await stream.write(b"GET / HTTP/1.1\r\n\r\n")
-        await read_exactly(stream, 18)
-    path = tmp_path / "api.cassette"
-    rec.save(path)
+    path = await record_simple(runtime, echo_server, tmp_path)
     good = path.read_bytes()
+    recorded = load(path)
 
     # A size limit (as a full disk would) stops the next save part-way.
     done = subprocess.run(
@@ -205,7 +201,7 @@ async def test_failed_save_keeps_the_previous_cassette(runtime, echo_server, tmp
     )
     assert done.stdout.startswith("save failed: File too large"), done
     assert path.read_bytes() == good
-    assert sorted(os.listdir(tmp_path)) == ["api.cassette"]  # no temporary file left
+    assert sorted(os.listdir(tmp_path)) == [path.name]  # no temporary file left
 
     # So does a scrub hook that raises on the second connection.
     seen = []
@@ -216,12 +212,12 @@ async def test_failed_save_keeps_the_previous_cassette(runtime, echo_server, tmp
             raise RuntimeError("the hook fails")
         return data
 
-    twice = Recording([*rec.recording.connections, *rec.recording.connections])
+    twice = Recording([*recorded.connections, *recorded.connections])
     with pytest.raises(RuntimeError, match="the hook fails"):
         save(twice, path, scrub=scrub)
     assert path.read_bytes() == good
-    assert sorted(os.listdir(tmp_path)) == ["api.cassette"]
-    assert load(path) == rec.recording
+    assert sorted(os.listdir(tmp_path)) == [path.name]
+    assert load(path) == recorded
 
 
 # -- out of order: HTTPS, and requests that share their first bytes ---------------------
