@@ -299,8 +299,43 @@ def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | N
 
 _BLOCK = 1 << 18  # bytes read at once
 # Runs of data lines are decoded in bulk; these find where a run ends.
-_RUN_END = {":": re.compile(r"\n(?!    : )"), "|": re.compile(r"\n(?!    \| )")}
-_SPACE_AT_END = re.compile(r"\s\n")
+# Inside a run, the end of each line is marked with NUL, which the writer never
+# leaves raw in a line (a run that holds one is read line by line instead).
+_SEP = "\x00"
+# Whitespace at the end of a data line (the writer never leaves any: a trailing
+# space is written ``\x20``) but hand edits and CRLF checkouts do; the line by
+# line path strips it, as it always has.
+_TRAILING = (" ", "\t", "\r")
+
+
+def _run_at(buf: str, pos: int) -> tuple[int, int, str] | None:
+    """The run of data lines of one kind (``: `` or ``| ``) that starts at ``pos``.
+
+    Returns where it stops, how many lines it has and their contents joined
+    by ``_SEP``; ``None`` when no whole line is there yet. All in C calls over
+    a window that doubles while the run goes on, so short runs cost little.
+    """
+    last = buf.rfind("\n") + 1
+    if last <= pos:
+        return None
+    prefix = "\n" + buf[pos : pos + 6]
+    window = 4096
+    while True:
+        cut = last if pos + window >= last else buf.rfind("\n", pos, pos + window) + 1
+        if cut <= pos:  # one line longer than the window
+            window *= 2
+            continue
+        piece = buf[pos:cut]
+        if _SEP in piece:
+            return None
+        joined = piece.replace(prefix, _SEP)
+        end = joined.find("\n")
+        if end < len(joined) - 1 or cut == last:
+            separators = joined.count(_SEP, 0, end)
+            return pos + end + 1 + 6 * separators, separators + 1, joined[6:end]
+        window *= 2
+
+
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/=]*")
 _STRICT_BASE64 = sys.version_info >= (3, 11)  # binascii's strict_mode checks the alphabet
 _NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "5²".isdigit() is true
@@ -381,14 +416,12 @@ class _Parser:
         while True:
             if self.pending is not None and buf.startswith(("    : ", "    | "), pos):
                 # A run of data lines: decoded in one go (line by line if it is wrong).
-                after = _RUN_END[buf[pos + 4]].search(buf, pos)
-                stop = after.start() + 1 if after is not None else buf.rfind("\n") + 1
-                if stop > pos:
-                    run = buf[pos:stop]
-                    lines = run.count("\n")
-                    self.data_run(number + 1, lines, run)
+                run = _run_at(buf, pos)
+                kind = buf[pos + 4]
+                if run is not None:
+                    pos, lines, content = run
+                    self.data_run(number + 1, lines, kind, content)
                     number += lines
-                    pos = stop
                     continue
             end = buf.find("\n", pos)
             if end < 0:
@@ -446,19 +479,19 @@ class _Parser:
         else:
             raise self.fail(number, f"expected 'connection ...' or 'end', found {stripped!r}")
 
-    def data_run(self, first: int, lines: int, run: str) -> None:
-        """``lines`` consecutive ``: `` (or ``| ``) lines; ``first`` is the line number."""
-        if run.startswith("    : "):
+    def data_run(self, first: int, lines: int, kind: str, content: str) -> None:
+        """``lines`` data lines (``content``: theirs, joined by ``_SEP``) from line ``first``."""
+        if kind == ":":
             state = (self.b64_carry, self.b64_padded, self.b64_line)
             try:
-                self.b64_feed(run.replace("\n    : ", "")[6:-1])
+                self.b64_feed(content.replace(_SEP, ""))
                 self.b64_line = first + lines - 1
                 return
             except ValueError:
                 self.b64_carry, self.b64_padded, self.b64_line = state
-        elif not _SPACE_AT_END.search(run):  # (the line by line path strips it)
+        elif not (content[-1:] in _TRAILING or any(c + _SEP in content for c in _TRAILING)):
             try:
-                data = unescape(run.replace("\n    | ", "\n")[6:-1], lines=True)
+                data = unescape(content, separator=_SEP)
             except ValueError:
                 pass
             else:
@@ -466,8 +499,8 @@ class _Parser:
                 self.data.write(data)
                 return
         # Something in the run is unusual or wrong: line by line, to name the line.
-        for number, line in enumerate(run[:-1].split("\n"), first):
-            self.detail(number, line.strip())
+        for number, line in enumerate(content.split(_SEP), first):
+            self.detail(number, (kind + " " + line).strip())
 
     def connection(self, number: int, line: str) -> None:
         parts = line.split(" ")

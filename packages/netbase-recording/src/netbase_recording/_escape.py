@@ -65,27 +65,31 @@ for _hi in _HEX:
 _ESCAPE = re.compile(r"(\\x[0-9a-fA-F]{2}|\\[\\rnt])")
 
 
-def unescape(text: str, *, lines: bool = False) -> bytes:
-    r"""The bytes `escape` rendered as ``text``; ``ValueError`` on a bad escape.
+def unescape(text: str, *, separator: str | None = None) -> bytes:
+    """The bytes `escape` rendered as ``text``; ``ValueError`` on a bad escape.
 
-    With ``lines=True``, ``text`` is several rendered lines joined by ``\n``
-    (line ends in the data are escapes, so the ``\n`` between lines is dropped).
+    With a ``separator``, ``text`` is several rendered lines joined by it (line
+    ends in the data are escapes, so the separators are dropped).
     """
+    if separator is not None:
+        if "\\" + separator in text:  # an escape cut by a line end, or a \\ at one
+            raise ValueError("a line ends with a backslash")
+        text = text.replace(separator, "")
     if "\\" not in text:
-        return _encode(text.replace("\n", "") if lines else text)
+        return _encode(text)
     pieces = _ESCAPE.split(text)
     literals = pieces[0::2]
-    for literal in literals:
-        i = literal.find("\\")
-        if i >= 0:
+    if "\\" in "".join(literals):
+        for literal in literals:
+            i = literal.find("\\")
+            if i < 0:
+                continue
             if literal[i + 1 : i + 2] == "x":
                 raise ValueError(f"bad escape {literal[i : i + 4]!r} (\\xHH wants 2 hex digits)")
             raise ValueError(
                 f"unknown escape {literal[i : i + 2]!r} (known: \\\\ \\r \\n \\t \\xHH)"
             )
     pieces[1::2] = [_UNESCAPED[code] for code in pieces[1::2]]
-    if lines:
-        pieces[0::2] = [literal.replace("\n", "") for literal in literals]
     return _encode("".join(pieces))
 
 
