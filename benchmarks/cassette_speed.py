@@ -3,10 +3,10 @@
     python benchmarks/cassette_speed.py                 # 100 MB, binary and text bodies
     python benchmarks/cassette_speed.py --size 20 --kind text
 
-Each measurement runs in a fresh process, so its peak memory (``ru_maxrss``)
-is its own: "peak" is the most the process held above what it held before the
-payload existed, divided by the payload size (the recording itself counts:
-1.0 is the payload alone). The cassette is one HTTP/1.1 response read in
+Each measurement runs in a fresh process. "Peak memory" is the most resident
+memory (VmHWM) during the save or load, above what the process held without
+the payload, divided by the payload size: the recording itself counts, so 1.0
+is the payload alone. The cassette is one HTTP/1.1 response read in
 64 KiB chunks, as a recording of a large download keeps it: a random (binary)
 body is written as base64, a text body (lines of JSON) as text lines.
 Needs only netbase-recording (no network, no runtime package).
@@ -18,7 +18,6 @@ import argparse
 import base64
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,19 @@ def rss_now() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak() -> None:
+    """Start the peak (VmHWM) afresh from now (Linux 4.0+)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
 def peak_rss() -> int:
-    """Most resident memory so far, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Most resident memory since `reset_peak()`, in bytes (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def body_chunks(kind: str, size: int) -> list[bytes]:
@@ -68,12 +77,16 @@ def child(step: str, kind: str, size: int, path: str) -> None:
     """One measurement, printed as JSON."""
     from netbase_recording import load, save
 
-    before = rss_now()
     if step == "save":
         recording = recording_of(kind, size)
+        # The recording holds the payload (once): count it, and only what save adds.
+        before = rss_now() - size
+        reset_peak()
         start = time.perf_counter()
         save(recording, path)
     else:
+        before = rss_now()
+        reset_peak()
         start = time.perf_counter()
         recording = load(path)
     seconds = time.perf_counter() - start
