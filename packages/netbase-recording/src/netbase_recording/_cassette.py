@@ -308,18 +308,20 @@ _SEP = "\x00"
 _TRAILING = (" ", "\t", "\r")
 
 
-def _run_at(buf: str, pos: int) -> tuple[int, int, str] | None:
+def _run_at(buf: str, pos: int, expected: int) -> tuple[int, int, str] | None:
     """The run of data lines of one kind (``: `` or ``| ``) that starts at ``pos``.
 
     Returns where it stops, how many lines it has and their contents joined
-    by ``_SEP``; ``None`` when no whole line is there yet. All in C calls over
-    a window that doubles while the run goes on, so short runs cost little.
+    by ``_SEP``; ``None`` when no whole line is there yet. All in C calls: first
+    over a window the size the event's byte count says the rest of its data
+    lines take (``expected`` bytes), then over the whole buffer.
     """
     last = buf.rfind("\n") + 1
     if last <= pos:
         return None
     prefix = "\n" + buf[pos : pos + 6]
-    window = 4096
+    # Base64 takes 4/3 of the bytes, plus 7 characters a line: 1.5 covers it.
+    window = max(expected, 0) * 3 // 2 + 4096
     while True:
         cut = last if pos + window >= last else buf.rfind("\n", pos, pos + window) + 1
         if cut <= pos:  # one line longer than the window
@@ -333,7 +335,7 @@ def _run_at(buf: str, pos: int) -> tuple[int, int, str] | None:
         if end < len(joined) - 1 or cut == last:
             separators = joined.count(_SEP, 0, end)
             return pos + end + 1 + 6 * separators, separators + 1, joined[6:end]
-        window *= 2
+        window = len(buf)
 
 
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/=]*")
@@ -416,7 +418,7 @@ class _Parser:
         while True:
             if self.pending is not None and buf.startswith(("    : ", "    | "), pos):
                 # A run of data lines: decoded in one go (line by line if it is wrong).
-                run = _run_at(buf, pos)
+                run = _run_at(buf, pos, self.pending[3] - self.data.tell())
                 kind = buf[pos + 4]
                 if run is not None:
                     pos, lines, content = run
