@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["escape", "escaped_bytes", "split_lines", "unescape"]
+__all__ = ["escape", "split_lines", "unescape"]
 
 _SIMPLE = {"\\": "\\\\", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _UNSIMPLE = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t"}
@@ -39,19 +39,6 @@ def escape(data: bytes) -> str:
         else:  # control, format or separator characters: show their bytes
             out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8"))
     return "".join(out)
-
-
-def escaped_bytes(data: bytes) -> int:
-    r"""How many bytes of ``data`` `escape` writes as ``\xHH`` (not text)."""
-    count = 0
-    for ch in data.decode("utf-8", "surrogateescape"):
-        if ch in _SIMPLE:
-            continue
-        if "\udc80" <= ch <= "\udcff":
-            count += 1
-        elif not ch.isprintable():
-            count += len(ch.encode("utf-8"))
-    return count
 
 
 # The character each escape stands for; bytes that are not ASCII become the
