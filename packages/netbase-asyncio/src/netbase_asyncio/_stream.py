@@ -29,7 +29,13 @@ from netbase._streams import (
 from netbase._timeout import current_deadline, remaining
 from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes, check_tls_args
 from netbase_asyncio._timer import Deadline, Expired
-from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLayer
+from netbase_asyncio._transports import (
+    RECV_CHUNK,
+    WRITE_SLICE,
+    Layer,
+    StreamProtocol,
+    TLSLayer,
+)
 
 __all__ = ["NetworkStream"]
 
@@ -56,6 +62,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> None:
         self._protocol = protocol
         self._loop = protocol._loop
+        assert protocol.transport is not None
+        self._transport = protocol.transport
         self._sock = sock
         self._peer = format_peer(peer)
         self._hostname = hostname
@@ -184,9 +192,11 @@ class NetworkStream(AsyncNetworkStreamInterface):
             if op is None or op.when != deadline:
                 op = self._write_op = self._new_op(op, deadline)
         try:
-            if top is protocol:
+            if top is protocol and len(data) <= WRITE_SLICE:
                 protocol.send_nowait(data)
-                if protocol.write_paused:  # the kernel did not take it all
+                # The kernel did not take it all, or refused it (the transport
+                # then closes itself, and says why a moment later).
+                if protocol.write_paused or self._transport.is_closing():
                     await protocol.drain(op)
             else:
                 await top.send(data, op)
