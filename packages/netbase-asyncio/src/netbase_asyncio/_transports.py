@@ -50,7 +50,8 @@ INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
 # Emptied buffers wait here, one list per size, for the next stream that
 # receives (threads with their own loops share them safely: list.append and
-# list.pop are atomic, and a pop is tried, never checked first). A stream holds a buffer only while it has unread bytes,
+# list.pop are atomic, and a pop is tried, never checked first). A stream
+# holds a buffer only while it has unread bytes,
 # so an idle stream costs no buffer; a ping-pong takes the same buffer back on
 # every round trip, and a bulk transfer the grown buffer it gave back (under
 # uvloop, libuv reads up to 32 times per wakeup, so the buffer grows to the
