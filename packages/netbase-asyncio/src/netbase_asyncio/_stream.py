@@ -21,6 +21,7 @@ from netbase._exceptions import (
 from netbase._interfaces import AsyncNetworkStreamInterface
 from netbase._streams import (
     address_info,
+    busy,
     check_stream_socket,
     poll_readable,
     set_nodelay,
@@ -70,6 +71,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._top: Layer = protocol
         self._tls = False
         self._closed = False
+        # A read (a write) is waiting: a second one at once is a caller's bug,
+        # and raises at once instead of stealing the first one's wake-up.
+        self._reading = False
+        self._writing = False
         self._read_op: Deadline | None = None
         self._write_op: Deadline | None = None
         # What is_readable() had to read to answer: bytes, b"" for end of
@@ -137,6 +142,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "task")
         deadline = current_deadline()  # one ContextVar.get() when no timeout is active
         if deadline != math.inf and deadline <= _monotonic():
             raise ReadTimeout("timed out: the deadline passed")
@@ -151,6 +158,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             op = self._read_op
             if op is None or op.when != deadline:
                 op = self._read_op = self._new_op(op, deadline)
+        self._reading = True
         try:
             data = await top.recv(max_bytes, op)
         except Expired as exc:
@@ -160,6 +168,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
                 raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        finally:
+            self._reading = False
         if not data and self._closed:
             # close() from another task ends the transport, which wakes this
             # read with nothing: that is not the peer's end of stream.
@@ -176,6 +186,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "task")
         deadline = current_deadline()
         if deadline != math.inf and deadline <= _monotonic():
             # Nothing went, but the contract is simple and uniform: a stream
@@ -191,6 +203,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             op = self._write_op
             if op is None or op.when != deadline:
                 op = self._write_op = self._new_op(op, deadline)
+        self._writing = True
         try:
             if top is protocol and len(data) <= WRITE_SLICE:
                 protocol.send_nowait(data)
@@ -206,6 +219,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         except OSError as exc:
             self._abort()
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+        finally:
+            self._writing = False
 
     def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
         """The deadline of the operations to come, replacing ``old``.

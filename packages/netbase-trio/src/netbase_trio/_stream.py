@@ -29,6 +29,7 @@ from netbase._exceptions import (
 from netbase._interfaces import AsyncNetworkStreamInterface
 from netbase._streams import (
     address_info,
+    busy,
     check_stream_socket,
     poll_readable,
     set_nodelay,
@@ -57,7 +58,18 @@ class NetworkStream(AsyncNetworkStreamInterface):
     """
 
     # A few hundred bytes per idle stream matter to a pool of thousands.
-    __slots__ = ("_closed", "_fd", "_hostname", "_peer", "_readahead", "_sock", "_tls", "_top")
+    __slots__ = (
+        "_closed",
+        "_fd",
+        "_hostname",
+        "_peer",
+        "_readahead",
+        "_reading",
+        "_sock",
+        "_tls",
+        "_top",
+        "_writing",
+    )
 
     def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
         peer = check_stream_socket(sock, "NetworkStream()")
@@ -80,6 +92,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._top: Transport = PlainSocket(sock)
         self._tls = False
         self._closed = False
+        # A read (a write) is under way: a second one at once is a caller's
+        # bug, reported at once instead of breaking the stream under the first.
+        self._reading = False
+        self._writing = False
         # What is_readable() had to read to answer: bytes, b"" for end of
         # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
@@ -110,6 +126,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "task")
         deadline = deadline_for(ReadTimeout)
         await _checkpoint_if_cancelled()
         if self._readahead is not None:
@@ -117,6 +135,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             await _cancel_shielded_checkpoint()
             return data
         top = self._top
+        self._reading = True
         try:
             data_or_none = top.recv_nowait(max_bytes)
             if data_or_none is None:
@@ -133,6 +152,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
                 raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        finally:
+            self._reading = False
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -145,6 +166,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "task")
         try:
             deadline = deadline_for(WriteTimeout)
         except WriteTimeout:
@@ -154,6 +177,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             raise
         await _checkpoint_if_cancelled()
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self._writing = True
         try:
             waited = await self._top.send_all(view, deadline)
         except Expired as exc:
@@ -168,6 +192,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
             # Cancelled part-way: how much went is unknown, the stream is unusable.
             self._abort()
             raise
+        finally:
+            self._writing = False
         if not waited:
             await _cancel_shielded_checkpoint()
 
