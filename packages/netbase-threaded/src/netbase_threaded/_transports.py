@@ -22,6 +22,7 @@ Python loop per record, which is what keeps TLS bulk transfers at raw speed.
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import ssl
@@ -44,6 +45,21 @@ def _left(deadline: float) -> float:
     if left <= 0:
         raise TimeoutError("timed out")
     return left
+
+
+# Linux: the first byte of struct tcp_info is the connection's TCP state.
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_CLOSE = 7  # after a reset; a peer's plain FIN leaves CLOSE_WAIT (8)
+
+
+def _was_reset(sock: socket.socket) -> bool:
+    """Whether the peer reset the connection (rather than closing it with a FIN)."""
+    if _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _TCP_CLOSE
+    except OSError:
+        return False
 
 
 def _ready(fd: int, events: int) -> bool:
@@ -171,7 +187,7 @@ class TLSSocket:
     touched again: a reader and a writer thread can each have their own.
     """
 
-    __slots__ = ("eof", "fd", "lock", "sock")
+    __slots__ = ("eof", "fd", "lock", "partial", "sock")
 
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
@@ -180,6 +196,12 @@ class TLSSocket:
         # After close_notify the socket may stay open (the peer waits for us
         # to close): polling it would wait for nothing. End of stream is final.
         self.eof = False
+        # Whether OpenSSL may hold part of a record: its last read wanted more
+        # bytes, and none of it has been delivered since. OpenSSL reads a
+        # record's header, then exactly its body (no read-ahead), so a read
+        # that returns data leaves it at a record boundary; one that wants
+        # more has, nearly always, taken the start of a record.
+        self.partial = False
 
     def handshake(self, timeout: float | None) -> None:
         # Nobody else uses the stream during start_tls(): CPython's blocking
@@ -204,21 +226,28 @@ class TLSSocket:
             with self.lock:
                 try:
                     data = sock.recv(max_bytes)
+                    self.partial = False
                     if not data:
                         self.eof = True
                     return data
                 except ssl.SSLEOFError:
                     # The peer closed without close_notify: end of stream, as
-                    # HTTP clients want (framing is HTTP's job). A reset lands
-                    # here too, and must: servers that close right after a
-                    # "Connection: close" response often reset, after sending
-                    # everything. What SSLSocket cannot tell us is whether a
-                    # partial record was pending (a reset mid-record, which
-                    # the async backends, reading through memory BIOs, report
-                    # as ReadError); see tests/hostile/test_hostile_faults.py.
+                    # HTTP clients want (framing is HTTP's job). A reset after
+                    # a complete record lands here too, and must: servers that
+                    # close right after a "Connection: close" response often
+                    # reset, after sending everything. But a reset that cuts a
+                    # record short is a truncation, not an end: OpenSSL and
+                    # CPython report both as this EOF (the errno is dropped),
+                    # so ask the kernel whether it was a reset, and ourselves
+                    # whether a record was under way.
+                    if self.partial and _was_reset(sock):
+                        raise ConnectionResetError(
+                            errno.ECONNRESET, "connection reset in the middle of a TLS record"
+                        ) from None
                     self.eof = True
                     return b""
                 except ssl.SSLWantReadError:
+                    self.partial = True
                     events = _POLLIN
                 except ssl.SSLWantWriteError:
                     events = _POLLOUT
