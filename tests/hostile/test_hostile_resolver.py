@@ -124,9 +124,9 @@ def test_a_stalled_dns_server_does_not_pile_threads_up(runtime):
         with open(path, "w") as f:
             f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
         shell = 'ip link set lo up; mount --bind "$0" /etc/resolv.conf && exec "$@"'
+        command = ["unshare", "--net", "--mount", "sh", "-c", shell, path, sys.executable]
         result = subprocess.run(
-            ["unshare", "--net", "--mount", "sh", "-c", shell, path, sys.executable, "-c"]
-            + [_SCRIPT, base],
+            [*command, "-c", _SCRIPT, base],
             capture_output=True,
             text=True,
             timeout=60,
