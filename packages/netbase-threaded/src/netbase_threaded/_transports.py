@@ -187,7 +187,7 @@ class TLSSocket:
     touched again: a reader and a writer thread can each have their own.
     """
 
-    __slots__ = ("eof", "fd", "lock", "partial", "sock")
+    __slots__ = ("eof", "fd", "lock", "sock")
 
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
@@ -196,12 +196,6 @@ class TLSSocket:
         # After close_notify the socket may stay open (the peer waits for us
         # to close): polling it would wait for nothing. End of stream is final.
         self.eof = False
-        # Whether OpenSSL may hold part of a record: its last read wanted more
-        # bytes, and none of it has been delivered since. OpenSSL reads a
-        # record's header, then exactly its body (no read-ahead), so a read
-        # that returns data leaves it at a record boundary; one that wants
-        # more has, nearly always, taken the start of a record.
-        self.partial = False
 
     def handshake(self, timeout: float | None) -> None:
         # Nobody else uses the stream during start_tls(): CPython's blocking
@@ -226,28 +220,28 @@ class TLSSocket:
             with self.lock:
                 try:
                     data = sock.recv(max_bytes)
-                    self.partial = False
                     if not data:
                         self.eof = True
                     return data
-                except ssl.SSLEOFError:
+                except ssl.SSLEOFError as exc:
                     # The peer closed without close_notify: end of stream, as
-                    # HTTP clients want (framing is HTTP's job). A reset after
-                    # a complete record lands here too, and must: servers that
-                    # close right after a "Connection: close" response often
-                    # reset, after sending everything. But a reset that cuts a
-                    # record short is a truncation, not an end: OpenSSL and
-                    # CPython report both as this EOF (the errno is dropped),
-                    # so ask the kernel whether it was a reset, and ourselves
-                    # whether a record was under way.
-                    if self.partial and _was_reset(sock):
+                    # HTTP clients want (framing is HTTP's job). So is a reset
+                    # that follows the peer's FIN (servers that close right
+                    # after a "Connection: close" response often reset): the
+                    # kernel hands out the FIN first, and OpenSSL reports that
+                    # clean end of the TCP stream as UNEXPECTED_EOF_WHILE_READING.
+                    # A reset before any FIN (in the middle of a record, or
+                    # between records) is a failure, as on the other runtimes:
+                    # the socket read failed, OpenSSL says SSL_ERROR_SYSCALL and
+                    # CPython drops its errno (no reason), but the kernel still
+                    # knows the connection was reset (TCP_INFO).
+                    if exc.reason is None and _was_reset(sock):
                         raise ConnectionResetError(
-                            errno.ECONNRESET, "connection reset in the middle of a TLS record"
-                        ) from None
+                            errno.ECONNRESET, "connection reset by peer"
+                        ) from exc
                     self.eof = True
                     return b""
                 except ssl.SSLWantReadError:
-                    self.partial = True
                     events = _POLLIN
                 except ssl.SSLWantWriteError:
                     events = _POLLOUT
