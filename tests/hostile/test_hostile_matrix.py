@@ -33,12 +33,22 @@ import servers
 from helpers import read_exactly
 
 LAYERS = {"plain": 0, "tls": 1, "tls-in-tls": 2}
-# Truncation and close_notify need TLS.
+# Truncation and close_notify need TLS. Every fault on one TLS layer; inside
+# TLS, those whose bytes cross both layers differently (kept small: every cell
+# costs two handshakes).
 PLAIN_FAULTS = ("rst", "fin", "close")
 TLS_FAULTS = ("rst", "fin", "close", "close_notify_rst", "truncated_rst", "truncated_fin")
-CELLS = [("plain", fault) for fault in PLAIN_FAULTS] + [
-    (layer, fault) for layer in ("tls", "tls-in-tls") for fault in TLS_FAULTS
-]
+READ_CELLS = (
+    [("plain", fault) for fault in PLAIN_FAULTS]
+    + [("tls", fault) for fault in TLS_FAULTS]
+    + [("tls-in-tls", fault) for fault in ("rst", "fin", "close_notify_rst", "truncated_rst")]
+)
+# A write meets a reset the same way whatever the reset followed.
+WRITE_CELLS = (
+    [("plain", fault) for fault in PLAIN_FAULTS]
+    + [("tls", fault) for fault in ("rst", "fin", "close", "truncated_rst")]
+    + [("tls-in-tls", fault) for fault in ("rst", "close")]
+)
 RESETS = ("rst", "close_notify_rst", "truncated_rst")
 HALF_CLOSES = ("fin", "truncated_fin")
 DEADLINE = 5.0
@@ -96,7 +106,7 @@ def assert_broken(exc, kind) -> None:
 # -- read -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("layer", "fault"), CELLS)
+@pytest.mark.parametrize(("layer", "fault"), READ_CELLS)
 async def test_read_after_a_fault(runtime, net, matrix_peer, client_context, layer, fault):
     peer = matrix_peer(layer, fault)
     stream = await faulted(runtime, net, peer, layer, client_context)
@@ -120,7 +130,7 @@ async def test_read_after_a_fault(runtime, net, matrix_peer, client_context, lay
 # -- write ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("layer", "fault"), CELLS)
+@pytest.mark.parametrize(("layer", "fault"), WRITE_CELLS)
 async def test_write_after_a_fault(runtime, net, matrix_peer, client_context, layer, fault):
     peer = matrix_peer(layer, fault)
     stream = await faulted(runtime, net, peer, layer, client_context)
@@ -184,10 +194,19 @@ async def test_connect_refused(runtime, net):
 
 
 async def test_connect_to_a_peer_that_resets_at_once(runtime, net):
-    """The TCP handshake completes, so connect succeeds; the read meets the reset."""
+    """Whichever call meets the reset raises it.
+
+    The TCP handshake completes before the peer resets, so connect usually
+    succeeds and the read meets the reset; but a connect that is still
+    checking its socket when the reset lands meets it itself.
+    """
     server = servers.Server(servers.abort, name="matrix-abort")
     try:
-        stream = await net.connect(server.host, server.port)
+        try:
+            stream = await net.connect(server.host, server.port)
+        except netbase.ConnectError as exc:
+            assert_broken(exc, netbase.ConnectError)
+            return
         async with netbase.timeout(DEADLINE):
             await until(runtime, lambda: stream.get_extra_info("is_readable"))
             with pytest.raises(netbase.ReadError) as info:

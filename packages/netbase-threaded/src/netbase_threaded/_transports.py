@@ -235,7 +235,9 @@ class TLSSocket:
                     # the socket read failed, OpenSSL says SSL_ERROR_SYSCALL and
                     # CPython drops its errno (no reason), but the kernel still
                     # knows the connection was reset (TCP_INFO).
-                    if exc.reason is None and _was_reset(sock):
+                    # (typeshed types ``reason`` as always a str; it is not.)
+                    reason: str | None = getattr(exc, "reason", None)
+                    if reason is None and _was_reset(sock):
                         raise ConnectionResetError(
                             errno.ECONNRESET, "connection reset by peer"
                         ) from exc
