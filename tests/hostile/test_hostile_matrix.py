@@ -22,11 +22,8 @@ their FIN).
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from hostile_util import assert_chained, is_closed
-from matrixpeer import MatrixPeer
+from hostile_util import assert_chained, is_closed, until
 
 import netbase
 import servers
@@ -52,29 +49,6 @@ WRITE_CELLS = (
 RESETS = ("rst", "close_notify_rst", "truncated_rst")
 HALF_CLOSES = ("fin", "truncated_fin")
 DEADLINE = 5.0
-
-
-@pytest.fixture
-def matrix_peer(server_context):
-    peers = []
-
-    def start(layer: str, fault: str, at: str = "idle") -> MatrixPeer:
-        peer = MatrixPeer(server_context, LAYERS[layer], fault, at=at)
-        peers.append(peer)
-        return peer
-
-    yield start
-    for peer in peers:
-        peer.close()
-    errors = [err for peer in peers for err in peer.server.errors]
-    assert not errors, errors
-
-
-async def until(runtime, predicate, within: float = DEADLINE) -> None:
-    stop = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < stop, "the peer never got there"
-        await runtime.sleep(0.005)
 
 
 async def faulted(runtime, net, peer, layer, client_context):
@@ -108,7 +82,7 @@ def assert_broken(exc, kind) -> None:
 
 @pytest.mark.parametrize(("layer", "fault"), READ_CELLS)
 async def test_read_after_a_fault(runtime, net, matrix_peer, client_context, layer, fault):
-    peer = matrix_peer(layer, fault)
+    peer = matrix_peer(LAYERS[layer], fault)
     stream = await faulted(runtime, net, peer, layer, client_context)
     async with netbase.timeout(DEADLINE):
         if fault in RESETS and fault != "close_notify_rst":
@@ -132,7 +106,7 @@ async def test_read_after_a_fault(runtime, net, matrix_peer, client_context, lay
 
 @pytest.mark.parametrize(("layer", "fault"), WRITE_CELLS)
 async def test_write_after_a_fault(runtime, net, matrix_peer, client_context, layer, fault):
-    peer = matrix_peer(layer, fault)
+    peer = matrix_peer(LAYERS[layer], fault)
     stream = await faulted(runtime, net, peer, layer, client_context)
     async with netbase.timeout(DEADLINE):
         if fault in HALF_CLOSES:
@@ -168,7 +142,7 @@ async def test_write_after_a_fault(runtime, net, matrix_peer, client_context, la
 @pytest.mark.parametrize("layer", ["tls", "tls-in-tls"])
 @pytest.mark.parametrize("fault", ["rst", "fin", "close"])
 async def test_start_tls_meets_a_fault(runtime, net, matrix_peer, client_context, layer, fault):
-    peer = matrix_peer(layer, fault, at="handshake")
+    peer = matrix_peer(LAYERS[layer], fault, at="handshake")
     stream = await net.connect(peer.host, peer.port)
     async with netbase.timeout(DEADLINE):
         for _ in range(LAYERS[layer] - 1):

@@ -18,21 +18,13 @@ import threading
 import time
 
 import pytest
-from hostile_util import is_closed
+from hostile_util import is_closed, until
 
 import netbase
 import servers
 from helpers import PROMPT, random_payload, read_exactly
 
 DEADLINE = 5.0
-
-
-async def until(runtime, predicate, within: float = DEADLINE) -> None:
-    """Poll ``predicate`` until it holds; fail after ``within`` seconds."""
-    stop = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < stop, "condition never held"
-        await runtime.sleep(0.005)
 
 
 class Outcomes:
