@@ -31,7 +31,7 @@ WORKLOAD_ORDER = [
 ]
 TWINS = ["bulk", "pingpong", "connect", "bulk-tls", "pingpong-tls"]
 
-#: The issue's targets: cost vs the raw baseline of the same runtime, same run.
+#: The targets netbase set itself: cost vs the raw baseline of the same runtime, same run.
 _ASYNC_TARGETS = {
     "bulk": 1.25,
     "pingpong": 1.25,
@@ -337,7 +337,7 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "",
         "![cost relative to the raw baseline](../docs/img/bench-ratios.png)",
         "",
-        "## Targets (from the issue)",
+        "## Targets",
         "",
         "| runtime | criterion | target | netbase | |",
         "|---|---|--:|--:|---|",

@@ -1,10 +1,10 @@
 """Opening a TCP connection on asyncio: RFC 8305 Happy Eyeballs with tasks.
 
-Each attempt is a task running ``loop.sock_connect`` on a socket set up by the
-core's :func:`netbase._happy_eyeballs.new_socket` (TCP_NODELAY, the user's
-options before ``connect()``, the source address). The order of attempts,
+Each attempt is a task running `loop.sock_connect` on a socket set up by the
+core's `netbase._happy_eyeballs.new_socket()` (TCP_NODELAY, the user's
+options before `connect()`, the source address). The order of attempts,
 the stagger and the error messages are the threaded backend's: addresses of
-the two families interleaved, a new attempt every ``happy_eyeballs_delay``
+the two families interleaved, a new attempt every `happy_eyeballs_delay`
 seconds or at once when every attempt in flight has failed, the first to
 connect wins, every other socket is closed and every task is over before this
 returns, whether it succeeds, fails, times out or is cancelled.
@@ -45,7 +45,7 @@ async def open_tcp_socket(
     happy_eyeballs_delay: float | None,
     deadline: float,
 ) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a non-blocking socket."""
+    """Connect to the first of `addresses` that answers; a non-blocking socket."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         return await _connect_single(
@@ -59,10 +59,10 @@ async def open_tcp_socket(
 def can_loop_connect(
     targets: Sequence[str], local_address: str | None, socket_options: Sequence[SocketOption]
 ) -> bool:
-    """Whether :func:`loop_connect` can do this connect: one address, nothing to set up first.
+    """Whether `loop_connect()` can do this connect: one address, nothing to set up first.
 
-    A source address (it wants IP_BIND_ADDRESS_NO_PORT before ``bind()``),
-    socket options (before ``connect()``), a scope id (the loop would resolve
+    A source address (it wants IP_BIND_ADDRESS_NO_PORT before `bind()`),
+    socket options (before `connect()`), a scope id (the loop would resolve
     it) or several addresses (the race) take the own-socket path.
     """
     return (
@@ -77,13 +77,13 @@ async def loop_connect(
     protocol: asyncio.BaseProtocol,
     deadline: float,
 ) -> asyncio.BaseTransport:
-    """Let the loop make the socket, connect it and build the transport of ``protocol``.
+    """Let the loop make the socket, connect it and build the transport of `protocol`.
 
-    One await instead of two (``sock_connect``, then ``create_connection(sock=)``),
+    One await instead of two (`sock_connect`, then `create_connection(sock=)`),
     and under uvloop all of it in libuv, in one pass. The loop turns on
     TCP_NODELAY; an IP literal is not resolved (asyncio and uvloop both parse
     it in place). The loop closes its socket when the connect fails or is
-    cancelled, as :func:`open_tcp_socket` does.
+    cancelled, as `open_tcp_socket()` does.
     """
     loop = asyncio.get_running_loop()
     connecting = loop.create_connection(lambda: protocol, address, port)

@@ -1,13 +1,13 @@
 """Opening a TCP connection: resolution, then RFC 8305 Happy Eyeballs.
 
-This is trio's ``open_tcp_stream`` done without threads: every attempt is a
-non-blocking ``connect()`` and one ``poll()`` watches them all, so the race
+This is trio's `open_tcp_stream` done without threads: every attempt is a
+non-blocking `connect()` and one `poll()` watches them all, so the race
 costs no thread and the whole of it (resolution included) sits under the one
-effective deadline. With a single address it is a plain ``connect()``.
+effective deadline. With a single address it is a plain `connect()`.
 
 The order is RFC 8305's: addresses of the two families interleaved, starting
 with the family the resolver put first. An attempt starts every
-``happy_eyeballs_delay`` seconds (250 ms by default), or at once when the
+`happy_eyeballs_delay` seconds (250 ms by default), or at once when the
 previous attempts have all failed; the first to connect wins and every other
 socket is closed.
 """
@@ -52,7 +52,7 @@ def open_tcp_socket(
     happy_eyeballs_delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
+    """Connect to the first of `addresses` that answers: a blocking socket, and the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)

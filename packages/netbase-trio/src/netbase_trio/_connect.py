@@ -1,17 +1,17 @@
 """Opening a TCP connection: RFC 8305 Happy Eyeballs, with tasks in a nursery.
 
-The shape is trio's ``open_tcp_stream`` (``_highlevel_open_tcp_stream.py``):
+The shape is trio's `open_tcp_stream` (`_highlevel_open_tcp_stream.py`):
 one task per attempt in a nursery, the next attempt started when
-``happy_eyeballs_delay`` has passed or at once when the latest attempt has
+`happy_eyeballs_delay` has passed or at once when the latest attempt has
 failed, the first to connect cancelling the rest, every loser's socket closed
 in its own task. What trio's version cannot do and this one does: sockets are
-made by :func:`netbase._happy_eyeballs.new_socket`, so the user's
-``socket_options`` and ``local_address`` are applied before ``connect()`` on
+made by `netbase._happy_eyeballs.new_socket()`, so the user's
+`socket_options` and `local_address` are applied before `connect()` on
 every attempt, and the addresses come from netbase's resolver, ordered as in
-``netbase_threaded`` (both families interleaved). With a single address there
+`netbase_threaded` (both families interleaved). With a single address there
 is no nursery at all.
 
-Deadlines are not handled here: the backend runs the whole of ``connect``
+Deadlines are not handled here: the backend runs the whole of `connect`
 (resolution included) inside one cancel scope, so this code only sees a trio
 cancellation, which closes every socket on the way out.
 """
@@ -41,7 +41,7 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 
 
 async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
-    """Connect a non-blocking ``sock``; ``OSError`` on failure. Closes nothing."""
+    """Connect a non-blocking `sock`; `OSError` on failure. Closes nothing."""
     sock.setblocking(False)
     code = sock.connect_ex(sockaddr)
     while code == errno.EAGAIN and sock.family == socket.AF_UNIX:
@@ -80,7 +80,7 @@ async def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
+    """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         try:

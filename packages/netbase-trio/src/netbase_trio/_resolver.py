@@ -1,18 +1,18 @@
 """Name resolution for the trio backend, bounded by the deadline.
 
-``getaddrinfo()`` blocks and cannot be cancelled on any OS (urllib3 #1334),
+`getaddrinfo()` blocks and cannot be cancelled on any OS (urllib3 #1334),
 so it runs in a worker thread and the task waits for it; when the deadline
 passes, or an enclosing trio scope is cancelled, the task stops waiting and
 the lookup is abandoned (dropped if it has not started, else it finishes on
-its own and its answer is dropped). That is what ``trio.socket.getaddrinfo``
-does through ``trio.to_thread.run_sync(..., abandon_on_cancel=True)``;
-netbase uses the small pool it shares with ``netbase_threaded``
-(``netbase._lookups``: at most ``LIMIT`` threads named ``netbase-resolver``,
+its own and its answer is dropped). That is what `trio.socket.getaddrinfo`
+does through `trio.to_thread.run_sync(..., abandon_on_cancel=True)`;
+netbase uses the small pool it shares with `netbase_threaded`
+(`netbase._lookups`: at most `LIMIT` threads named `netbase-resolver`,
 the rest queue, so a stalled DNS server cannot pile threads up) instead of
 trio's thread cache, whose idle workers linger for seconds after the lookup
 and would look like leaked threads to a caller checking for them.
 
-A custom resolver is any object with ``async def resolve(host, port)``
+A custom resolver is any object with `async def resolve(host, port)`
 returning IP address strings in the order to try them.
 """
 
@@ -35,15 +35,15 @@ class Resolver(Protocol):
     """Turns a host name into IP addresses, in the order to try them."""
 
     async def resolve(self, host: str, port: int) -> Sequence[str]:
-        """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
+        """IP address strings for `host` (`port` is a hint; most ignore it)."""
         ...
 
 
 class SystemResolver:
-    """The operating system's resolver (``getaddrinfo``), bounded by the deadline."""
+    """The operating system's resolver (`getaddrinfo`), bounded by the deadline."""
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        """Resolve ``host``; :class:`netbase.ConnectTimeout` if the deadline passes first."""
+        """Resolve `host`; [`ConnectTimeout`][netbase.ConnectTimeout] at the deadline."""
         deadline = deadline_for(ConnectTimeout)
         done = trio.Event()
         token = trio.lowlevel.current_trio_token()

@@ -1,6 +1,6 @@
 """Pure helpers for opening TCP connections, shared by every runtime's backend.
 
-Each runtime races its connection attempts its own way (``poll()`` for
+Each runtime races its connection attempts its own way (`poll()` for
 threads, tasks for asyncio); what they share lives here, so that the order of
 attempts (RFC 8305), the socket setup (TCP_NODELAY, the user's options, the
 source address) and the error messages are the same everywhere.
@@ -27,7 +27,7 @@ SocketOption = tuple[int, int, Any] | tuple[int, int, None, int]
 
 
 def is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (no resolution needed)."""
+    """Whether `host` is an IPv4 or IPv6 address (no resolution needed)."""
     try:
         socket.inet_pton(socket.AF_INET, host)
     except OSError:
@@ -42,7 +42,7 @@ def is_ip_literal(host: str) -> bool:
 
 
 def getaddrinfo_addresses(host: str, port: int) -> list[str]:
-    """``getaddrinfo(host, port, SOCK_STREAM)``: unique addresses, in the order given."""
+    """`getaddrinfo(host, port, SOCK_STREAM)`: unique addresses, in the order given."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
@@ -53,7 +53,7 @@ def getaddrinfo_addresses(host: str, port: int) -> list[str]:
 
 
 def sockaddr_for(address: str, port: int) -> tuple[int, Any]:
-    """``(family, sockaddr)`` for an IP address string."""
+    """`(family, sockaddr)` for an IP address string."""
     if ":" not in address:
         return socket.AF_INET, (address, port)
     if "%" not in address:
@@ -79,9 +79,9 @@ def interleave(addresses: Sequence[str]) -> list[str]:
 def connection_targets(
     host: str, port: int, addresses: Sequence[str], local_address: str | None
 ) -> list[str]:
-    """The addresses to try, in order; ``ConnectError`` when there is none to try.
+    """The addresses to try, in order; `ConnectError` when there is none to try.
 
-    With a ``local_address`` only addresses of its family can be reached.
+    With a `local_address` only addresses of its family can be reached.
     """
     if local_address is not None:
         want_v6 = ":" in local_address

@@ -1,6 +1,6 @@
 """A small shared pool of threads for name lookups that may be abandoned.
 
-``getaddrinfo()`` blocks and cannot be cancelled on any OS (urllib3 #1334).
+`getaddrinfo()` blocks and cannot be cancelled on any OS (urllib3 #1334).
 Under a deadline the threaded and trio backends run it in a worker thread and
 stop waiting when the deadline passes, abandoning the lookup. One thread per
 lookup would let a stalled DNS server pile threads up without bound (each
@@ -30,7 +30,7 @@ THREAD_NAME = "netbase-resolver"
 class Lookup:
     """One call queued for, or running in, a lookup thread.
 
-    ``notify`` is called (in the worker thread) once ``result`` or ``error``
+    `notify` is called (in the worker thread) once `result` or `error`
     is set, unless the lookup was abandoned before it started; what it raises
     is ignored (the waiter's event loop may have ended since).
     """
@@ -61,7 +61,7 @@ _workers = 0
 
 
 def submit(fn: Callable[..., Any], *args: Any, notify: Callable[[], None]) -> Lookup:
-    """Run ``fn(*args)`` in a lookup thread; ``notify()`` when it is done."""
+    """Run `fn(*args)` in a lookup thread; `notify()` when it is done."""
     global _workers
     lookup = Lookup(fn, args, notify)
     with _lock:

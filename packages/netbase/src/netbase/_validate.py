@@ -1,7 +1,7 @@
 """Argument checks shared by every backend.
 
-The contract wants bad input to fail before any I/O, with ``TypeError`` for the
-wrong type and ``ValueError`` for a wrong value. Backends call these first.
+The contract wants bad input to fail before any I/O, with `TypeError` for the
+wrong type and `ValueError` for a wrong value. Backends call these first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ _MAX_HOSTNAME = 253
 
 
 def check_host_port(host: object, port: object) -> None:
-    """``connect(host, port)``: a non-empty str and an int in 0..65535."""
+    """`connect(host, port)`: a non-empty str and an int in 0..65535."""
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
     if isinstance(port, bool) or not isinstance(port, int):
@@ -64,7 +64,7 @@ def check_hostname_text(name: str, what: str) -> None:
 
 
 def check_max_bytes(max_bytes: object) -> int:
-    """``read(max_bytes)``: ``None`` (65536) or a positive int."""
+    """`read(max_bytes)`: `None` (65536) or a positive int."""
     if max_bytes is None:
         return DEFAULT_MAX_BYTES
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
@@ -75,13 +75,13 @@ def check_max_bytes(max_bytes: object) -> int:
 
 
 def check_data(data: object) -> None:
-    """``write(data)``: bytes, bytearray or memoryview."""
+    """`write(data)`: bytes, bytearray or memoryview."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
 def check_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
-    """``start_tls(ctx, hostname)``: returns the context to use (the shared default for None)."""
+    """`start_tls(ctx, hostname)`: returns the context to use (the shared default for None)."""
     if ctx is None:
         ctx = shared_default_context()
     elif not isinstance(ctx, ssl.SSLContext):
