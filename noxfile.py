@@ -123,14 +123,14 @@ BENCH_PACKAGES = ["netbase-threaded", "netbase-asyncio", "netbase-trio"]
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """The full benchmark (~15-20 min): rewrites benchmarks/results.md and the chart."""
+    """The full benchmark (~20 min on a quiet machine): rewrites results.md and the charts."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 
 @nox.session(python="3.11")
 def bench_quick(session: nox.Session) -> None:
-    """Tiny sizes, one round: every candidate runs and every byte arrives (not figures)."""
+    """Tiny sizes, one round: every candidate runs every workload and every byte arrives."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", "--quick", *session.posargs)
 

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 EXPECTED = {
-    "netbase": {"truststore"},
+    "netbase": {"truststore", "exceptiongroup"},  # exceptiongroup: Python 3.10 only
     "netbase_threaded": {"netbase"},
     "netbase_asyncio": {"netbase"},
     "netbase_trio": {"netbase", "trio"},

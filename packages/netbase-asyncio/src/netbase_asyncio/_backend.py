@@ -77,7 +77,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             protocol = StreamProtocol(asyncio.get_running_loop())
             await loop_connect(host, port, targets[0], protocol, deadline)
             return NetworkStream._from_protocol(protocol, host)
-        sock = await open_tcp_socket(
+        sock, _address = await open_tcp_socket(
             host,
             port,
             addresses,

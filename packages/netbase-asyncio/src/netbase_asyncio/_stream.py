@@ -19,6 +19,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
     address_info,
     busy,
@@ -260,6 +261,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream; so does a
         cancellation during the handshake.
         """
+        if ctx is None and not shared_default_context_ready():
+            await _load_default_context(self._loop)
         ctx = check_tls_args(ctx, hostname)
         if hostname is None:
             hostname = self._hostname
@@ -368,3 +371,19 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def __repr__(self) -> str:
         return stream_repr(self._peer, self._tls, self._closed)
+
+
+async def _load_default_context(loop: asyncio.AbstractEventLoop) -> None:
+    """The process's first ``start_tls(ctx=None)``: load the system's trust off the loop.
+
+    Loading a CA bundle takes tens of milliseconds of CPU, which on the loop's
+    thread would stall every other connection; a worker thread does it.
+    """
+    done: asyncio.Future[None] = loop.create_future()
+    build_shared_in_thread(lambda: loop.call_soon_threadsafe(_wake, done))
+    await done
+
+
+def _wake(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -27,6 +27,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
     address_info,
     busy,
@@ -223,6 +224,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream, as does a
         cancellation during the handshake.
         """
+        if ctx is None and not shared_default_context_ready():
+            await _load_default_context()
         ctx = check_tls_args(ctx, hostname)
         if hostname is None:
             hostname = self._hostname
@@ -326,3 +329,16 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def __repr__(self) -> str:
         return stream_repr(self._peer, self._tls, self._closed)
+
+
+async def _load_default_context() -> None:
+    """The process's first ``start_tls(ctx=None)``: load the system's trust off the loop.
+
+    Loading a CA bundle takes tens of milliseconds of CPU, which on the loop's
+    thread would stall every other task; a short-lived thread does it (not
+    trio's thread cache, whose idle workers linger).
+    """
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+    build_shared_in_thread(lambda: token.run_sync_soon(done.set))
+    await done.wait()
