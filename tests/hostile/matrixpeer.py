@@ -60,7 +60,10 @@ class MatrixPeer:
         try:
             for layer in range(self.layers):
                 if self.at == "handshake" and layer == self.layers - 1:
-                    conn.recv(65536)  # this layer's ClientHello
+                    # This layer's ClientHello (it may have come with the end
+                    # of the layer below's handshake, and wait there).
+                    if not self._unwrap_from(layer, b""):
+                        conn.recv(65536)
                     self._fault()
                     return
                 assert self.ctx is not None
