@@ -19,6 +19,7 @@ from netbase._interfaces import NetworkStreamInterface
 from netbase._listeners import start_tls_args
 from netbase._streams import (
     address_info,
+    busy,
     check_stream_socket,
     poll_readable,
     set_nodelay,
@@ -62,9 +63,10 @@ class NetworkStream(NetworkStreamInterface):
         self._top: Transport = PlainSocket(sock)
         self._tls = False
         self._closed = False
-        # Whether a read / a write is under way: close() must then wake it.
-        # Two flags, not one counter: the reader and the writer may be two
-        # threads, and "+= 1" on a shared attribute is not atomic.
+        # Whether a read / a write is under way: close() must then wake it,
+        # and a second read (write) meanwhile is a caller's bug, reported at
+        # once. Two flags, not one counter: the reader and the writer may be
+        # two threads, and "+= 1" on a shared attribute is not atomic.
         self._reading = False
         self._writing = False
         # What is_readable() had to read to answer: bytes, b"" for end of
@@ -84,6 +86,8 @@ class NetworkStream(NetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "thread")
         timeout = remaining(ReadTimeout)
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
@@ -115,6 +119,8 @@ class NetworkStream(NetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "thread")
         try:
             timeout = remaining(WriteTimeout)
         except WriteTimeout:
