@@ -37,34 +37,10 @@ settings.register_profile(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "known_bug(runtimes, reason): a reported backend bug on these runtimes; deselected "
-        "there unless NETBASE_RUN_KNOWN_BUGS=1",
-    )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < WANTED_FDS:
         target = WANTED_FDS if hard == resource.RLIM_INFINITY else min(WANTED_FDS, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep reported backend bugs out of the default run, visibly (as "deselected")."""
-    if os.environ.get("NETBASE_RUN_KNOWN_BUGS") == "1":
-        return
-    kept, dropped = [], []
-    for item in items:
-        marker = item.get_closest_marker("known_bug")
-        runtime = getattr(item, "callspec", None) and item.callspec.params.get("runtime")
-        # The recording wrappers inherit the bugs of the runtime they wrap.
-        base = runtime.name.removeprefix("recording-") if runtime is not None else None
-        if marker and base in marker.args[0]:
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
