@@ -108,3 +108,52 @@ async def test_resolver_without_resolve_is_type_error(runtime, resolver):
 async def test_options_are_keyword_only(runtime):
     with pytest.raises(TypeError):
         runtime.module.NetworkBackend(stub_resolver(runtime, ["127.0.0.1"]))
+
+
+class _Answering:
+    """A resolver that returns ``answer`` as it is (the stubs make a list of it)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def resolve(self, host, port):
+        return self.answer
+
+
+class _AsyncAnswering(_Answering):
+    async def resolve(self, host, port):
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("10.9.8.7", TypeError),  # a str: "1", "0", ... and "0" is this machine
+        ([""], ValueError),  # "" is this machine too
+        (["localhost"], ValueError),  # a name, not an address
+        (["127.0.0.1", "127.0.0.1 "], ValueError),
+        ([b"127.0.0.1"], TypeError),
+        ([None], TypeError),
+        (None, TypeError),
+        (42, TypeError),
+        ({"127.0.0.1"}, TypeError),  # a set has no order to try
+    ],
+    ids=repr,
+)
+async def test_a_wrong_answer_is_refused_before_connecting(runtime, echo_server, answer, error):
+    """Connecting with a wrong answer can reach the wrong host: refused, naming the resolver."""
+    resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+    net = runtime.backend(resolver=resolver)
+    accepted = echo_server.accepted
+    with pytest.raises(error) as info:
+        await net.connect(HOST, echo_server.port)
+    assert type(resolver).__name__ in str(info.value)
+    assert repr(answer)[:40] in str(info.value)
+    assert echo_server.accepted == accepted
+
+
+async def test_a_tuple_answer_is_a_sequence_too(runtime, echo_server):
+    answer = ("127.0.0.1",)
+    resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+    async with await runtime.backend(resolver=resolver).connect(HOST, echo_server.port) as stream:
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", echo_server.port)
