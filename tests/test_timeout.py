@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import threading
 import time
 from fractions import Fraction
@@ -217,3 +218,40 @@ async def test_task_started_inside_the_block_inherits_it(runtime, net, echo_serv
 
         async with netbase.timeout(0.1):
             assert await runtime.gather(reader) == ["timed out"]
+
+
+@pytest.mark.parametrize("seconds", [30 * 86400, 1e10, 10**400, 1e308], ids=repr)
+async def test_a_deadline_too_far_away_is_no_limit(runtime, net, echo_server, seconds):
+    """No system call can wait that long: every operation runs as with no timeout."""
+    async with netbase.timeout(seconds) as t:
+        assert t.deadline == math.inf
+        assert netbase.remaining(netbase.ReadTimeout) is None
+        assert netbase.current_deadline() == math.inf
+        # The recipe for a custom stream: settimeout(remaining(...)).
+        with socket.socket() as sock:
+            sock.settimeout(netbase.remaining(netbase.ConnectTimeout))
+        async with await net.connect("localhost", echo_server.port) as stream:
+            await stream.write(b"ping")  # the read below has to wait for the echo
+            assert await stream.read() == b"ping"
+        semaphore = net.create_semaphore(0)
+        event = net.create_event()
+
+        async def waiter():
+            await semaphore.acquire()  # waits: the value is 0
+            await event.wait()
+            return "woken"
+
+        async def waker():
+            await net.sleep(0.1)
+            semaphore.release()
+            await net.sleep(0.05)
+            event.set()
+
+        assert await runtime.gather(waiter, waker) == ["woken", None]
+
+
+async def test_a_far_deadline_nested_in_a_near_one_keeps_the_near_one(runtime, net):
+    async with netbase.timeout(0.1), netbase.timeout(10**400):
+        left = netbase.remaining(netbase.ReadTimeout)
+        assert left is not None
+        assert left <= 0.1
