@@ -31,6 +31,29 @@ async def test_read_max_bytes_bounds_the_result(runtime, net, echo_server):
         assert await stream.read(max_bytes=1) == b"x"
 
 
+@pytest.mark.parametrize("max_bytes", [10**12, 2**40, 2**63, 10**30])
+async def test_read_with_a_huge_max_bytes_allocates_what_arrives(
+    runtime, net, echo_server, tls_echo_server, client_context, max_bytes
+):
+    """``max_bytes`` bounds the result; it is not a buffer to allocate up front."""
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        await stream.write(b"hello")
+        assert await read_exactly_with(stream, 5, max_bytes) == b"hello"
+    async with await net.connect("127.0.0.1", tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        await stream.write(b"hello")
+        assert await read_exactly_with(stream, 5, max_bytes) == b"hello"
+
+
+async def read_exactly_with(stream, size, max_bytes):
+    data = b""
+    while len(data) < size:
+        chunk = await stream.read(max_bytes)
+        assert chunk, "unexpected end of stream"
+        data += chunk
+    return data
+
+
 @pytest.mark.parametrize(
     ("max_bytes", "error"),
     [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("10", TypeError), (True, TypeError)],

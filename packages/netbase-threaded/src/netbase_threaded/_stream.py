@@ -178,7 +178,7 @@ class NetworkStream(NetworkStreamInterface):
                 )
                 # wrap_socket() moved the file descriptor into tls_sock.
                 self._sock = tls_sock
-                if self._closed:  # close() ran on the socket wrap_socket() emptied
+                if self._closed_meanwhile():  # close() ran on the socket wrap_socket() emptied
                     raise OSError("closed during start_tls()")
                 layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
                 self._top = layer
@@ -189,17 +189,21 @@ class NetworkStream(NetworkStreamInterface):
             self._abort()
             raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
         except (OSError, ValueError) as exc:
-            if self._closed:  # closed by another thread during the handshake
+            if self._closed_meanwhile():  # by another thread, during the handshake
                 self._close_socket()  # (again: harmless, and the socket may be new)
                 raise ConnectError(f"cannot start TLS: {self!r} is closed") from exc
             self._abort()
             raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
         finally:
             self._handshaking = False
-        if self._closed:  # close() came as the handshake ended: the stream stays closed
+        if self._closed_meanwhile():  # as the handshake ended: the stream stays closed
             raise ConnectError(f"cannot start TLS: {self!r} is closed")
         self._top = layer
         self._tls = True
+
+    def _closed_meanwhile(self) -> bool:
+        """Whether another thread closed the stream since this one last looked."""
+        return self._closed
 
     # -- information -----------------------------------------------------------
 
