@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 import netbase
-from helpers import PROMPT
+from helpers import PROMPT, stopwatch
 
 
 @pytest.mark.parametrize("seconds", [0, 0.0, 1, 2.5, Fraction(1, 3), math.inf])
@@ -255,3 +255,40 @@ async def test_a_far_deadline_nested_in_a_near_one_keeps_the_near_one(runtime, n
         left = netbase.remaining(netbase.ReadTimeout)
         assert left is not None
         assert left <= 0.1
+
+
+@pytest.mark.parametrize("operation", ["read", "start_tls"])
+async def test_cancel_applies_to_operations_that_start_after_it(
+    runtime, net, silent_server, client_context, operation
+):
+    """The rule, the same on every runtime: an operation reads the deadline when it
+    starts and keeps it; ``t.cancel()`` frees the operations that start after it.
+
+    (A thread blocked in a system call cannot be told that the deadline moved; an
+    async runtime could, but then a pool would behave differently per runtime.)
+    """
+    handle = []
+    async with await net.connect("127.0.0.1", silent_server.port) as stream:
+
+        async def waiting():
+            with stopwatch() as watch, pytest.raises(netbase.TimeoutError):
+                async with netbase.timeout(0.4) as t:
+                    handle.append(t)
+                    if operation == "read":
+                        await stream.read()
+                    else:
+                        await stream.start_tls(client_context, hostname="localhost")
+            return watch.seconds
+
+        async def canceller():
+            while not handle:
+                await net.sleep(0.01)
+            await net.sleep(0.1)  # the operation is waiting by now
+            handle[0].cancel()
+
+        waited, _ = await runtime.gather(waiting, canceller)
+        assert 0.35 <= waited < 0.4 + PROMPT
+    # An operation that starts after cancel() is not bound by it.
+    async with netbase.timeout(0.2) as t:
+        t.cancel()
+        assert netbase.remaining(netbase.ReadTimeout) is None
