@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from test_options_support import stub_resolver
+from test_options_support import call_resolve, stub_resolver
 
 import netbase
 from helpers import PROMPT, stopwatch
@@ -157,3 +157,19 @@ async def test_a_tuple_answer_is_a_sequence_too(runtime, echo_server):
     resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
     async with await runtime.backend(resolver=resolver).connect(HOST, echo_server.port) as stream:
         assert stream.get_extra_info("server_addr") == ("127.0.0.1", echo_server.port)
+
+
+@pytest.mark.parametrize("deadline", [None, 5.0])
+@pytest.mark.parametrize("host", ["192.168..1", "1" * 64])
+async def test_system_resolver_turns_an_idna_error_into_a_resolution_error(runtime, host, deadline):
+    """Called directly (no host checks before it), the codec's UnicodeError in
+    getaddrinfo() is a socket.gaierror with the cause chained: never raw, and no
+    resolver thread dies of it (the call returns, with or without a deadline)."""
+    resolver = runtime.module.SystemResolver()
+    with pytest.raises(socket.gaierror) as info:
+        if deadline is None:
+            await call_resolve(resolver, host, 80)
+        else:
+            async with netbase.timeout(deadline):
+                await call_resolve(resolver, host, 80)
+    assert isinstance(info.value.__cause__, UnicodeError)
