@@ -73,6 +73,10 @@ def current_deadline() -> float:
 def remaining(expired: type[TimeoutError]) -> float | None:
     """Seconds left before the effective deadline; ``None`` when there is none.
 
+    A deadline more than 24 days away counts as none (see :func:`timeout`), so
+    the value is always one that ``socket.settimeout()``, ``poll()`` and
+    ``threading`` waits accept.
+
     This is the helper backends call before every blocking step. It raises
     ``expired(...)`` (for example :class:`netbase.ReadTimeout`) when the deadline
     has already passed, so an expired deadline fails before any I/O. The value
