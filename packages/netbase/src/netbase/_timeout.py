@@ -73,7 +73,7 @@ def current_deadline() -> float:
 def remaining(expired: type[TimeoutError]) -> float | None:
     """Seconds left before the effective deadline; ``None`` when there is none.
 
-    A deadline more than 24 days away counts as none (see :func:`timeout`), so
+    A deadline more than 24 days away counts as none (see `timeout()`), so
     the value is always one that ``socket.settimeout()``, ``poll()`` and
     ``threading`` waits accept.
 
