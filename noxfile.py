@@ -123,14 +123,14 @@ BENCH_PACKAGES = ["netbase-threaded", "netbase-asyncio", "netbase-trio"]
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """The full benchmark (~15-20 min): rewrites benchmarks/results.md and the chart."""
+    """The full benchmark (~20 min on a quiet machine): rewrites results.md and the charts."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 
 @nox.session(python="3.11")
 def bench_quick(session: nox.Session) -> None:
-    """Tiny sizes, one round: every candidate runs and every byte arrives (not figures)."""
+    """Tiny sizes, one round: every candidate runs every workload and every byte arrives."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", "--quick", *session.posargs)
 
@@ -142,11 +142,9 @@ DOCS_RUNTIMES = ["threaded", "asyncio", "trio"]
 
 @nox.session(python="3.12")
 def docs(session: nox.Session) -> None:
-    """mkdocs build --strict."""
+    """mkdocs build --strict, into site/ (open site/index.html; git ignores it)."""
     uv_sync(session, [], ["docs"], all_packages=True)
-    session.run(
-        "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
-    )
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
 
 
 @nox.session(python=PYTHONS)
@@ -175,3 +173,109 @@ def browser(session: nox.Session) -> None:
     site = os.path.join(session.create_tmp(), "site")
     session.run("mkdocs", "build", "--strict", "--site-dir", site)
     session.run("python", "scripts/docs_browser.py", site)
+
+
+# -- installing as the Install page says -----------------------------------------
+
+# distribution to check -> the page's clone command, after `pip install`
+INSTALLS: dict[str, list[str]] = {
+    "threaded": ["./packages/netbase", "./packages/netbase-threaded"],
+    "asyncio": ["./packages/netbase", "./packages/netbase-asyncio"],
+    "trio": ["./packages/netbase", "./packages/netbase-trio"],
+    "recording": [
+        "./packages/netbase",
+        "./packages/netbase-threaded",
+        "./packages/netbase-recording",
+    ],
+}
+# What each install may bring besides our own distributions: the core's
+# truststore, trio and its dependencies (exceptiongroup on Python 3.10).
+THIRD_PARTY = {"pip", "setuptools", "truststore"}
+TRIO_DEPENDENCIES = {"trio", "attrs", "idna", "outcome", "sniffio", "sortedcontainers"}
+TRIO_DEPENDENCIES |= {"exceptiongroup"}
+
+
+def _fresh_venv(session: nox.Session, path: str) -> str:
+    """A new virtualenv made by the session's Python with venv and pip, as a user has."""
+    session.run("python", "-m", "venv", "--clear", path, silent=True)
+    return os.path.join(path, "bin", "python")
+
+
+def _installed(session: nox.Session, python: str) -> dict[str, str]:
+    """`pip list` of that virtualenv: normalized name -> version."""
+    import json
+
+    listing = session.run(python, "-m", "pip", "list", "--format=json", silent=True, external=True)
+    return {
+        entry["name"].lower().replace("_", "-"): entry["version"]
+        for entry in json.loads(str(listing))
+    }
+
+
+def _check_installed(session: nox.Session, runtime: str, found: dict[str, str]) -> None:
+    ours = {p.rsplit("/", 1)[-1] for p in INSTALLS[runtime]}
+    allowed = ours | THIRD_PARTY | (TRIO_DEPENDENCIES if runtime == "trio" else set())
+    extra = sorted(set(found) - allowed)
+    if extra:
+        session.error(f"{runtime}: pip list shows what should not be there: {extra}")
+    missing = sorted(ours - set(found))
+    if missing:
+        session.error(f"{runtime}: not installed: {missing}")
+    if not found["netbase"].startswith("1!"):
+        session.error(f"{runtime}: the netbase installed is {found['netbase']}, not ours")
+
+
+# Not in the default run: 16 fresh virtualenvs and 20 builds take minutes (7 on
+# this two-core machine under load), and it needs the package registry.
+@nox.session(python="3.12", default=False)
+def install(session: nox.Session) -> None:
+    """The Install page, run: fresh virtualenvs with pip, from the clone and from dist/ wheels.
+
+    For each runtime and for recording: the page's commands install it and
+    nothing else (`pip list`), its example runs, and the runtime distribution
+    named alone (without the core) refuses to install rather than take PyPI's
+    unrelated `netbase`. Needs the registry (trio, truststore, the build backend).
+    """
+    tmp = session.create_tmp()
+    # The page's build command, as written (dist/ is the repository's, and ignored by git).
+    session.run(
+        "uv",
+        "build",
+        "--all-packages",
+        "--wheel",
+        "--clear",
+        "--out-dir",
+        "dist",
+        external=True,
+        silent=True,
+    )
+    for runtime, paths in INSTALLS.items():
+        for source in ("clone", "wheels"):
+            python = _fresh_venv(session, os.path.join(tmp, f"{runtime}-{source}"))
+            if source == "clone":
+                targets = paths
+            else:
+                targets = []
+                for path in paths:
+                    name = path.rsplit("/", 1)[-1].replace("-", "_")
+                    prefix = "netbase-" if name == "netbase" else f"{name}-"
+                    targets += glob.glob(os.path.join("dist", f"{prefix}*.whl"))
+            session.log(f"{runtime} from the {source}: pip install {' '.join(targets)}")
+            session.run(
+                python, "-m", "pip", "install", "--quiet", *targets, external=True, silent=True
+            )
+            _check_installed(session, runtime, _installed(session, python))
+            session.run(python, "scripts/install_check.py", runtime, external=True)
+        # The runtime distribution alone: pip must find no core it accepts on PyPI.
+        python = _fresh_venv(session, os.path.join(tmp, f"{runtime}-alone"))
+        output = session.run(
+            python, "-m", "pip", "install", paths[-1], external=True, silent=True, success_codes=[1]
+        )
+        if "netbase<1!0.2,>=1!0.1" not in str(output):
+            session.error(f"{runtime}: pip install {paths[-1]} failed for another reason")
+        found = _installed(session, python)
+        if "netbase" in found:
+            session.error(
+                f"{runtime}: pip install {paths[-1]} installed netbase {found['netbase']}"
+            )
+        session.log(f"{runtime} alone: refused (no netbase on PyPI satisfies netbase>=1!0.1)")

@@ -1,39 +1,50 @@
-"""One measurement in a fresh process: ``python -m benchmarks.client JSON``.
+"""Measurements in a fresh process: ``python -m benchmarks.client JSON``.
 
-Prints one JSON line on stdout: ``{"seconds": s, "count": n}`` (or
-``{"bytes_per_stream": b, "count": n}`` for the memory workload). Any failure
-is an exception and a non-zero exit: the orchestrator reports it, never
-retries it.
+The JSON names a runtime, a candidate and a list of jobs (one in a full run:
+each measurement gets a fresh process; the quick run batches a candidate's
+jobs, so that it checks every workload without paying an interpreter start
+for each). Prints one JSON list on stdout, an entry per job: ``{"seconds": s,
+"count": n}`` (``{"bytes_per_stream": b, "count": n}`` for the memory
+workload), or ``{"error": message}``. A failure is never retried.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
+from typing import Any
 
 from benchmarks.clients._common import Job, raise_fd_limit
 
 
-def main() -> None:
-    spec = json.loads(sys.argv[1])
-    job = Job.from_dict(spec["job"])
-    runtime, key = spec["runtime"], spec["candidate"]
-    raise_fd_limit()
+def one(runtime: str, key: str, job: Job) -> dict[str, Any]:
     if runtime == "sync":
         from benchmarks.clients import sync
 
-        result = sync.run(key, job)
-    elif runtime in ("asyncio", "uvloop"):
+        return sync.run(key, job)
+    if runtime in ("asyncio", "uvloop"):
         from benchmarks.clients import aio
 
-        result = aio.run(key, job, use_uvloop=runtime == "uvloop")
-    elif runtime == "trio":
+        return aio.run(key, job, use_uvloop=runtime == "uvloop")
+    if runtime == "trio":
         from benchmarks.clients import trio_
 
-        result = trio_.run(key, job)
-    else:
-        raise SystemExit(f"unknown runtime {runtime!r}")
-    print(json.dumps(result))
+        return trio_.run(key, job)
+    raise SystemExit(f"unknown runtime {runtime!r}")
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    raise_fd_limit()
+    out = []
+    for d in spec["jobs"]:
+        try:
+            out.append(one(spec["runtime"], spec["candidate"], Job.from_dict(d)))
+        except Exception as exc:
+            traceback.print_exc()
+            out.append({"error": f"{type(exc).__name__}: {exc}"})
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -22,25 +22,23 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import run
-from benchmarks.clients._common import Job, raise_fd_limit
+from benchmarks.clients._common import raise_fd_limit
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runtime", choices=list(run.GROUPS))
     parser.add_argument("candidate", help="raw, raw-buffered, streams, anyio, httpcore, netbase")
-    parser.add_argument("workload", help="e.g. pingpong, bulk-tls-deadline, connect, memory")
+    parser.add_argument("workload", help="e.g. pingpong, bulk-tls-deadline-op, scale-10000")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="tottime")
     args = parser.parse_args(argv)
 
     sizes = run.QUICK if args.quick else run.FULL
-    base = args.workload.removesuffix("-deadline")
-    kinds = {name: (kind, tls) for name, kind, tls in run.WORKLOADS} | {"memory": ("memory", False)}
-    if base not in kinds:
+    wl = next((w for w in run.workloads(sizes) if w.name == args.workload), None)
+    if wl is None:
         parser.error(f"unknown workload {args.workload!r}")
-    kind, tls = kinds[base]
     raise_fd_limit()
     client_cpu, server_cpu = run.cpus()
     with tempfile.TemporaryDirectory(prefix="netbase-prof-") as tmp:
@@ -50,14 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
         with run.low_latency_idle(), run.start_server(exe, cert, key, server_cpu) as ports:
-            job = Job(
-                workload=kind,
-                tls=tls,
-                deadline=args.workload.endswith("-deadline"),
-                size=sizes.size(kind, args.runtime),
-                ports=ports,
-                cafile=str(ca),
-            )
+            os.environ["SSL_CERT_FILE"] = str(ca)  # netbase's default context trusts it
+            job = run.make_job(wl, sizes, ports, ca)
             if args.runtime == "sync":
                 from benchmarks.clients import sync
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import ssl
@@ -17,21 +18,16 @@ from pathlib import Path
 from typing import Any
 
 RUNTIME_LABEL = {"sync": "threaded", "asyncio": "asyncio", "uvloop": "uvloop", "trio": "trio"}
-WORKLOAD_ORDER = [
-    "bulk",
-    "bulk-deadline",
-    "pingpong",
-    "pingpong-deadline",
-    "connect",
-    "connect-deadline",
-    "bulk-tls",
-    "bulk-tls-deadline",
-    "pingpong-tls",
-    "pingpong-tls-deadline",
-]
 TWINS = ["bulk", "pingpong", "connect", "bulk-tls", "pingpong-tls"]
+FORMS = ["", "-deadline", "-deadline-op"]
+PLAIN_ORDER = [t + f for t in TWINS[:3] for f in FORMS]
+TLS_ORDER = [t + f for t in TWINS[3:] for f in FORMS] + ["connect-tls", "connect-tls-default"]
+WORKLOAD_ORDER = PLAIN_ORDER + TLS_ORDER
+#: the workloads of the chart of ratios
+CHART_ORDER = [*PLAIN_ORDER, *TLS_ORDER[:-1], "connect-many"]
 
-#: The issue's targets: cost vs the raw baseline of the same runtime, same run.
+#: The targets netbase set itself: cost vs the fastest raw candidate of the same
+#: runtime, same run.
 _ASYNC_TARGETS = {
     "bulk": 1.25,
     "pingpong": 1.25,
@@ -60,27 +56,26 @@ TARGETS = {
         "pingpong-tls": 1.10,
     },
 }
+#: per-operation cost at the most streams vs at one stream
+SCALE_TARGET = 1.25
+#: TLS setup with netbase's default context vs a stdlib context with the same trust
+DEFAULT_CTX_TARGET = 1.10
 #: memory per idle stream: netbase's must not exceed this candidate's
-MEMORY_REFERENCE = {"asyncio": "streams", "uvloop": "streams", "trio": "raw"}
+MEMORY_REFERENCE = {
+    "memory": {"asyncio": "streams", "uvloop": "streams", "trio": "streams"},
+    "memory-tls": {"asyncio": "raw", "uvloop": "raw", "trio": "streams"},
+}
 OTHERS = ("streams", "anyio", "httpcore")  # the non-raw candidates netbase must not trail
 
-#: Failures of other projects that this harness is known to catch, as in the
-#: anchors: reported in full in the results, but they do not fail the run.
-#: uvloop's SSL transport drops the decrypted data it holds when FIN arrives
-#: while reading is paused (uvloop PR 661), which asyncio streams do at end of
-#: a TLS download.
-#: CPython's own SSL transport (3.11) now and then loses the tail the same way
-#: with a BufferedProtocol (most likely: when the buffer fills it defers the
-#: next read with call_soon, and the FIN that arrives first drops what the
-#: SSLObject still holds).
+#: Failures of other projects that this harness is known to catch, each with
+#: its upstream report: shown in full in the results, they do not fail the run.
 KNOWN_UPSTREAM_FAILURES = {
-    (runtime, cand, workload)
-    for runtime, cand in [
-        ("uvloop", "streams"),
-        ("asyncio", "raw-buffered"),
-        ("uvloop", "raw-buffered"),
-    ]
-    for workload in ("bulk-tls", "bulk-tls-deadline")
+    ("uvloop", "streams", workload): (
+        "uvloop's SSL transport drops the decrypted data it holds when the FIN "
+        "arrives while reading is paused (close_notify, then FIN)",
+        "https://github.com/MagicStack/uvloop/pull/661",
+    )
+    for workload in ("bulk-tls", "bulk-tls-deadline", "bulk-tls-deadline-op")
 }
 
 PACKAGES = [
@@ -109,6 +104,8 @@ def collect_meta(
     server_cpu: int | None,
     quick: bool,
     priority: str,
+    machine: dict[str, Any],
+    fd_limit: int,
 ) -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
@@ -135,7 +132,8 @@ def collect_meta(
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "machine": f"{u.system} {u.release} {u.machine}, {os.cpu_count()} CPUs ({cpu_model})",
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "during": machine,
+        "fd_limit": fd_limit,
         "versions": versions,
         "openssl": ssl.OPENSSL_VERSION,
         "gcc": gcc,
@@ -145,7 +143,7 @@ def collect_meta(
             if client_cpu is not None
             else "none (fewer than 2 CPUs)"
         ),
-        "sizes": sizes.__dict__,
+        "sizes": dataclasses.asdict(sizes),
         "wall": wall,
         "quick": quick,
         "priority": priority,
@@ -188,12 +186,30 @@ class Table:
         return statistics.median(ratios) if ratios else None
 
     def cost(self, rt: str, cand: str, wl: str) -> float | None:
-        return self.ratio(rt, cand, wl, self.baseline(rt, wl))
+        # The floors have no default context: theirs is the stdlib one of the twin.
+        base_wl = "connect-tls" if wl == "connect-tls-default" else wl
+        return self.ratio(rt, cand, wl, self.baseline(rt, base_wl), base_wl)
 
-    def deadline_cost(self, rt: str, cand: str, twin: str) -> float | None:
-        a, b = self.rounds(rt, cand, twin + "-deadline"), self.rounds(rt, cand, twin)
-        ratios = [a[r] / b[r] for r in a if r in b and b[r] > 0]
-        return statistics.median(ratios) if ratios else None
+    def deadline_cost(self, rt: str, cand: str, twin: str, form: str) -> float | None:
+        """With the deadline form ÷ without, for one candidate (median over rounds)."""
+        return self.ratio(rt, cand, twin + form, cand, twin)
+
+    def scale_counts(self, rt: str) -> list[int]:
+        names = {k.split("|")[2] for k in self.values if k.startswith(rt + "|")}
+        return sorted(int(n.split("-")[1]) for n in names if n.startswith("scale-"))
+
+    def scale_growth(self, rt: str, cand: str) -> float | None:
+        """Per-round-trip cost at the most streams ÷ at the fewest (median over rounds)."""
+        counts = self.scale_counts(rt)
+        if len(counts) < 2:
+            return None
+        return self.ratio(rt, cand, f"scale-{counts[-1]}", cand, f"scale-{counts[0]}")
+
+    def has(self, rt: str, cand: str) -> bool:
+        return any(c["key"] == cand and not c["missing"] for c in self.group(rt))
+
+    def name(self, rt: str, cand: str) -> str:
+        return next((c["name"] for c in self.group(rt) if c["key"] == cand), cand)
 
     def group(self, rt: str) -> list[dict[str, Any]]:
         return [c for c in self.candidates if c["runtime"] == rt]
@@ -201,11 +217,17 @@ class Table:
 
 def display(wl: str, seconds_per_unit: float) -> tuple[str, str]:
     """(figure, unit) for one value: MB/s for bulk, µs otherwise, KiB for memory."""
-    if wl == "memory":
+    if wl.startswith("memory"):
         return f"{seconds_per_unit / 1024:,.2f}", "KiB/stream"
     if wl.startswith("bulk"):
         return f"{1 / seconds_per_unit / 1e6:,.0f}", "MB/s"
-    unit = "µs/cycle" if wl.startswith("connect") else "µs/round trip"
+    unit = (
+        "µs/connect"
+        if wl == "connect-many"
+        else "µs/cycle"
+        if wl.startswith("connect")
+        else "µs/round trip"
+    )
     us = seconds_per_unit * 1e6
     return (f"{us:,.1f}" if us < 100 else f"{us:,.0f}"), unit
 
@@ -218,18 +240,21 @@ def fmt(x: float | None) -> str:
 
 
 def targets_rows(t: Table) -> list[tuple[str, str, str, str, str]]:
-    rows = []
-    for rt in ("sync", "asyncio", "uvloop", "trio"):
+    rows: list[tuple[str, str, str, str, str]] = []
+    for rt in RUNTIME_LABEL:
         label = RUNTIME_LABEL[rt]
         nb = next((c for c in t.group(rt) if c["key"] == "netbase"), None)
-        if nb is None:
-            continue
+        if nb is None or not (
+            nb["missing"] or any(k.startswith(f"{rt}|netbase|") for k in t.values)
+        ):
+            continue  # not part of this run
         if nb["missing"]:
             rows.append((label, "all", "–", nb["missing"], "**missed**"))
             continue
         goal = TARGETS[rt]
-        for wl in WORKLOAD_ORDER:
-            target = goal[wl.removesuffix("-deadline")]
+        base = "raw"
+        for wl in PLAIN_ORDER + TLS_ORDER[:6]:
+            target = goal[wl.removesuffix("-op").removesuffix("-deadline")]
             c = t.cost(rt, "netbase", wl)
             rows.append(
                 (
@@ -241,142 +266,227 @@ def targets_rows(t: Table) -> list[tuple[str, str, str, str, str]]:
                 )
             )
         for twin in TWINS:
-            c = t.deadline_cost(rt, "netbase", twin)
+            c = t.deadline_cost(rt, "netbase", twin, "-deadline")
             rows.append(
                 (
                     label,
-                    f"{twin}: with a deadline vs without",
+                    f"{twin}: one deadline around the loop vs none",
                     f"≤ {goal['deadline']:.2f}",
                     fmt(c),
                     verdict(c, goal["deadline"]),
                 )
             )
+        # Equal terms: what netbase's scope adds, against what the runtime's own adds.
+        for form, what in (("-deadline", "around the loop"), ("-deadline-op", "per operation")):
+            for twin in TWINS:
+                mine = t.deadline_cost(rt, "netbase", twin, form)
+                theirs = t.deadline_cost(rt, base, twin, form)
+                rows.append(
+                    (
+                        label,
+                        f"{twin}: a deadline {what}, added cost vs {t.name(rt, base)}'s",
+                        f"≤ {fmt(theirs)}",
+                        fmt(mine),
+                        verdict(mine, theirs),
+                    )
+                )
         behind = []
         for wl in WORKLOAD_ORDER:
             mine = t.cost(rt, "netbase", wl)
             for other in OTHERS:
                 theirs = t.cost(rt, other, wl)
                 if mine is not None and theirs is not None and mine > theirs:
-                    behind.append(f"{wl} ({other} {theirs:.2f} < {mine:.2f})")
+                    behind.append(f"{wl} ({t.name(rt, other)} {theirs:.2f} < {mine:.2f})")
         rows.append(
             (
                 label,
-                "no costlier than httpcore, anyio, asyncio streams",
+                "no costlier than " + ", ".join(t.name(rt, o) for o in OTHERS if t.has(rt, o)),
                 "every workload",
                 "; ".join(behind) or "never behind",
                 "**missed**" if behind else "met",
             )
         )
-        ref = MEMORY_REFERENCE.get(rt)
-        mine_mem = t.median(rt, "netbase", "memory")
-        if ref is not None:
-            theirs_mem = t.median(rt, ref, "memory")
-            name = next(c["name"] for c in t.group(rt) if c["key"] == ref)
+        c = t.ratio(rt, "netbase", "connect-tls-default", "netbase", "connect-tls")
+        rows.append(
+            (
+                label,
+                "connect-tls-default vs connect-tls (netbase's default context vs a stdlib one)",
+                f"≤ {DEFAULT_CTX_TARGET:.2f}",
+                fmt(c),
+                verdict(c, DEFAULT_CTX_TARGET),
+            )
+        )
+        counts = t.scale_counts(rt)
+        if len(counts) > 1:
+            c = t.scale_growth(rt, "netbase")
+            rows.append(
+                (
+                    label,
+                    f"per round trip at {counts[-1]:,} streams vs at {counts[0]:,}",
+                    f"≤ {SCALE_TARGET:.2f}",
+                    fmt(c),
+                    verdict(c, SCALE_TARGET),
+                )
+            )
+        for wl, refs in MEMORY_REFERENCE.items():
+            ref = refs.get(rt)
+            if ref is None:
+                continue
+            mine_mem, theirs_mem = t.median(rt, "netbase", wl), t.median(rt, ref, wl)
             ok = None if mine_mem is None or theirs_mem is None else mine_mem <= theirs_mem
             rows.append(
                 (
                     label,
-                    f"memory per idle stream vs {name}",
-                    f"≤ {display('memory', theirs_mem)[0] if theirs_mem else '–'} KiB",
-                    f"{display('memory', mine_mem)[0]} KiB" if mine_mem else "–",
+                    f"{wl}: per idle stream vs {t.name(rt, ref)}",
+                    f"≤ {kib(theirs_mem)}",
+                    kib(mine_mem),
                     "met" if ok else "**missed**",
                 )
             )
+    failed = [k for k in t.errors if tuple(k.split("|")) not in KNOWN_UPSTREAM_FAILURES]
+    rows.append(
+        (
+            "all",
+            "every byte arrives on every candidate",
+            "no failure",
+            f"{len(failed)} failed" if failed else "none failed",
+            "**missed**" if failed else "met",
+        )
+    )
     return rows
 
 
-def verdict(value: float | None, target: float) -> str:
-    if value is None:
+def kib(value: float | None) -> str:
+    return "–" if value is None else f"{value / 1024:,.2f} KiB"
+
+
+def verdict(value: float | None, target: float | None) -> str:
+    if value is None or target is None:
         return "**missed** (no data)"
     return "met" if value <= target else "**missed**"
 
 
-def write(data: dict[str, Any], out: Path, chart: Path) -> None:
-    """results.md (and the chart) from the measurements."""
-    t = Table(data)
-    m = data["meta"]
-    s = m["sizes"]
-    v = m["versions"]
+def cost_table(t: Table, order: list[str]) -> list[str]:
     lines = [
-        "# netbase benchmarks: results"
-        + (" (QUICK run: tiny sizes, not figures)" if m["quick"] else ""),
-        "",
-        "Generated by `nox -s bench` (`python -m benchmarks.run`); the method is in "
-        "`benchmarks/README.md`.",
-        "",
-        f"- Date: {m['date']}",
-        f"- Python: {m['python']}",
-        f"- Machine: {m['machine']}; load average at the end {m['load']}. **The 2 CPUs were "
-        "shared with other jobs running at the same time** (other developers' test runs), so "
-        "absolute figures are noisy; only side-by-side ratios within a round count.",
-        "- Packages: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; {m['openssl']}",
-        f"- Server: C ({m['gcc']}, -O2, one thread per connection), separate process; TLS: "
-        "OpenSSL, TLS 1.3, no session tickets",
-        f"- CPU pinning: {m['pinning']}; priority: {m.get('priority', 'default')}",
-        f"- /dev/cpu_dma_latency: {m['dma']}",
-        f"- Sizes: bulk {s['bulk'] // 1024 // 1024} MiB in 65536-byte reads; pingpong "
-        f"{s['pingpong']:,} × 64 B; connect {s['connect']:,} cycles; memory "
-        f"{s['memory_threaded']:,} idle streams (threaded), {s['memory_async']:,} (asyncio, "
-        "uvloop, trio); warm-up 1/8 of that first",
-        f"- Method: {s['rounds']} rounds; in each round every candidate runs each workload once, "
-        "candidates back to back (a workload and its -deadline twin in a row), order rotated "
-        "per round; each measurement in a fresh client process, timed with time.perf_counter "
-        "around the loop; a failed measurement is not retried",
-        "- Deadlines: netbase enters one `netbase.timeout(30)` around the loop (its deadlines "
-        "are ambient); the others use their per-operation timeout of 30 s: `settimeout`, "
-        "httpcore's `timeout=`, `asyncio.timeout`, `anyio.fail_after`, `trio.fail_after`",
-        f"- Wall time: {m['wall'] / 60:.1f} min",
-        *(f"- Note: {note}" for note in m.get("notes", [])),
-        "",
-        "How to read: **median** over the rounds (MB/s: higher is better; µs, KiB: lower is "
-        "better); min–max spans the rounds. **cost** = time relative to the runtime's raw "
-        "baseline (sync: raw socket; asyncio, uvloop: the faster of raw asyncio.Protocol and "
-        "BufferedProtocol for that workload; trio: trio streams), 1.00 = as fast, 2.00 = takes "
-        "twice as long; it is the median over rounds of the ratio within each round, so it need "
-        "not equal the ratio of the two medians.",
-        "",
-        "![cost relative to the raw baseline](../docs/img/bench-ratios.png)",
-        "",
-        "## Targets (from the issue)",
-        "",
-        "| runtime | criterion | target | netbase | |",
-        "|---|---|--:|--:|---|",
-    ]
-    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in targets_rows(t)]
-
-    lines += [
-        "",
-        "## Cost vs the runtime's baseline, at a glance",
-        "",
-        "| runtime | candidate | " + " | ".join(WORKLOAD_ORDER) + " |",
-        "|---|---|" + "--:|" * len(WORKLOAD_ORDER),
+        "| runtime | candidate | " + " | ".join(order) + " |",
+        "|---|---|" + "--:|" * len(order),
     ]
     for rt in RUNTIME_LABEL:
         for c in t.group(rt):
-            measured = any(
-                t.rounds(rt, c["key"], wl) or t.errors.get(f"{rt}|{c['key']}|{wl}")
-                for wl in WORKLOAD_ORDER
-            )
-            if c["missing"] or not measured:
+            if c["missing"]:
                 continue
             cells = [
                 fmt(t.cost(rt, c["key"], wl))
                 if t.rounds(rt, c["key"], wl)
                 else ("failed" if t.errors.get(f"{rt}|{c['key']}|{wl}") else "")
-                for wl in WORKLOAD_ORDER
+                for wl in order
             ]
-            lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
+            if any(cells):
+                lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
+    return lines
 
+
+def write(data: dict[str, Any], out: Path, chart: Path) -> None:
+    """results.md (and the charts) from the measurements alone."""
+    t = Table(data)
+    m = data["meta"]
+    s = m["sizes"]
+    v = m["versions"]
+    d = m["during"]
+    scale_chart = chart.with_name("bench-scale.png")
+    counts = s["scale"]
+    share = d["others_seconds"] / d["cpu_seconds"] if d["cpu_seconds"] else 0.0
+    lines = [
+        "# netbase benchmarks: results"
+        + (" (QUICK run: tiny sizes, not figures)" if m["quick"] else ""),
+        "",
+        "Generated by `nox -s bench` (`python -m benchmarks.run`) from `results.json` alone; "
+        "the method is in `benchmarks/README.md`.",
+        "",
+        f"- Date: {m['date']}",
+        f"- Python: {m['python']}",
+        f"- Machine: {m['machine']}; {d['cpus_allowed']} CPUs allowed to the run",
+        f"- Measured during the run: of {d['cpu_seconds']:,.0f} CPU-seconds, the benchmark "
+        f"(server and clients) used {d['ours_seconds']:,.0f}, other processes "
+        f"{d['others_seconds']:,.0f} ({share:.0%}), the hypervisor took "
+        f"{d['steal_seconds']:,.0f} (steal); 1-minute load average at the start and after "
+        "each round: " + ", ".join(f"{x:.2f}" for x in d["load_1min"]),
+        "- Packages: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; {m['openssl']}",
+        f"- Server: C ({m['gcc']}, -O2; one thread per connection, epoll for the idle and "
+        "the scale streams), separate process; TLS: OpenSSL, TLS 1.3, no session tickets",
+        f"- CPU pinning: {m['pinning']}; priority: {m['priority']}; open files allowed: "
+        f"{m['fd_limit']:,}",
+        f"- /dev/cpu_dma_latency: {m['dma']}",
+        f"- Sizes: bulk {s['bulk'] / 1024 / 1024:g} MiB in 65536-byte reads; pingpong "
+        f"{s['pingpong']:,} × 64 B; connect {s['connect']:,} cycles ({s['connect_tls']:,} with "
+        f"TLS); memory {s['memory']:,} idle streams; connect-many {s['connect_many']:,} "
+        "connects at once; scale " + ", ".join(f"{n:,}" for n in counts) + " streams at once, "
+        f"{s['scale_round_trips']:,} round trips shared out (at least 5 each); warm-up 1/8 of "
+        "the work first",
+        f"- Method: {s['rounds']} rounds; in each round every candidate runs each workload "
+        f"once (memory too; memory-tls in {min(s['memory_tls_rounds'], s['rounds'])}), candidates "
+        "back to back, order rotated per round; "
+        + (
+            "the quick run batches a candidate's workloads in one client process"
+            if m["quick"]
+            else "a fresh client process for each memory measurement and for each batch (a "
+            "workload and its two deadline twins; connect-tls and connect-tls-default; "
+            "connect and connect-many; the scale workloads), in an order rotated per round"
+        )
+        + "; each workload warms up, then is timed with time.perf_counter around its loop; "
+        "a failed measurement is not retried",
+        "- Deadlines, on equal terms: every candidate runs each of bulk, pingpong, connect, "
+        "bulk-tls and pingpong-tls with no deadline, with one deadline of 30 s around the "
+        "timed loop (`-deadline`: `asyncio.timeout`, `anyio.fail_after`, `trio.fail_after`, "
+        "`netbase.timeout`, a socket timeout set once) and with one per operation "
+        "(`-deadline-op`: the same scopes around each call, `settimeout` before each call, "
+        "httpcore's `timeout=`). httpcore has no scope of its own: on asyncio and trio its "
+        "loop form is `anyio.fail_after`; its threaded loop form is its per-call `timeout=`",
+        f"- Wall time: {m['wall'] / 60:.1f} min",
+        "",
+        "How to read: **median** over the rounds (MB/s: higher is better; µs, KiB: lower is "
+        "better); min–max spans the rounds. **cost** = time relative to the runtime's raw "
+        "floor (threaded: a blocking socket; asyncio, uvloop: the faster of a raw "
+        "asyncio.Protocol and BufferedProtocol for that workload; trio: a non-blocking socket "
+        "driven by `trio.lowlevel.wait_readable` / `wait_writable`, with an `ssl.SSLObject` "
+        "for TLS), 1.00 = as fast, 2.00 = takes twice as long; it is the median over rounds "
+        "of the ratio within each round, so it need not equal the ratio of the two medians.",
+        "",
+        "![cost relative to the raw baseline](../docs/img/bench-ratios.png)",
+        "",
+        "## Targets",
+        "",
+        "| runtime | criterion | target | netbase | |",
+        "|---|---|--:|--:|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d_} | {e} |" for a, b, c, d_, e in targets_rows(t)]
+    lines += ["", "## Cost vs the runtime's floor: plain TCP", "", *cost_table(t, PLAIN_ORDER)]
     lines += [
         "",
-        "## Cost of a deadline (each candidate with ÷ without)",
+        "## Cost vs the runtime's floor: TLS",
         "",
-        "| runtime | candidate | " + " | ".join(TWINS) + " |",
-        "|---|---|" + "--:|" * len(TWINS),
+        "connect-tls: connect, handshake with a stdlib context trusting the run's CA, close. "
+        "connect-tls-default: the same through netbase's default context (`start_tls()` "
+        "without a context; `SSL_CERT_FILE` names the same CA).",
+        "",
+        *cost_table(t, TLS_ORDER),
+    ]
+    lines += [
+        "",
+        "## Cost of a deadline (each candidate: with ÷ without)",
+        "",
+        "| runtime | candidate | "
+        + " | ".join(f"{tw} {form}" for tw in TWINS for form in ("loop", "op"))
+        + " |",
+        "|---|---|" + "--:|" * (2 * len(TWINS)),
     ]
     for rt in RUNTIME_LABEL:
         for c in t.group(rt):
-            cells = [fmt(t.deadline_cost(rt, c["key"], tw)) for tw in TWINS]
+            cells = [
+                fmt(t.deadline_cost(rt, c["key"], tw, form))
+                for tw in TWINS
+                for form in ("-deadline", "-deadline-op")
+            ]
             if not c["missing"] and set(cells) != {"–"}:
                 lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
 
@@ -384,33 +494,71 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "",
         "## Memory per idle open stream",
         "",
-        "Resident set size of the client process after opening the streams, minus before, "
-        "divided by their number (after a full garbage collection; the kernel's socket "
-        "buffers are not in it). Measured in the first round only: it does not vary.",
+        f"{s['memory']:,} streams opened one after another (TLS: each with its handshake "
+        "done), to a server that never writes; resident set size of the client process "
+        "after, minus before, divided by their number (after a full garbage collection; the "
+        "kernel's socket buffers are not in it). Plain: every round; TLS: "
+        + (
+            "every round."
+            if s["memory_tls_rounds"] >= s["rounds"]
+            else f"the first "
+            f"{s['memory_tls_rounds']} of them (10,000 TLS handshakes a measurement)."
+        ),
         "",
-        "| runtime | candidate | streams | per stream |",
-        "|---|---|--:|--:|",
+        "| runtime | candidate | plain | min–max | TLS | min–max |",
+        "|---|---|--:|--:|--:|--:|",
     ]
     for rt in RUNTIME_LABEL:
-        n = s["memory_threaded"] if rt == "sync" else s["memory_async"]
         for c in t.group(rt):
-            r = t.rounds(rt, c["key"], "memory")
-            if r:
-                vals = sorted(r.values())
-                lines.append(
-                    f"| {RUNTIME_LABEL[rt]} | {c['name']} | {n:,} | "
-                    f"{display('memory', statistics.median(vals))[0]} KiB |"
-                )
+            cells = []
+            for wl in ("memory", "memory-tls"):
+                r = t.rounds(rt, c["key"], wl)
+                errs = t.errors.get(f"{rt}|{c['key']}|{wl}")
+                if r:
+                    cells += [kib(statistics.median(r.values())), spread(wl, r)]
+                else:
+                    cells += ["failed" if errs else "–", ""]
+            if set(cells) != {"–", ""}:
+                lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
+
+    lines += [
+        "",
+        "## Many streams at once",
+        "",
+        f"connect-many: {s['connect_many']:,} connects at once (a task, or a thread, each), "
+        "all under one deadline; µs per connect (the wall time over the count). scale-N: N "
+        "streams open at once, each doing ping-pong under its own deadline (a scope around "
+        "its loop); µs per round trip (the wall time over all of them). **growth** = the "
+        f"cost per round trip at the most streams measured ÷ at {counts[0]:,}. The threaded "
+        "runtime runs a thread per stream and stops at 1,000 threads.",
+        "",
+        f"![µs per round trip against the number of streams](../docs/img/{scale_chart.name})",
+        "",
+        "| runtime | candidate | connect-many | "
+        + " | ".join(f"scale-{n}" for n in counts)
+        + " | growth |",
+        "|---|---|--:|" + "--:|" * len(counts) + "--:|",
+    ]
+    for rt in RUNTIME_LABEL:
+        for c in t.group(rt):
+            cells = [micro(t.median(rt, c["key"], "connect-many"))]
+            cells += [micro(t.median(rt, c["key"], f"scale-{n}")) for n in counts]
+            if set(cells) != {"–"}:
+                cells.append(fmt(t.scale_growth(rt, c["key"])))
+                lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
 
     lines += [
         "",
         "## All measurements",
         "",
-        "| runtime | candidate | workload | median | cost vs baseline | min–max |",
+        "| runtime | candidate | workload | median | cost vs floor | min–max |",
         "|---|---|---|--:|--:|--:|",
     ]
+    all_order = [*WORKLOAD_ORDER, "memory", "memory-tls", "connect-many"] + [
+        f"scale-{n}" for n in counts
+    ]
     for rt in RUNTIME_LABEL:
-        for wl in WORKLOAD_ORDER:
+        for wl in all_order:
             base = t.baseline(rt, wl)
             for c in t.group(rt):
                 if c["missing"]:
@@ -426,55 +574,29 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
                         )
                     continue
                 med, unit = display(wl, statistics.median(r.values()))
-                lo, _ = display(wl, min(r.values()))
-                hi, _ = display(wl, max(r.values()))
-                if wl.startswith("bulk"):
-                    lo, hi = hi, lo  # MB/s: the shortest time is the highest rate
-                cost = "1.00 (baseline)" if c["key"] == base else fmt(t.cost(rt, c["key"], wl))
+                cost = "1.00 (floor)" if c["key"] == base else fmt(t.cost(rt, c["key"], wl))
                 note = f" ({len(errs)} failed)" if errs else ""
                 lines.append(
                     f"| {RUNTIME_LABEL[rt]} | {c['name']} | {wl} | {med} {unit} | "
-                    f"{cost} | {lo}–{hi}{note} |"
+                    f"{cost} | {spread(wl, r)}{note} |"
                 )
 
     lines += ["", "## Failures", ""]
-    failures = [(k, r, e) for k, d in sorted(t.errors.items()) for r, e in sorted(d.items())]
+    failures = [(k, r, e) for k, dd in sorted(t.errors.items()) for r, e in sorted(dd.items())]
     if not failures:
         lines.append("None: every measurement ran and every byte arrived.")
     for k, r, e in failures:
         rt, cand, wl = k.split("|")
-        name = next(c["name"] for c in t.candidates if c["runtime"] == rt and c["key"] == cand)
-        known = (
-            " (known upstream bug, see below)" if (rt, cand, wl) in KNOWN_UPSTREAM_FAILURES else ""
-        )
-        lines.append(f"- {RUNTIME_LABEL[rt]}/{name} {wl}: round {r + 1}: {e}{known}")
-    if any(
-        k.startswith(("asyncio|raw-buffered|bulk-tls", "uvloop|raw-buffered|bulk-tls"))
-        for k in t.errors
-    ):
-        lines += [
-            "",
-            "CPython's own SSL transport (3.11+) loses the tail the same way with a "
-            "BufferedProtocol: when the buffer fills it defers the next read with "
-            "call_soon, and a FIN that arrives first drops what the SSLObject still holds. "
-            "A CPython bug, not a harness error: the same client with a Protocol gets every "
-            "byte.",
-        ]
-    if any(k.startswith("uvloop|streams|bulk-tls") for k in t.errors):
-        lines += [
-            "",
-            "uvloop's SSL transport drops the decrypted data it still holds when the "
-            "server's FIN arrives while the StreamReader has paused reading (close_notify, "
-            "then FIN); a uvloop bug (uvloop PR 661), not a harness error: the raw uvloop "
-            "Protocol, which never pauses reading, gets every byte.",
-        ]
+        known = KNOWN_UPSTREAM_FAILURES.get((rt, cand, wl))
+        why = f" (upstream: {known[0]}; {known[1]})" if known else ""
+        lines.append(f"- {RUNTIME_LABEL[rt]}/{t.name(rt, cand)} {wl}: round {r + 1}: {e}{why}")
     if (out.parent / "profiles.md").exists():
         lines += [
             "",
             "## Profiles of the misses",
             "",
-            "What the profiles of netbase's backends say about each target missed, and "
-            "what would close it: [profiles.md](profiles.md).",
+            "What the profiles of netbase's backends say about the targets missed, and what "
+            "would close them: [profiles.md](profiles.md).",
         ]
     missing = [c for c in t.candidates if c["missing"]]
     if missing:
@@ -482,6 +604,19 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         lines += [f"- {RUNTIME_LABEL[c['runtime']]}/{c['name']}: {c['missing']}" for c in missing]
     out.write_text("\n".join(lines) + "\n")
     draw(t, chart)
+    draw_scale(t, scale_chart, counts)
+
+
+def micro(seconds: float | None) -> str:
+    return "–" if seconds is None else display("scale", seconds)[0]
+
+
+def spread(wl: str, r: dict[int, float]) -> str:
+    lo, _ = display(wl, min(r.values()))
+    hi, _ = display(wl, max(r.values()))
+    if wl.startswith("bulk"):
+        lo, hi = hi, lo  # MB/s: the shortest time is the highest rate
+    return f"{lo}–{hi}"
 
 
 #: one colour per kind of candidate, the same in every runtime's panel
@@ -502,13 +637,15 @@ def draw(t: Table, chart: Path) -> None:
     import matplotlib.pyplot as plt
 
     runtimes = [rt for rt in RUNTIME_LABEL if any(k.startswith(rt + "|") for k in t.values)]
-    fig, axes = plt.subplots(len(runtimes), 1, figsize=(13, 3.2 * len(runtimes)), squeeze=False)
+    if not runtimes:
+        return
+    fig, axes = plt.subplots(len(runtimes), 1, figsize=(16, 3.4 * len(runtimes)), squeeze=False)
     for ax, rt in zip(axes[:, 0], runtimes, strict=True):
         cands = [c for c in t.group(rt) if not c["missing"]]
         width = 0.8 / max(1, len(cands))
         for i, c in enumerate(cands):
-            ys = [t.cost(rt, c["key"], wl) or 0.0 for wl in WORKLOAD_ORDER]
-            xs = [j + (i - (len(cands) - 1) / 2) * width for j in range(len(WORKLOAD_ORDER))]
+            ys = [t.cost(rt, c["key"], wl) or 0.0 for wl in CHART_ORDER]
+            xs = [j + (i - (len(cands) - 1) / 2) * width for j in range(len(CHART_ORDER))]
             bold = c["key"] == "netbase"
             ax.bar(
                 xs,
@@ -520,25 +657,20 @@ def draw(t: Table, chart: Path) -> None:
                 linewidth=1.2 if bold else 0,
             )
         goal = TARGETS[rt]
-        for j, wl in enumerate(WORKLOAD_ORDER):
-            ax.hlines(
-                goal[wl.removesuffix("-deadline")],
-                j - 0.4,
-                j + 0.4,
-                colors="red",
-                linestyles="dashed",
-                linewidth=1,
-            )
+        for j, wl in enumerate(CHART_ORDER):
+            key = wl.removesuffix("-op").removesuffix("-deadline")
+            if key in goal:
+                ax.hlines(goal[key], j - 0.4, j + 0.4, colors="red", linestyles="dashed", lw=1)
         ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_xticks(range(len(WORKLOAD_ORDER)))
-        ax.set_xticklabels(WORKLOAD_ORDER, fontsize=8)
+        ax.set_xticks(range(len(CHART_ORDER)))
+        ax.set_xticklabels(CHART_ORDER, fontsize=7, rotation=30, ha="right")
         ax.set_ylabel("cost vs raw (×)")
         ax.set_title(
-            f"{RUNTIME_LABEL[rt]}: time relative to the raw baseline "
+            f"{RUNTIME_LABEL[rt]}: time relative to the raw floor "
             "(lower is better; red dashes: netbase's target)",
             fontsize=10,
         )
-        ax.legend(fontsize=7, ncol=4, loc="upper left")
+        ax.legend(fontsize=7, ncol=5, loc="upper left")
         top = max([1.5] + [p.get_height() for p in ax.patches])
         ceiling = min(top * 1.15, 6)
         ax.set_ylim(0, ceiling)
@@ -553,7 +685,50 @@ def draw(t: Table, chart: Path) -> None:
                     rotation=90,
                 )
     fig.tight_layout()
-    fig.savefig(chart, dpi=90)
+    fig.savefig(chart, dpi=80)
+    plt.close(fig)
+
+
+def draw_scale(t: Table, chart: Path, counts: list[int]) -> None:
+    """The per-round-trip cost against the number of streams, a panel per runtime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runtimes = [
+        rt
+        for rt in RUNTIME_LABEL
+        if any(t.rounds(rt, c["key"], f"scale-{counts[0]}") for c in t.group(rt))
+    ]
+    if not runtimes:
+        return
+    fig, axes = plt.subplots(1, len(runtimes), figsize=(4 * len(runtimes), 3.6), squeeze=False)
+    for ax, rt in zip(axes[0], runtimes, strict=True):
+        for c in t.group(rt):
+            pts = [(n, t.median(rt, c["key"], f"scale-{n}")) for n in counts]
+            pts = [(n, y * 1e6) for n, y in pts if y is not None]
+            if not pts:
+                continue
+            bold = c["key"] == "netbase"
+            ax.plot(
+                [n for n, _ in pts],
+                [y for _, y in pts],
+                marker="o",
+                label=c["name"],
+                color=COLORS[c["key"]],
+                linewidth=2.2 if bold else 1.2,
+            )
+        ax.set_xscale("log")
+        ax.set_xticks(counts, [f"{n:,}" for n in counts])
+        ax.minorticks_off()
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("streams at once")
+        ax.set_title(RUNTIME_LABEL[rt], fontsize=10)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("µs per round trip (lower is better)")
+    fig.tight_layout()
+    fig.savefig(chart, dpi=80)
     plt.close(fig)
 
 
@@ -561,6 +736,10 @@ def merge(datas: list[dict[str, Any]]) -> dict[str, Any]:
     """One data set from several runs (say, one per runtime): measurements united."""
     out: dict[str, Any] = {"meta": dict(datas[0]["meta"]), "values": {}, "errors": {}}
     out["meta"]["wall"] = sum(d["meta"]["wall"] for d in datas)
+    during = out["meta"]["during"] = dict(datas[0]["meta"]["during"])
+    for key in ("cpu_seconds", "ours_seconds", "others_seconds", "steal_seconds"):
+        during[key] = sum(d["meta"]["during"][key] for d in datas)
+    during["load_1min"] = [x for d in datas for x in d["meta"]["during"]["load_1min"]]
     cands: dict[tuple[str, str], dict[str, Any]] = {}
     for d in datas:
         out["values"].update(d["values"])
@@ -582,10 +761,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chart", type=Path, required=True)
-    parser.add_argument("--note", action="append", default=[], help="a line for the header")
     args = parser.parse_args(argv)
     data = merge([json.loads(p.read_text()) for p in args.data])
-    data["meta"]["notes"] = data["meta"].get("notes", []) + args.note
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.chart.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     write(data, args.out, args.chart)
     return 0

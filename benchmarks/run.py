@@ -1,6 +1,6 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--rounds N]``.
 
-Method (the one of the issue's anchors, so that its figures and ours read alike):
+Method (benchmarks/README.md has it in full):
 
 - the server is a small C program (``server.c``) compiled here with gcc, in its
   own process, pinned to another CPU than the client;
@@ -8,15 +8,17 @@ Method (the one of the issue's anchors, so that its figures and ours read alike)
   so that an idle CPU keeps polling and a wake-up is not a virtual machine's
   halt exit, which costs ~60 µs here and would hide the libraries' cost;
 - rounds: in each, every candidate runs every workload once, the candidates of
-  a runtime back to back (a workload and its ``-deadline`` twin in a row), in
-  an order rotated from round to round;
-- each measurement runs in a fresh client process and times the loop only
+  a runtime back to back, in an order rotated from round to round;
+- client processes: one per memory measurement, one per batch of workloads (a
+  workload and its deadline twins, ...); each workload times its loop only
   (connecting and the TLS handshake come before), after a warm-up of 1/8 of it;
 - a measurement that fails, or whose byte count is not exact, is recorded as
-  failed and reported loudly; it is never retried.
+  failed and reported loudly; it is never retried;
+- what the machine did meanwhile (other processes' CPU time, steal, load) is
+  measured and recorded.
 
-Writes ``benchmarks/results.md``, ``benchmarks/results.json`` and
-``docs/img/bench-ratios.png`` (see ``report.py``).
+Writes ``benchmarks/results.md``, ``benchmarks/results.json``,
+``docs/img/bench-ratios.png`` and ``docs/img/bench-scale.png`` (see ``report.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from benchmarks.clients._common import Job, raise_fd_limit
 from benchmarks.report import KNOWN_UPSTREAM_FAILURES
 
 HERE = Path(__file__).resolve().parent
@@ -52,14 +56,34 @@ GROUPS = {
 #: what each group needs besides its candidates' own libraries
 GROUP_NEEDS = {"uvloop": "uvloop", "trio": "trio"}
 
-#: (name, workload kind, TLS); each also runs as "<name>-deadline"
-WORKLOADS = [
+#: (name, workload kind, TLS): each also runs as "<name>-deadline" (one deadline
+#: scope around the timed loop) and "<name>-deadline-op" (one per operation)
+TWIN_WORKLOADS = [
     ("bulk", "bulk", False),
     ("pingpong", "pingpong", False),
     ("connect", "connect", False),
     ("bulk-tls", "bulk", True),
     ("pingpong-tls", "pingpong", True),
 ]
+DEADLINE_FORMS = [("", ""), ("-deadline", "loop"), ("-deadline-op", "op")]
+#: The threaded runtime's scale workloads stop here (a thread per stream): with
+#: 10,000 threads each round trip waits for the GIL behind thousands of others,
+#: some for longer than the 30 s deadline on a loaded machine, and a measurement
+#: takes 25 s.
+MAX_THREADS = 1_000
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # bulk | pingpong | connect | memory | connect_many | scale
+    tls: bool = False
+    deadline: str = ""  # "" | "loop" | "op"
+    streams: int = 1  # scale: streams at once
+    default_ctx: bool = False  # TLS with netbase's default context
+    #: workloads of one batch share a client process in a full run (each after
+    #: its own warm-up); "" = a process of its own
+    batch: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,35 +91,78 @@ class Sizes:
     bulk: int
     pingpong: int
     connect: int
-    memory_threaded: int
-    memory_async: int
+    connect_tls: int
+    memory: int
+    connect_many: int
+    #: the stream counts of the scale workloads, and the round trips they share
+    scale: tuple[int, ...]
+    scale_round_trips: int
     rounds: int
+    #: memory-tls runs in the first N rounds only: 10,000 TLS handshakes per
+    #: measurement cost seconds of CPU each time
+    memory_tls_rounds: int
     quick: bool
 
-    def size(self, kind: str, runtime: str) -> int:
-        if kind == "memory":
-            return self.memory_threaded if runtime == "sync" else self.memory_async
-        return int(getattr(self, kind))
+    def size(self, wl: Workload) -> int:
+        if wl.kind == "connect":
+            return self.connect_tls if wl.tls else self.connect
+        if wl.kind == "scale":
+            return self.round_trips_per_stream(wl.streams)
+        return int(getattr(self, wl.kind))
+
+    def round_trips_per_stream(self, streams: int) -> int:
+        """The scale workloads share their round trips out (at least 5 per stream)."""
+        return max(5, self.scale_round_trips // streams)
 
 
 FULL = Sizes(
-    bulk=256 * 1024 * 1024,
-    pingpong=20_000,
-    connect=2_000,
-    memory_threaded=1_000,
-    memory_async=10_000,
-    rounds=3,
+    bulk=128 * 1024 * 1024,
+    pingpong=10_000,
+    connect=1_000,
+    connect_tls=200,
+    memory=10_000,
+    connect_many=1_000,
+    scale=(1, 100, 1_000, 10_000),
+    scale_round_trips=10_000,
+    rounds=5,
+    memory_tls_rounds=2,
     quick=False,
 )
 QUICK = Sizes(
-    bulk=2 * 1024 * 1024,
-    pingpong=200,
-    connect=50,
-    memory_threaded=50,
-    memory_async=100,
+    bulk=256 * 1024,
+    pingpong=100,
+    connect=20,
+    connect_tls=5,
+    memory=50,
+    connect_many=20,
+    scale=(1, 4, 16),
+    scale_round_trips=32,
     rounds=1,
+    memory_tls_rounds=1,
     quick=True,
 )
+
+
+def workloads(sizes: Sizes) -> list[Workload]:
+    """Every workload, in the order a round runs them (twins in a row)."""
+    out = [
+        Workload(name + suffix, kind, tls, deadline, batch=name)
+        for name, kind, tls in TWIN_WORKLOADS
+        for suffix, deadline in DEADLINE_FORMS
+    ]
+    out += [
+        Workload("connect-tls", "connect", True, batch="connect-tls"),
+        Workload("connect-tls-default", "connect", True, default_ctx=True, batch="connect-tls"),
+        # memory: a fresh process each, so that nothing before it shapes the heap
+        Workload("memory", "memory"),
+        Workload("memory-tls", "memory", True),
+        Workload("connect-many", "connect_many", deadline="loop", batch="connect"),
+    ]
+    out += [
+        Workload(f"scale-{n}", "scale", deadline="loop", streams=n, batch="scale")
+        for n in sizes.scale
+    ]
+    return out
 
 
 @dataclass
@@ -228,6 +295,41 @@ def low_latency_idle() -> Iterator[str]:
         os.close(fd)  # closing the file releases the request
 
 
+def cpu_times() -> tuple[dict[str, int], float]:
+    """(the machine's CPU time by kind, in clock ticks; our own and our children's, in s)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
+    machine = dict(zip(names, map(int, fields), strict=False))
+    t = os.times()
+    return machine, t.user + t.system + t.children_user + t.children_system
+
+
+def machine_during(
+    before: tuple[dict[str, int], float],
+    after: tuple[dict[str, int], float],
+    load: list[float],
+    cpus_allowed: int,
+) -> dict[str, Any]:
+    """What the machine did during the run, measured: how busy its CPUs were with
+    other work than the benchmark's, the time the hypervisor took (steal), and
+    the load average."""
+    tick = os.sysconf("SC_CLK_TCK")
+    delta = {k: (after[0][k] - before[0][k]) / tick for k in after[0]}
+    total = sum(delta.values())
+    busy = total - delta["idle"] - delta["iowait"] - delta["steal"]
+    ours = after[1] - before[1]
+    return {
+        "cpus": os.cpu_count(),
+        "cpus_allowed": cpus_allowed,
+        "cpu_seconds": round(total, 1),
+        "ours_seconds": round(ours, 1),
+        "others_seconds": round(max(0.0, busy - ours), 1),
+        "steal_seconds": round(delta["steal"], 1),
+        "load_1min": [round(x, 2) for x in load],
+    }
+
+
 # -- candidates ----------------------------------------------------------------
 
 
@@ -253,72 +355,115 @@ def discover() -> list[Candidate]:
     return found
 
 
-def workload_kinds(cand: Candidate) -> list[tuple[str, str, bool, bool]]:
-    """(workload name, kind, tls, deadline) in the order a round runs them."""
+def runs(cand: Candidate, wl: Workload) -> bool:
+    """Whether the candidate runs the workload."""
+    if wl.default_ctx:  # netbase's default context: the others have no such thing
+        return cand.key == "netbase"
+    if wl.kind == "scale" and cand.runtime == "sync" and wl.streams > MAX_THREADS:
+        return False
+    if wl.name == "memory-tls" and cand.key == "httpcore":
+        # httpcore's streams are the stdlib's and anyio's, measured beside it; 10,000
+        # TLS handshakes take long enough to leave out a figure that repeats theirs
+        return False
+    if cand.key == "raw-buffered":
+        # The other asyncio floor, for the workloads where it can be the faster one;
+        # it keeps a buffer per stream by design, so not an idle stream either.
+        return wl.kind in ("bulk", "pingpong")
+    return True
+
+
+def make_job(wl: Workload, sizes: Sizes, ports: dict[str, int], cafile: Path) -> Job:
+    """What a client process is told to do for one workload."""
+    return Job(
+        workload=wl.kind,
+        tls=wl.tls,
+        deadline=wl.deadline,
+        size=sizes.size(wl),
+        ports=ports,
+        cafile=str(cafile),
+        streams=wl.streams,
+        default_ctx=wl.default_ctx,
+    )
+
+
+def make_batches(
+    todo: list[tuple[Workload, Candidate]], rnd: int, quick: bool
+) -> list[tuple[Candidate, list[Workload]]]:
+    """Which measurements share a client process, in the order they run.
+
+    A full run gives a candidate's workloads of one batch (a workload and its
+    deadline twins; the scale workloads) one process, each workload after its
+    own warm-up, in an order rotated from round to round; the others a process
+    each. The quick run gives each candidate one process for everything, to
+    start fewer interpreters.
+    """
+    groups: dict[tuple[int, str], tuple[Candidate, list[Workload]]] = {}
+    for i, (wl, cand) in enumerate(todo):
+        key = (id(cand), "" if quick else wl.batch or f"#{i}")
+        groups.setdefault(key, (cand, []))[1].append(wl)
     out = []
-    for name, kind, tls in WORKLOADS:
-        out.append((name, kind, tls, False))
-        out.append((name + "-deadline", kind, tls, True))
-    if cand.key != "raw-buffered":  # a buffer per stream by design: not an idle stream
-        out.append(("memory", "memory", False, False))
+    for cand, wls in groups.values():
+        shift = 0 if quick else rnd % len(wls)
+        out.append((cand, wls[shift:] + wls[:shift]))
     return out
 
 
-def expected_count(kind: str, size: int) -> int:
-    return size * 64 if kind == "pingpong" else size
+def unit_of(kind: str) -> str:
+    return {"connect": "cycles", "memory": "streams", "connect_many": "connects"}.get(kind, "bytes")
 
 
 def measure(
     cand: Candidate,
-    workload: tuple[str, str, bool, bool],
+    wls: list[Workload],
     sizes: Sizes,
     ports: dict[str, int],
     cafile: Path,
     timeout: float,
-) -> float | str:
-    """One fresh client process: the per-unit figure, or an error message."""
-    _, kind, tls, deadline = workload
-    size = sizes.size(kind, cand.runtime)
+) -> list[float | str]:
+    """One fresh client process for these workloads: per workload, the per-unit
+    figure or an error message."""
+    from benchmarks.clients._common import expected_count, per_unit
+
+    jobs = [make_job(wl, sizes, ports, cafile) for wl in wls]
     spec = {
         "runtime": cand.runtime,
         "candidate": cand.key,
-        "job": {
-            "workload": kind,
-            "tls": tls,
-            "deadline": deadline,
-            "size": size,
-            "ports": ports,
-            "cafile": str(cafile),
-        },
+        "jobs": [dataclasses.asdict(job) for job in jobs],
     }
+    # netbase's default context (the system trust store) trusts the run's CA
+    # through SSL_CERT_FILE, as the stdlib context of its twin does through cafile.
+    env = {**os.environ, "SSL_CERT_FILE": str(cafile)}
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks.client", json.dumps(spec)],
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=timeout * len(jobs),
             cwd=ROOT,
+            env=env,
         )
     except subprocess.TimeoutExpired:
-        return f"no result within {timeout:.0f} s"
+        return [f"no result within {timeout * len(jobs):.0f} s"] * len(jobs)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return lines[-1] if lines else f"exit status {proc.returncode}"
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    want = expected_count(kind, size)
-    if result["count"] != want:
-        unit = (
-            "bytes"
-            if kind in ("bulk", "pingpong")
-            else "cycles"
-            if kind == "connect"
-            else "streams"
-        )
-        return f"BenchError: received {result['count']} {unit}, expected {want}"
-    if kind == "memory":
-        return float(result["bytes_per_stream"])
-    # seconds per unit: per byte (bulk), per round trip, per connect cycle
-    return float(result["seconds"]) / size
+        return [lines[-1] if lines else f"exit status {proc.returncode}"] * len(jobs)
+    out: list[float | str] = []
+    for wl, job, result in zip(
+        wls, jobs, json.loads(proc.stdout.strip().splitlines()[-1]), strict=True
+    ):
+        want = expected_count(job)
+        if "error" in result:
+            out.append(result["error"])
+        elif result["count"] != want:
+            out.append(
+                f"BenchError: received {result['count']} {unit_of(wl.kind)}, expected {want}"
+            )
+        elif wl.kind == "memory":
+            out.append(float(result["bytes_per_stream"]))
+        else:
+            # seconds per unit: per byte (bulk), per round trip, per connect
+            out.append(float(result["seconds"]) / per_unit(job))
+    return out
 
 
 def selected(only: list[str], runtime: str, key: str, workload: str) -> bool:
@@ -351,9 +496,12 @@ def run(
     missing = [c for c in candidates if c.missing is not None]
     for c in missing:
         print(f"benchmarks: {c.runtime}/{c.name}: {c.missing}", file=sys.stderr)
+    cpus_allowed = len(os.sched_getaffinity(0))
     client_cpu, server_cpu = cpus()
     priority = raise_priority()
+    fd_limit = raise_fd_limit()  # client processes inherit it (and raise it again)
     results = Results()
+    load = [os.getloadavg()[0]]  # 1-minute load average: at the start, after each round
     timeout = 120.0 if sizes.quick else 600.0
     with tempfile.TemporaryDirectory(prefix="netbase-bench-") as tmp:
         workdir = Path(tmp)
@@ -362,6 +510,8 @@ def run(
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})  # client processes inherit it
         with low_latency_idle() as dma, start_server(exe, cert, key, server_cpu) as ports:
+            cpu_before = cpu_times()
+            memory_tls_time = 0.0  # in the first round, for the estimate of the whole
             for rnd in range(sizes.rounds):
                 for runtime in GROUPS:
                     group = [c for c in present if c.runtime == runtime]
@@ -369,31 +519,45 @@ def run(
                         continue
                     shift = rnd % len(group)
                     order = group[shift:] + group[:shift]
-                    workloads = {w[0]: w for c in group for w in workload_kinds(c)}
-                    for wname, wl in workloads.items():
-                        for cand in order:
-                            if rnd > 0 and wname == "memory":
-                                continue  # it does not vary from round to round: once is enough
-                            if wl not in workload_kinds(cand) or not selected(
-                                only or [], runtime, cand.key, wname
-                            ):
-                                continue
-                            value = measure(cand, wl, sizes, ports, ca, timeout)
-                            k = Results.key(runtime, cand.key, wname)
+                    todo = [
+                        (wl, cand)
+                        for wl in workloads(sizes)
+                        for cand in order
+                        if runs(cand, wl)
+                        and selected(only or [], runtime, cand.key, wl.name)
+                        and (wl.name != "memory-tls" or rnd < sizes.memory_tls_rounds)
+                    ]
+                    batches = make_batches(todo, rnd, sizes.quick)
+                    for cand, wls in batches:
+                        t1 = time.perf_counter()
+                        values = measure(cand, wls, sizes, ports, ca, timeout)
+                        if rnd == 0 and any(wl.name == "memory-tls" for wl in wls):
+                            memory_tls_time += time.perf_counter() - t1
+                        for wl, value in zip(wls, values, strict=True):
+                            k = Results.key(runtime, cand.key, wl.name)
                             if isinstance(value, str):
                                 results.errors.setdefault(k, {})[rnd] = value
                                 print(
-                                    f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wname}: "
+                                    f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wl.name}: "
                                     f"{value}",
                                     file=sys.stderr,
                                 )
                             else:
                                 results.values.setdefault(k, {})[rnd] = value
+                load.append(os.getloadavg()[0])
+                if rnd == 0 and sizes.rounds > 1:
+                    rest = time.perf_counter() - t0 - memory_tls_time
+                    total = rest * sizes.rounds + memory_tls_time * min(
+                        sizes.memory_tls_rounds, sizes.rounds
+                    )
+                    print(f"benchmarks: about {total / 60:.0f} min in all", file=sys.stderr)
                 print(
                     f"benchmarks: round {rnd + 1}/{sizes.rounds} done "
                     f"({time.perf_counter() - t0:.0f} s)",
                     file=sys.stderr,
                 )
+    # after the server has exited, so that its CPU time counts as ours
+    machine = machine_during(cpu_before, cpu_times(), load, cpus_allowed)
     wall = time.perf_counter() - t0
     meta = report.collect_meta(
         started=started,
@@ -404,6 +568,8 @@ def run(
         server_cpu=server_cpu,
         quick=sizes.quick,
         priority=priority,
+        machine=machine,
+        fd_limit=fd_limit,
     )
     data = {
         "meta": meta,
@@ -439,7 +605,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tiny sizes, one round: checks that every candidate runs",
     )
-    parser.add_argument("--rounds", type=int, help="rounds (default: 3, quick: 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (default: 5, quick: 1)")
+    parser.add_argument(
+        "--memory-tls-rounds",
+        type=int,
+        help="rounds that measure memory-tls (default: 2): 10,000 handshakes each time",
+    )
     parser.add_argument(
         "--allow-missing",
         action="store_true",
@@ -457,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.rounds:
         sizes = dataclasses.replace(sizes, rounds=args.rounds)
+    if args.memory_tls_rounds is not None:
+        sizes = dataclasses.replace(sizes, memory_tls_rounds=args.memory_tls_rounds)
     tmp_default = Path(tempfile.gettempdir()) / "netbase-bench-quick"
     if args.quick:
         tmp_default.mkdir(exist_ok=True)

@@ -7,18 +7,22 @@
  * server, not the client).
  *
  * Ports (all on 127.0.0.1, chosen by the kernel, printed on stdout as
- * "echo=N bulk=N tls_echo=N tls_bulk=N sink=N" once listening):
+ * "echo=N bulk=N tls_echo=N tls_bulk=N sink=N tls_sink=N mecho=N" once listening):
  *   echo      echoes every byte back until the client closes
  *   bulk      reads an 8-byte big-endian count, sends that many bytes, closes
  *   tls_echo  echo over TLS
  *   tls_bulk  bulk over TLS; ends with close_notify, then FIN
  *   sink      accepts and holds connections, never writes; closes on EOF
+ *   tls_sink  the same over TLS: completes the handshake, then holds
+ *   mecho     echo for many streams at once: one epoll thread serves them all
+ *             (the scale workloads; 10,000 threads would measure the server)
  *
  * Usage: server CERT_PEM KEY_PEM
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -200,12 +204,25 @@ static void *accept_loop(void *arg) {
     return NULL;
 }
 
-/* Idle connections for the memory workload: one epoll thread holds them all. */
-static void *sink_loop(void *arg) {
-    int lfd = *(int *)arg;
+/* An epoll instance watching a listener for reading (its event's data: the fd). */
+static int epoll_with(int lfd) {
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    return ep;
+}
+
+/* The same, with a NULL pointer as the listener's event data. */
+static int epoll_with_ptr(int lfd) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    return ep;
+}
+
+/* Idle connections for the memory workload: one epoll thread holds them all. */
+static void *sink_loop(void *arg) {
+    int lfd = *(int *)arg, ep = epoll_with(lfd);
     struct epoll_event events[256];
     char buf[4096];
     for (;;) {
@@ -220,6 +237,80 @@ static void *sink_loop(void *arg) {
             } else {
                 ssize_t k = recv(fd, buf, sizeof buf, 0);
                 if (k <= 0) { epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL); close(fd); }
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Idle TLS connections: the handshake, driven by epoll, then held like sink's. */
+static void *tls_sink_loop(void *arg) {
+    int lfd = *(int *)arg, ep = epoll_with_ptr(lfd);
+    struct epoll_event events[256];
+    char buf[4096];
+    for (;;) {
+        int n = epoll_wait(ep, events, 256, -1);
+        for (int i = 0; i < n; i++) {
+            SSL *ssl = events[i].data.ptr;
+            if (ssl == NULL) {
+                int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+                if (c < 0) continue;
+                ssl = SSL_new(ssl_ctx);
+                SSL_set_fd(ssl, c);
+                SSL_set_accept_state(ssl);
+                struct epoll_event cev = {.events = EPOLLIN, .data.ptr = ssl};
+                epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+                continue;
+            }
+            int fd = SSL_get_fd(ssl), k, err;
+            /* The handshake, then whatever the client sends, until it would block. */
+            for (;;) {
+                k = SSL_is_init_finished(ssl) ? SSL_read(ssl, buf, sizeof buf) : SSL_do_handshake(ssl);
+                if (k <= 0) break;
+            }
+            err = SSL_get_error(ssl, k);
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                /* a flight the socket could not take at once (rare on loopback): wait for room */
+                uint32_t want = err == SSL_ERROR_WANT_WRITE ? EPOLLIN | EPOLLOUT : EPOLLIN;
+                struct epoll_event wev = {.events = want, .data.ptr = ssl};
+                epoll_ctl(ep, EPOLL_CTL_MOD, fd, &wev);
+            } else {
+                /* Answer the client's close_notify with ours (anyio waits for it). */
+                if (err == SSL_ERROR_ZERO_RETURN) SSL_shutdown(ssl);
+                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+                SSL_free(ssl);
+                close(fd);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Echo for many streams at once, non-blocking: a client sends 64 bytes and
+ * waits for them before it sends more, so a send never finds a full buffer. */
+static void *mecho_loop(void *arg) {
+    int lfd = *(int *)arg, ep = epoll_with(lfd);
+    struct epoll_event events[256];
+    char buf[CHUNK];
+    int one = 1;
+    for (;;) {
+        int n = epoll_wait(ep, events, 256, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd;
+            if (fd == lfd) {
+                int c;
+                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+                }
+                continue;
+            }
+            ssize_t k = recv(fd, buf, sizeof buf, 0);
+            if (k < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (k <= 0 || send(fd, buf, (size_t)k, MSG_NOSIGNAL) != k) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+                close(fd);
             }
         }
     }
@@ -245,15 +336,22 @@ int main(int argc, char **argv) {
     static struct listener ls[4];
     enum mode modes[4] = {ECHO, BULK, TLS_ECHO, TLS_BULK};
     for (int i = 0; i < 4; i++) { ls[i].fd = listen_on(); ls[i].mode = modes[i]; }
-    static int sink;
+    static int sink, tls_sink, mecho;
     sink = listen_on();
-    printf("echo=%d bulk=%d tls_echo=%d tls_bulk=%d sink=%d\n", port_of(ls[0].fd), port_of(ls[1].fd),
-           port_of(ls[2].fd), port_of(ls[3].fd), port_of(sink));
+    tls_sink = listen_on();
+    mecho = listen_on();
+    fcntl(mecho, F_SETFL, O_NONBLOCK);
+    fcntl(tls_sink, F_SETFL, O_NONBLOCK);
+    printf("echo=%d bulk=%d tls_echo=%d tls_bulk=%d sink=%d tls_sink=%d mecho=%d\n",
+           port_of(ls[0].fd), port_of(ls[1].fd), port_of(ls[2].fd), port_of(ls[3].fd),
+           port_of(sink), port_of(tls_sink), port_of(mecho));
     fflush(stdout);
 
     pthread_t t;
     for (int i = 0; i < 4; i++) pthread_create(&t, NULL, accept_loop, &ls[i]);
     pthread_create(&t, NULL, sink_loop, &sink);
+    pthread_create(&t, NULL, tls_sink_loop, &tls_sink);
+    pthread_create(&t, NULL, mecho_loop, &mecho);
     /* Run until the parent closes our stdin. */
     char c;
     while (read(0, &c, 1) > 0) {}

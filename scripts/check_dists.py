@@ -1,7 +1,9 @@
 """Check the built distributions: one wheel and one sdist each, naming only their own dependencies.
 
 Installing one runtime package must not pull in another runtime, so each
-wheel's ``Requires-Dist`` is compared with what that distribution may need.
+wheel's `Requires-Dist` is compared with what that distribution may need. The
+core is versioned in epoch 1, and every requirement on it must name that epoch
+in both bounds, so that PyPI's unrelated `netbase` (epoch 0) can never satisfy it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 EXPECTED = {
-    "netbase": {"truststore"},
+    "netbase": {"truststore", "exceptiongroup"},  # exceptiongroup: Python 3.10 only
     "netbase_threaded": {"netbase"},
     "netbase_asyncio": {"netbase"},
     "netbase_trio": {"netbase", "trio"},
@@ -39,6 +41,14 @@ def main(dist_dir: str) -> int:
             metadata = email.message_from_bytes(wheel.read(meta_name))
             if not any(n.endswith("py.typed") for n in wheel.namelist()):
                 problems.append(f"{name}: the wheel has no py.typed")
+        for requirement in metadata.get_all("Requires-Dist") or []:
+            if requirement_name(requirement) == "netbase":
+                bounds = re.findall(r"(>=|<|==|~=|>|<=)\s*([^,;\s]+)", requirement)
+                if not bounds or any(not version.startswith("1!") for _, version in bounds):
+                    problems.append(
+                        f"{name}: {requirement!r} does not pin the core's epoch "
+                        "(netbase>=1!X,<1!Y): PyPI's unrelated netbase could satisfy it"
+                    )
         requires = {
             requirement_name(r)
             for r in metadata.get_all("Requires-Dist") or []

@@ -4,7 +4,10 @@ Serves the built site (``mkdocs build``) on loopback and drives Debian's
 chromium through Playwright: every page renders with its title and no
 console error, every resource it loads is found, every internal link leads
 to a page that exists, and the runtime tabs switch (content tabs are linked:
-choosing "trio" shows the trio code of every tab set on the page).
+choosing "trio" shows the trio code of every tab set on the page). The text
+shown must be rendered Markdown: no reStructuredText left raw (a `:class:` role,
+a `::` literal-block marker), no cross-reference left unresolved, no private
+name (`_Base`) on an API page, and no title repeated by the heading under it.
 
     python scripts/docs_browser.py SITE_DIR
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import sys
 import threading
 from pathlib import Path
@@ -34,6 +38,16 @@ FLAGS = [
     "--no-first-run",
 ]
 RUNTIME_TABS = ("threaded", "asyncio", "trio")
+
+# Markup that means a docstring or a page was written for another renderer.
+RAW_MARKUP = {
+    "a Sphinx role": re.compile(r":(?:py:)?(?:func|class|meth|attr|exc|mod|data|obj|const|ref):`?"),
+    "a reStructuredText literal-block marker": re.compile(r"\w::\s*$", re.MULTILINE),
+    "an unresolved cross-reference": re.compile(r"\]\[[\w.]+\]"),
+    "reStructuredText double backticks": re.compile(r"``\w"),
+}
+# On API pages: a name starting with one underscore (but not a dunder) is private.
+PRIVATE_NAME = re.compile(r"(?<![\w.])_[A-Za-z]\w*(?<!_)\b")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -94,6 +108,7 @@ def main(site_dir: str) -> int:
                 title = page.locator("article h1").first
                 if not title.count() or not title.inner_text().strip():
                     problems.append(f"/{path}: no title rendered")
+                problems += raw_markup(page, path)
                 for href in page.eval_on_selector_all(
                     "a[href]", "links => links.map(a => a.getAttribute('href'))"
                 ):
@@ -117,6 +132,31 @@ def main(site_dir: str) -> int:
         f"{len(problems)} problems"
     )
     return 1 if problems else 0
+
+
+def raw_markup(page: object, path: str) -> list[str]:
+    """What the page shows that is markup for another renderer, or private, or repeated."""
+    found = []
+    # Prose only: code blocks may show anything (a Sphinx role in a string is fine).
+    text = page.evaluate(  # type: ignore[attr-defined]
+        """() => {
+            const article = document.querySelector("article").cloneNode(true);
+            article.querySelectorAll("pre, .highlight").forEach(e => e.remove());
+            return article.innerText;
+        }"""
+    )
+    for what, pattern in RAW_MARKUP.items():
+        for match in pattern.finditer(text):
+            line = text[: match.end()].rsplit("\n", 1)[-1][-60:]
+            found.append(f"/{path}: {what}: {line!r}")
+    if path.startswith("reference/"):
+        for match in sorted(set(PRIVATE_NAME.findall(text))):
+            found.append(f"/{path}: a private name is shown: {match!r}")
+    headings = page.locator("article h1, article h2").all_inner_texts()  # type: ignore[attr-defined]
+    names = [h.strip().rstrip("¶").strip() for h in headings[:2]]
+    if len(names) == 2 and names[0] == names[1]:
+        found.append(f"/{path}: the title {names[0]!r} is repeated by the heading under it")
+    return found
 
 
 def check_tabs(page: object, path: str, problems: list[str]) -> int:

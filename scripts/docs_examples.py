@@ -4,8 +4,11 @@ This is the README's main job (``uvx nox -s examples``). Each page is run once
 per runtime it shows code for, against local servers standing in for
 www.example.com and the other sites, in a private network namespace (nothing
 leaves the machine; see tests/docs/docs_sandbox.py). Output is grouped by page
-and runtime: each ``>>>`` statement with what it printed, each block with its
-output. A failing example is shown with the difference and makes the run fail.
+and runtime: each `>>>` statement with what it printed, each block with its
+output (or "ok: printed nothing"). A failing example is shown with the
+difference and makes the run fail. The last line counts what ran: pages, the
+page-and-runtime runs, and the examples, which are code blocks (each run whole)
+and `>>>` statements (each checked against the output the page shows).
 
     python scripts/docs_examples.py                  # every runtime; all must be installed
     python scripts/docs_examples.py --runtime trio   # one runtime
@@ -40,6 +43,9 @@ def main() -> int:
     pages = [Path(p).resolve() for p in args.pages] or sorted(docs_lanes.DOCS.rglob("*.md"))
     docs_lanes.Lane.required = frozenset(runtimes)
     passed = failed = 0
+    kinds = {"block": 0, "statement": 0}
+    pages_run: set[Path] = set()
+    runs = 0
     with running_sites() as sites:
         docs_lanes.Lane.busy_servers = staticmethod(sites.wait_idle)
         for page in pages:
@@ -51,8 +57,11 @@ def main() -> int:
                 if not examples:
                     continue
                 print(f"\n==== {page.relative_to(ROOT)} [{sybil.name}] ====")
+                pages_run.add(page)
+                runs += 1
                 for example in examples:
                     ok = run_one(example)
+                    kinds[kind(example)] += 1
                     passed += ok
                     failed += not ok
                     if not ok and example.namespace[docs_lanes.LANE_KEY].executor is None:
@@ -61,8 +70,18 @@ def main() -> int:
                         print(f"FAILED: the other {sybil.name} examples of this page too")
                         break
                 docs_lanes.teardown_lane(document.namespace)
-    print(f"\nexamples: {passed} passed, {failed} failed")
+    print(
+        f"\nexamples: {len(pages_run)} pages, {runs} page runs (one per runtime shown), "
+        f"{kinds['block']} code blocks and {kinds['statement']} >>> statements: "
+        f"{passed} passed, {failed} failed"
+    )
     return 1 if failed else 0
+
+
+def kind(example: object) -> str:
+    """Whether the example is a `>>>` "statement" or a code "block" run whole."""
+    evaluator = example.region.evaluator  # type: ignore[attr-defined]
+    return "statement" if isinstance(evaluator, docs_lanes.SessionEvaluator) else "block"
 
 
 def run_one(example: object) -> bool:
@@ -102,6 +121,8 @@ def run_one(example: object) -> bool:
         print(f"--- block at line {example.line}: {where}")  # type: ignore[attr-defined]
         if out.getvalue():
             print(out.getvalue(), end="")
+        elif not failure:
+            print("ok: printed nothing")
     if failure:
         print("FAILED:\n" + textwrap.indent(failure.rstrip("\n"), "    "))
         return False

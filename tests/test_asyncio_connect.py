@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 
 import pytest
 
 import netbase
 import servers
 from helpers import PROMPT, read_exactly, stopwatch
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.runtimes("asyncio", "uvloop")
 
@@ -119,7 +123,9 @@ async def test_every_attempt_refused_names_each_address(runtime):
     assert f"example.test:{port}" in message
     assert f"127.0.0.1:{port}" in message
     assert f"[::1]:{port}" in message
-    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+    group = info.value.__cause__  # both failures kept, in the order of the attempts
+    assert isinstance(group, BaseExceptionGroup)
+    assert [type(e) for e in group.exceptions] == [ConnectionRefusedError] * 2
 
 
 # -- resolvers ------------------------------------------------------------------------

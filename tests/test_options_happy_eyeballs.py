@@ -14,6 +14,9 @@ is "at once" from "after the stagger" from "after N staggers".
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import gc
 import importlib
 import os
 import shutil
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import pytest
 from hypothesis import given
@@ -35,7 +39,11 @@ from test_options_support import (
 )
 
 import netbase
+from drivers import TrioDriver
 from helpers import PROMPT, stopwatch
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 HOST = "eyeballs.test"  # never resolved by the system: every test passes a stub
 
@@ -86,7 +94,11 @@ async def test_every_attempt_in_interleaved_order_in_the_error(runtime):
     positions = [message.find(f"{address}:{lay.port}") for address in order]
     assert -1 not in positions, message
     assert positions == sorted(positions), message
-    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+    # Every failure is kept, not only the first: the cause groups them, in the same order.
+    group = info.value.__cause__
+    assert isinstance(group, BaseExceptionGroup), repr(group)
+    assert len(group.exceptions) == 4
+    assert all(isinstance(e, ConnectionRefusedError) for e in group.exceptions)
 
 
 def _interleave(runtime):
@@ -241,6 +253,84 @@ async def test_losers_that_connected_are_closed(runtime):
             await stream.write(b"still here")
             assert await stream.read() == b"still here"
         assert lay.accepted  # (how many losers connected before the win is up to timing)
+
+
+async def _connect_cancelled_after(runtime, net, port, steps):
+    """``connect()``, cancelled after ``steps`` scheduling steps: the stream, or ``None``."""
+    if isinstance(runtime, TrioDriver):
+        import trio
+
+        got = []
+        with trio.CancelScope() as scope:
+
+            async def cancel() -> None:
+                for _ in range(steps):
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel)
+                got.append(await net.connect(HOST, port))
+        return got[0] if got else None
+    task = asyncio.ensure_future(net.connect(HOST, port))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
+
+
+@pytest.mark.async_only
+async def test_a_race_cancelled_at_any_step_leaves_no_socket(runtime):
+    """Cancelled at every step of a race: before the win, and after it while a loser
+    still hangs. No socket is left (the winner's included); a connect that returned
+    gave a stream that works."""
+    plan = {"127.0.0.2": HANG, "127.0.0.3": ACCEPT}
+    outcomes: collections.Counter[str] = collections.Counter()
+    with layout(plan) as lay:
+        net, _ = backend(runtime, ["127.0.0.2", "127.0.0.3"], happy_eyeballs_delay=0)
+        for steps in range(40):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                stream = await _connect_cancelled_after(runtime, net, lay.port, steps)
+                if stream is None:
+                    outcomes["cancelled"] += 1
+                else:
+                    outcomes["connected"] += 1
+                    async with stream:
+                        await stream.write(b"ping")
+                        assert await stream.read() == b"ping"
+                    del stream
+                gc.collect()
+            unclosed = [str(w.message) for w in caught if w.category is ResourceWarning]
+            assert not unclosed, f"cancelled after {steps} steps: {unclosed}"
+    # The sweep spans the race: the early ones were cancelled, the late ones connected.
+    assert outcomes["cancelled"], outcomes
+    assert outcomes["connected"], outcomes
+
+
+async def test_a_deadline_at_any_moment_of_a_race_leaves_no_socket(runtime):
+    """Deadlines landing all through a race (before, at and after the win): each ends in
+    a stream or a ConnectTimeout, and no socket is left."""
+    plan = {"127.0.0.2": HANG, "127.0.0.3": ACCEPT}
+    with layout(plan) as lay:
+        net, _ = backend(runtime, ["127.0.0.2", "127.0.0.3"], happy_eyeballs_delay=0)
+        for step in range(40):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                try:
+                    async with netbase.timeout(step * 0.0001):
+                        stream = await net.connect(HOST, lay.port)
+                except netbase.ConnectTimeout:
+                    pass
+                else:
+                    await stream.close()
+                    del stream
+                gc.collect()
+            unclosed = [str(w.message) for w in caught if w.category is ResourceWarning]
+            assert not unclosed, f"a deadline of {step * 0.1:.1f} ms: {unclosed}"
 
 
 # -- one deadline over the whole race ---------------------------------------------

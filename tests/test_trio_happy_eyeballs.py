@@ -8,6 +8,7 @@ with no network. The same pattern as trio's own ``open_tcp_stream`` tests.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +17,9 @@ import trio.testing
 
 import netbase
 from netbase_trio import _connect
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.runtimes("trio")
 
@@ -114,8 +118,42 @@ def test_all_failing_names_every_attempt(runtime, monkeypatch):
     script = Script({"::1": (0.1, False), "10.0.0.1": (0.2, False)})
     with pytest.raises(netbase.ConnectError, match="all 2 attempts failed") as info:
         race(monkeypatch, script, ["::1", "10.0.0.1"])
-    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+    group = info.value.__cause__
+    assert isinstance(group, BaseExceptionGroup)  # every failure kept, as trio keeps them
+    assert [type(e) for e in group.exceptions] == [ConnectionRefusedError] * 2
     assert all(s.closed for s in script.sockets)
+
+
+def test_cancelled_after_the_win_while_a_loser_ends_closes_the_winner(runtime, monkeypatch):
+    """The winner is in hand, a loser takes its time to end, and an enclosing scope is
+    cancelled meanwhile: the winner's socket is closed, not dropped."""
+    script = Script({"::1": (60.0, True), "10.0.0.1": (0.1, True)})
+
+    async def slow_to_end(address: str, port: int, local_address: Any, options: Any) -> Any:
+        try:
+            return await script.attempt(address, port, local_address, options)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(1.0)  # e.g. a slow close: the nursery waits for it
+            raise
+
+    monkeypatch.setattr(_connect, "_attempt", slow_to_end)
+
+    async def main() -> None:
+        with trio.move_on_after(0.5) as scope:  # lands while the loser ends (0.35 to 1.35)
+            await _connect.open_tcp_socket(
+                "host.test",
+                80,
+                ["::1", "10.0.0.1"],
+                local_address=None,
+                socket_options=(),
+                happy_eyeballs_delay=0.25,
+            )
+        assert scope.cancelled_caught
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert [s.address for s in script.sockets] == ["::1", "10.0.0.1"]
+    assert all(s.closed for s in script.sockets)  # the winner (10.0.0.1) too
 
 
 def test_the_whole_race_is_under_one_deadline(runtime, monkeypatch):

@@ -1,9 +1,15 @@
 """The asyncio group (also run under uvloop): raw Protocol and BufferedProtocol,
 asyncio streams, anyio, httpcore AnyIOBackend, netbase_asyncio.
 
-Per-operation timeouts for the "-deadline" workloads: ``asyncio.timeout``
-(``asyncio.wait_for`` before 3.11), ``anyio.fail_after``, httpcore's
-``timeout=``; netbase enters one ambient ``netbase.timeout()`` around the loop.
+Deadlines on equal terms, two forms for every candidate:
+
+- one scope around the timed loop (``in_scope``): ``asyncio.timeout``
+  (``asyncio.wait_for`` before 3.11), ``anyio.fail_after`` (httpcore runs on
+  anyio), ``netbase.timeout``;
+- one scope per operation (the loops' ``op`` branches): the same scopes
+  entered around each call, httpcore's ``timeout=``.
+
+The workload driver (``measure``) is shared with the trio group.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks.clients._common import (
@@ -94,34 +101,37 @@ class RawProtocol:
     name = "raw asyncio.Protocol"
     protocol: type[_Counting] = _CountingProtocol
 
+    async def in_scope(self, aw: Awaitable[Any]) -> Any:
+        return await bounded(aw)
+
     async def open(self, job: Job) -> Any:
         loop = asyncio.get_running_loop()
         tls = {"ssl": job.client_context(), "server_hostname": TLS_HOSTNAME} if job.tls else {}
         _, proto = await loop.create_connection(lambda: self.protocol(loop), HOST, job.port, **tls)
         return proto
 
-    async def bulk(self, proto: Any, nbytes: int, deadline: bool) -> int:
+    async def bulk(self, proto: Any, nbytes: int, op: bool) -> int:
+        # The transport reads by itself: the one operation to bound is the wait for the end.
         proto.transport.write(bulk_request(nbytes))
-        await (bounded(proto.done) if deadline else proto.done)
+        await (bounded(proto.done) if op else proto.done)
         return proto.total
 
-    async def pingpong(self, proto: Any, n: int, deadline: bool) -> int:
+    async def pingpong(self, proto: Any, n: int, op: bool) -> int:
         start = proto.total
         create_future, write = proto.loop.create_future, proto.transport.write
         for _ in range(n):
             proto.target = proto.total + 64
             proto.waiter = waiter = create_future()
             write(MESSAGE)
-            await (bounded(waiter) if deadline else waiter)
+            await (bounded(waiter) if op else waiter)
         return proto.total - start
 
-    async def connect(self, job: Job, n: int) -> int:
-        loop = asyncio.get_running_loop()
-        factory, port = (lambda: self.protocol(loop)), job.port
+    async def connect(self, job: Job, n: int, op: bool) -> int:
         for _ in range(n):
-            coro = loop.create_connection(factory, HOST, port)
-            transport, _ = await (bounded(coro) if job.deadline else coro)
-            transport.close()
+            proto = await (bounded(self.open(job)) if op else self.open(job))
+            # Closed when connection_lost has run, as every other candidate's close
+            # waits for (asyncio streams' wait_closed, anyio's aclose, netbase's close).
+            await self.close(proto)
         return n
 
     async def close(self, proto: Any) -> None:
@@ -137,44 +147,45 @@ class RawBufferedProtocol(RawProtocol):
 class Streams:
     name = "asyncio streams"
 
+    async def in_scope(self, aw: Awaitable[Any]) -> Any:
+        return await bounded(aw)
+
     async def open(self, job: Job) -> Any:
         tls = {"ssl": job.client_context(), "server_hostname": TLS_HOSTNAME} if job.tls else {}
         return await asyncio.open_connection(HOST, job.port, **tls)
 
-    async def bulk(self, rw: Any, nbytes: int, deadline: bool) -> int:
+    async def bulk(self, rw: Any, nbytes: int, op: bool) -> int:
         reader, writer = rw
         writer.write(bulk_request(nbytes))
         await writer.drain()
         read = reader.read
         total = 0
         while True:
-            data = await (bounded(read(CHUNK)) if deadline else read(CHUNK))
+            data = await (bounded(read(CHUNK)) if op else read(CHUNK))
             if not data:
                 return total
             total += len(data)
 
-    async def pingpong(self, rw: Any, n: int, deadline: bool) -> int:
+    async def pingpong(self, rw: Any, n: int, op: bool) -> int:
         reader, writer = rw
         read, write, drain = reader.read, writer.write, writer.drain
         total = 0
         for _ in range(n):
             write(MESSAGE)
-            await (bounded(drain()) if deadline else drain())
+            await (bounded(drain()) if op else drain())
             got = 0
             while got < 64:
-                data = await (bounded(read(CHUNK)) if deadline else read(CHUNK))
+                data = await (bounded(read(CHUNK)) if op else read(CHUNK))
                 if not data:
                     raise BenchError("end of stream in the middle of a round trip")
                 got += len(data)
             total += got
         return total
 
-    async def connect(self, job: Job, n: int) -> int:
+    async def connect(self, job: Job, n: int, op: bool) -> int:
         for _ in range(n):
-            coro = asyncio.open_connection(HOST, job.port)
-            _, writer = await (bounded(coro) if job.deadline else coro)
-            writer.close()
-            await writer.wait_closed()
+            rw = await (bounded(self.open(job)) if op else self.open(job))
+            await self.close(rw)
         return n
 
     async def close(self, rw: Any) -> None:
@@ -191,6 +202,10 @@ class AnyIO:
 
         self.anyio = anyio
 
+    async def in_scope(self, aw: Awaitable[Any]) -> Any:
+        with self.anyio.fail_after(DEADLINE):
+            return await aw
+
     async def open(self, job: Job) -> Any:
         if job.tls:
             return await self.anyio.connect_tcp(
@@ -198,13 +213,13 @@ class AnyIO:
             )
         return await self.anyio.connect_tcp(HOST, job.port)
 
-    async def bulk(self, stream: Any, nbytes: int, deadline: bool) -> int:
+    async def bulk(self, stream: Any, nbytes: int, op: bool) -> int:
         anyio = self.anyio
         await stream.send(bulk_request(nbytes))
         receive = stream.receive
         total = 0
         try:
-            if deadline:
+            if op:
                 while True:
                     with anyio.fail_after(DEADLINE):
                         total += len(await receive(CHUNK))
@@ -214,11 +229,11 @@ class AnyIO:
         except anyio.EndOfStream:
             return total
 
-    async def pingpong(self, stream: Any, n: int, deadline: bool) -> int:
+    async def pingpong(self, stream: Any, n: int, op: bool) -> int:
         fail_after, send, receive = self.anyio.fail_after, stream.send, stream.receive
         total = 0
         for _ in range(n):
-            if deadline:
+            if op:
                 with fail_after(DEADLINE):
                     await send(MESSAGE)
                 got = 0
@@ -233,14 +248,14 @@ class AnyIO:
             total += got
         return total
 
-    async def connect(self, job: Job, n: int) -> int:
-        connect_tcp, fail_after = self.anyio.connect_tcp, self.anyio.fail_after
+    async def connect(self, job: Job, n: int, op: bool) -> int:
+        fail_after = self.anyio.fail_after
         for _ in range(n):
-            if job.deadline:
+            if op:
                 with fail_after(DEADLINE):
-                    stream = await connect_tcp(HOST, job.port)
+                    stream = await self.open(job)
             else:
-                stream = await connect_tcp(HOST, job.port)
+                stream = await self.open(job)
             await stream.aclose()
         return n
 
@@ -252,21 +267,30 @@ class HttpcoreAsync:
     name = "httpcore AnyIOBackend"
 
     def __init__(self) -> None:
+        import anyio
         import httpcore
 
+        self.anyio = anyio
         self.backend = self.make_backend(httpcore)
 
     def make_backend(self, httpcore: Any) -> Any:
         return httpcore.AnyIOBackend()
 
-    async def open(self, job: Job) -> Any:
-        stream = await self.backend.connect_tcp(HOST, job.port)
+    async def in_scope(self, aw: Awaitable[Any]) -> Any:
+        # httpcore has no scope of its own; its backends run on anyio.
+        with self.anyio.fail_after(DEADLINE):
+            return await aw
+
+    async def open(self, job: Job, timeout: float | None = None) -> Any:
+        stream = await self.backend.connect_tcp(HOST, job.port, timeout=timeout)
         if job.tls:
-            stream = await stream.start_tls(job.client_context(), server_hostname=TLS_HOSTNAME)
+            stream = await stream.start_tls(
+                job.client_context(), server_hostname=TLS_HOSTNAME, timeout=timeout
+            )
         return stream
 
-    async def bulk(self, stream: Any, nbytes: int, deadline: bool) -> int:
-        timeout = DEADLINE if deadline else None
+    async def bulk(self, stream: Any, nbytes: int, op: bool) -> int:
+        timeout = DEADLINE if op else None
         await stream.write(bulk_request(nbytes), timeout=timeout)
         read = stream.read
         total = 0
@@ -276,8 +300,8 @@ class HttpcoreAsync:
                 return total
             total += len(data)
 
-    async def pingpong(self, stream: Any, n: int, deadline: bool) -> int:
-        timeout = DEADLINE if deadline else None
+    async def pingpong(self, stream: Any, n: int, op: bool) -> int:
+        timeout = DEADLINE if op else None
         read, write = stream.read, stream.write
         total = 0
         for _ in range(n):
@@ -291,11 +315,10 @@ class HttpcoreAsync:
             total += got
         return total
 
-    async def connect(self, job: Job, n: int) -> int:
-        timeout = DEADLINE if job.deadline else None
-        connect_tcp = self.backend.connect_tcp
+    async def connect(self, job: Job, n: int, op: bool) -> int:
+        timeout = DEADLINE if op else None
         for _ in range(n):
-            stream = await connect_tcp(HOST, job.port, timeout=timeout)
+            stream = await self.open(job, timeout)
             await stream.aclose()
         return n
 
@@ -315,58 +338,70 @@ class NetbaseAsync:
         self.netbase = importlib.import_module(self.module)
         self.backend = self.netbase.NetworkBackend()
 
+    async def in_scope(self, aw: Awaitable[Any]) -> Any:
+        with self.netbase.timeout(DEADLINE):
+            return await aw
+
     async def open(self, job: Job) -> Any:
         stream = await self.backend.connect(HOST, job.port)
-        if job.tls:
+        if job.default_ctx:
+            await stream.start_tls(hostname=TLS_HOSTNAME)  # netbase's default context
+        elif job.tls:
             await stream.start_tls(job.client_context(), hostname=TLS_HOSTNAME)
         return stream
 
-    async def bulk(self, stream: Any, nbytes: int, deadline: bool) -> int:
-        if deadline:
-            with self.netbase.timeout(DEADLINE):
-                return await self._bulk(stream, nbytes)
-        return await self._bulk(stream, nbytes)
-
-    async def _bulk(self, stream: Any, nbytes: int) -> int:
-        await stream.write(bulk_request(nbytes))
+    async def bulk(self, stream: Any, nbytes: int, op: bool) -> int:
+        timeout = self.netbase.timeout
         read = stream.read
         total = 0
+        if op:
+            with timeout(DEADLINE):
+                await stream.write(bulk_request(nbytes))
+            while True:
+                with timeout(DEADLINE):
+                    data = await read(CHUNK)
+                if not data:
+                    return total
+                total += len(data)
+        await stream.write(bulk_request(nbytes))
         while True:
             data = await read(CHUNK)
             if not data:
                 return total
             total += len(data)
 
-    async def pingpong(self, stream: Any, n: int, deadline: bool) -> int:
-        if deadline:
-            with self.netbase.timeout(DEADLINE):
-                return await self._pingpong(stream, n)
-        return await self._pingpong(stream, n)
-
-    async def _pingpong(self, stream: Any, n: int) -> int:
-        read, write = stream.read, stream.write
+    async def pingpong(self, stream: Any, n: int, op: bool) -> int:
+        timeout, read, write = self.netbase.timeout, stream.read, stream.write
         total = 0
         for _ in range(n):
-            await write(MESSAGE)
             got = 0
-            while got < 64:
-                data = await read(CHUNK)
-                if not data:
-                    raise BenchError("end of stream in the middle of a round trip")
-                got += len(data)
+            if op:
+                with timeout(DEADLINE):
+                    await write(MESSAGE)
+                while got < 64:
+                    with timeout(DEADLINE):
+                        data = await read(CHUNK)
+                    if not data:
+                        raise BenchError("end of stream in the middle of a round trip")
+                    got += len(data)
+            else:
+                await write(MESSAGE)
+                while got < 64:
+                    data = await read(CHUNK)
+                    if not data:
+                        raise BenchError("end of stream in the middle of a round trip")
+                    got += len(data)
             total += got
         return total
 
-    async def connect(self, job: Job, n: int) -> int:
-        if job.deadline:
-            with self.netbase.timeout(DEADLINE):
-                return await self._connect(job, n)
-        return await self._connect(job, n)
-
-    async def _connect(self, job: Job, n: int) -> int:
-        connect = self.backend.connect
+    async def connect(self, job: Job, n: int, op: bool) -> int:
+        timeout = self.netbase.timeout
         for _ in range(n):
-            stream = await connect(HOST, job.port)
+            if op:
+                with timeout(DEADLINE):
+                    stream = await self.open(job)
+            else:
+                stream = await self.open(job)
             await stream.close()
         return n
 
@@ -383,8 +418,25 @@ CANDIDATES: dict[str, tuple[str, type[Any]]] = {
     "netbase": ("netbase_asyncio", NetbaseAsync),
 }
 
+Gather = Callable[[list[Callable[[], Awaitable[Any]]]], Awaitable[list[Any]]]
 
-async def measure(cand: Any, job: Job) -> dict[str, float]:
+
+async def asyncio_gather(fns: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run the functions concurrently, one task each; their results in order."""
+    return list(await asyncio.gather(*(fn() for fn in fns)))
+
+
+async def _timed(cand: Any, job: Job, loop: Callable[[bool], Awaitable[int]]) -> tuple[float, int]:
+    """Time one loop in the job's deadline form: none, one scope around it, or per operation."""
+    t0 = time.perf_counter()
+    if job.deadline == "loop":
+        count = await cand.in_scope(loop(False))
+    else:
+        count = await loop(job.op)
+    return time.perf_counter() - t0, count
+
+
+async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[str, float]:
     """Warm up, then time one workload; return seconds and what was counted."""
     if job.workload == "memory":
         for s in [await cand.open(job) for _ in range(min(100, job.size))]:
@@ -395,26 +447,48 @@ async def measure(cand: Any, job: Job) -> dict[str, float]:
         for s in streams:
             await cand.close(s)
         return {"bytes_per_stream": (after - before) / job.size, "count": len(streams)}
-    if job.workload == "connect":
-        await cand.connect(job, warmup_size(job.size))
+    if job.workload == "connect_many":
+        # n connects at once, one task each, all under one deadline.
+        async def burst(n: int) -> list[Any]:
+            return await cand.in_scope(gather([lambda: cand.open(job)] * n))
+
+        for s in await burst(warmup_size(job.size)):
+            await cand.close(s)
         t0 = time.perf_counter()
-        count = await cand.connect(job, job.size)
-        return {"seconds": time.perf_counter() - t0, "count": count}
+        streams = await burst(job.size)
+        seconds = time.perf_counter() - t0
+        for s in streams:
+            await cand.close(s)
+        return {"seconds": seconds, "count": sum(s is not None for s in streams)}
+    if job.workload == "scale":
+        # job.streams streams, each doing job.size round trips under its own deadline.
+        streams = [await cand.open(job) for _ in range(job.streams)]
+
+        def each(n: int) -> list[Callable[[], Awaitable[Any]]]:
+            return [lambda s=s: cand.in_scope(cand.pingpong(s, n, False)) for s in streams]
+
+        await gather(each(1))
+        t0 = time.perf_counter()
+        counts = await gather(each(job.size))
+        seconds = time.perf_counter() - t0
+        for s in streams:
+            await cand.close(s)
+        return {"seconds": seconds, "count": sum(counts)}
+    if job.workload == "connect":
+        await cand.connect(job, warmup_size(job.size), job.op)
+        seconds, count = await _timed(cand, job, lambda op: cand.connect(job, job.size, op))
+        return {"seconds": seconds, "count": count}
     if job.workload == "bulk":
         warm = await cand.open(job)
-        await cand.bulk(warm, warmup_size(job.size), job.deadline)
+        await cand.bulk(warm, warmup_size(job.size), job.op)
         await cand.close(warm)
         stream = await cand.open(job)
-        t0 = time.perf_counter()
-        count = await cand.bulk(stream, job.size, job.deadline)
-        seconds = time.perf_counter() - t0
+        seconds, count = await _timed(cand, job, lambda op: cand.bulk(stream, job.size, op))
         await cand.close(stream)
         return {"seconds": seconds, "count": count}
     stream = await cand.open(job)
-    await cand.pingpong(stream, warmup_size(job.size), job.deadline)
-    t0 = time.perf_counter()
-    count = await cand.pingpong(stream, job.size, job.deadline)
-    seconds = time.perf_counter() - t0
+    await cand.pingpong(stream, warmup_size(job.size), job.op)
+    seconds, count = await _timed(cand, job, lambda op: cand.pingpong(stream, job.size, op))
     await cand.close(stream)
     return {"seconds": seconds, "count": count}
 

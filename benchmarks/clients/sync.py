@@ -3,12 +3,27 @@
 Each candidate's loops are written the way a careful user of that library
 would write them, directly against its API, so that the only difference
 between candidates is the library.
+
+Deadlines, two forms for every candidate:
+
+- one around the timed loop: a socket timeout set once (raw socket);
+  one `netbase.timeout()` block (netbase); httpcore has no such form: its
+  `timeout=` is per call, so its loop form is the per-operation one;
+- one per operation: `settimeout` before each call (raw socket), httpcore's
+  `timeout=`, a `netbase.timeout()` block around each call.
+
+Many streams at once (connect_many, scale) run one thread per stream: that is
+what a blocking library offers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchmarks.clients._common import (
@@ -24,39 +39,62 @@ from benchmarks.clients._common import (
     warmup_size,
 )
 
+#: the stack of each thread of the many-stream workloads (10,000 of them)
+THREAD_STACK = 256 * 1024
+
 
 class RawSocket:
     name = "raw socket"
 
-    def open(self, job: Job) -> Any:
-        sock = socket.create_connection(
-            (HOST, job.port), timeout=DEADLINE if job.deadline else None
-        )
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        # A socket timeout set once, on every socket the loop creates.
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DEADLINE)
+        try:
+            yield
+        finally:
+            socket.setdefaulttimeout(previous)
+
+    def open(self, job: Job, timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT) -> Any:  # type: ignore[attr-defined]
+        sock = socket.create_connection((HOST, job.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if job.tls:
             sock = job.client_context().wrap_socket(sock, server_hostname=TLS_HOSTNAME)
         return sock
 
-    def bulk(self, sock: Any, nbytes: int, deadline: bool) -> int:
-        # settimeout() is per operation: the socket polls before every recv.
-        sock.settimeout(DEADLINE if deadline else None)
+    def open_bounded(self, job: Job) -> Any:
+        """Open inside scope(): the timeout set once applies."""
+        return self.open(job)
+
+    def bulk(self, sock: Any, nbytes: int, deadline: str) -> int:
+        if deadline == "loop":
+            sock.settimeout(DEADLINE)  # set once: it bounds every call after
         sock.sendall(bulk_request(nbytes))
-        recv = sock.recv
+        recv, settimeout = sock.recv, sock.settimeout
         total = 0
         while True:
+            if deadline == "op":
+                settimeout(DEADLINE)
             data = recv(CHUNK)
             if not data:
                 return total
             total += len(data)
 
-    def pingpong(self, sock: Any, n: int, deadline: bool) -> int:
-        sock.settimeout(DEADLINE if deadline else None)
-        sendall, recv = sock.sendall, sock.recv
+    def pingpong(self, sock: Any, n: int, deadline: str) -> int:
+        if deadline == "loop":
+            sock.settimeout(DEADLINE)
+        sendall, recv, settimeout = sock.sendall, sock.recv, sock.settimeout
+        op = deadline == "op"
         total = 0
         for _ in range(n):
+            if op:
+                settimeout(DEADLINE)
             sendall(MESSAGE)
             got = 0
             while got < 64:
+                if op:
+                    settimeout(DEADLINE)
                 data = recv(CHUNK)
                 if not data:
                     raise BenchError("end of stream in the middle of a round trip")
@@ -64,13 +102,16 @@ class RawSocket:
             total += got
         return total
 
-    def connect(self, job: Job, n: int) -> int:
-        timeout = DEADLINE if job.deadline else None
-        addr = (HOST, job.port)
+    def connect(self, job: Job, n: int, deadline: str) -> int:
+        open_ = self.open
+        if deadline == "loop":
+            with self.scope():
+                for _ in range(n):
+                    open_(job).close()
+            return n
+        timeout = DEADLINE if deadline == "op" else None
         for _ in range(n):
-            sock = socket.create_connection(addr, timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.close()
+            open_(job, timeout).close()
         return n
 
     def close(self, sock: Any) -> None:
@@ -85,13 +126,21 @@ class HttpcoreSync:
 
         self.backend = httpcore.SyncBackend()
 
-    def open(self, job: Job) -> Any:
-        stream = self.backend.connect_tcp(HOST, job.port)
+    def scope(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # none of its own: its timeout= is per call
+
+    def open(self, job: Job, timeout: float | None = None) -> Any:
+        stream = self.backend.connect_tcp(HOST, job.port, timeout=timeout)
         if job.tls:
-            stream = stream.start_tls(job.client_context(), server_hostname=TLS_HOSTNAME)
+            stream = stream.start_tls(
+                job.client_context(), server_hostname=TLS_HOSTNAME, timeout=timeout
+            )
         return stream
 
-    def bulk(self, stream: Any, nbytes: int, deadline: bool) -> int:
+    def open_bounded(self, job: Job) -> Any:
+        return self.open(job, DEADLINE)
+
+    def bulk(self, stream: Any, nbytes: int, deadline: str) -> int:
         timeout = DEADLINE if deadline else None
         stream.write(bulk_request(nbytes), timeout=timeout)
         read = stream.read
@@ -102,7 +151,7 @@ class HttpcoreSync:
                 return total
             total += len(data)
 
-    def pingpong(self, stream: Any, n: int, deadline: bool) -> int:
+    def pingpong(self, stream: Any, n: int, deadline: str) -> int:
         timeout = DEADLINE if deadline else None
         read, write = stream.read, stream.write
         total = 0
@@ -117,11 +166,11 @@ class HttpcoreSync:
             total += got
         return total
 
-    def connect(self, job: Job, n: int) -> int:
-        timeout = DEADLINE if job.deadline else None
-        connect_tcp, port = self.backend.connect_tcp, job.port
+    def connect(self, job: Job, n: int, deadline: str) -> int:
+        timeout = DEADLINE if deadline else None
+        open_ = self.open
         for _ in range(n):
-            connect_tcp(HOST, port, timeout=timeout).close()
+            open_(job, timeout).close()
         return n
 
     def close(self, stream: Any) -> None:
@@ -137,59 +186,92 @@ class NetbaseThreaded:
         self.netbase = netbase_threaded
         self.backend = netbase_threaded.NetworkBackend()
 
+    def scope(self) -> Any:
+        return self.netbase.timeout(DEADLINE)
+
     def open(self, job: Job) -> Any:
         stream = self.backend.connect(HOST, job.port)
-        if job.tls:
+        if job.default_ctx:
+            stream.start_tls(hostname=TLS_HOSTNAME)  # netbase's default context
+        elif job.tls:
             stream.start_tls(job.client_context(), hostname=TLS_HOSTNAME)
         return stream
 
-    def bulk(self, stream: Any, nbytes: int, deadline: bool) -> int:
-        if deadline:
+    def open_bounded(self, job: Job) -> Any:
+        """Open inside scope(): the deadline reaches it through the context."""
+        return self.open(job)
+
+    def bulk(self, stream: Any, nbytes: int, deadline: str) -> int:
+        if deadline == "loop":
             # netbase's deadline is ambient: one block bounds every operation in it.
             with self.netbase.timeout(DEADLINE):
-                return self._bulk(stream, nbytes)
-        return self._bulk(stream, nbytes)
+                return self._bulk(stream, nbytes, False)
+        return self._bulk(stream, nbytes, deadline == "op")
 
-    def _bulk(self, stream: Any, nbytes: int) -> int:
-        stream.write(bulk_request(nbytes))
-        read = stream.read
+    def _bulk(self, stream: Any, nbytes: int, op: bool) -> int:
+        timeout, read = self.netbase.timeout, stream.read
         total = 0
+        if op:
+            with timeout(DEADLINE):
+                stream.write(bulk_request(nbytes))
+            while True:
+                with timeout(DEADLINE):
+                    data = read(CHUNK)
+                if not data:
+                    return total
+                total += len(data)
+        stream.write(bulk_request(nbytes))
         while True:
             data = read(CHUNK)
             if not data:
                 return total
             total += len(data)
 
-    def pingpong(self, stream: Any, n: int, deadline: bool) -> int:
-        if deadline:
+    def pingpong(self, stream: Any, n: int, deadline: str) -> int:
+        if deadline == "loop":
             with self.netbase.timeout(DEADLINE):
-                return self._pingpong(stream, n)
-        return self._pingpong(stream, n)
+                return self._pingpong(stream, n, False)
+        return self._pingpong(stream, n, deadline == "op")
 
-    def _pingpong(self, stream: Any, n: int) -> int:
-        read, write = stream.read, stream.write
+    def _pingpong(self, stream: Any, n: int, op: bool) -> int:
+        timeout, read, write = self.netbase.timeout, stream.read, stream.write
         total = 0
         for _ in range(n):
-            write(MESSAGE)
             got = 0
-            while got < 64:
-                data = read(CHUNK)
-                if not data:
-                    raise BenchError("end of stream in the middle of a round trip")
-                got += len(data)
+            if op:
+                with timeout(DEADLINE):
+                    write(MESSAGE)
+                while got < 64:
+                    with timeout(DEADLINE):
+                        data = read(CHUNK)
+                    if not data:
+                        raise BenchError("end of stream in the middle of a round trip")
+                    got += len(data)
+            else:
+                write(MESSAGE)
+                while got < 64:
+                    data = read(CHUNK)
+                    if not data:
+                        raise BenchError("end of stream in the middle of a round trip")
+                    got += len(data)
             total += got
         return total
 
-    def connect(self, job: Job, n: int) -> int:
-        if job.deadline:
+    def connect(self, job: Job, n: int, deadline: str) -> int:
+        if deadline == "loop":
             with self.netbase.timeout(DEADLINE):
-                return self._connect(job, n)
-        return self._connect(job, n)
+                return self._connect(job, n, False)
+        return self._connect(job, n, deadline == "op")
 
-    def _connect(self, job: Job, n: int) -> int:
-        connect, port = self.backend.connect, job.port
+    def _connect(self, job: Job, n: int, op: bool) -> int:
+        timeout, open_ = self.netbase.timeout, self.open
         for _ in range(n):
-            connect(HOST, port).close()
+            if op:
+                with timeout(DEADLINE):
+                    stream = open_(job)
+            else:
+                stream = open_(job)
+            stream.close()
         return n
 
     def close(self, stream: Any) -> None:
@@ -204,6 +286,46 @@ CANDIDATES: dict[str, tuple[str, type[Any]]] = {
 }
 
 
+def in_threads(
+    cand: Any, fns: list[Callable[[], Any]], *, one_deadline: bool
+) -> tuple[float, list[Any]]:
+    """Run each function in its own thread, all released at once; the seconds
+    from release to the last one done, and their results.
+
+    With `one_deadline`, inside the candidate's scope: its deadline reaches each
+    thread through a copy of the context taken inside it."""
+    results: list[Any] = [None] * len(fns)
+    errors: list[BaseException] = []
+    go = threading.Event()
+
+    def one(i: int) -> None:
+        go.wait()
+        try:
+            results[i] = fns[i]()
+        except BaseException as exc:  # reported below, with the first one's message
+            errors.append(exc)
+
+    old = threading.stack_size(THREAD_STACK)
+    try:
+        with cand.scope() if one_deadline else contextlib.nullcontext():
+            threads = [
+                threading.Thread(target=contextvars.copy_context().run, args=(one, i))
+                for i in range(len(fns))
+            ]
+            for t in threads:
+                t.start()
+            t0 = time.perf_counter()
+            go.set()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - t0
+    finally:
+        threading.stack_size(old)
+    if errors:
+        raise BenchError(f"{len(errors)} of {len(fns)} threads failed: {errors[0]!r}")
+    return seconds, results
+
+
 def run(key: str, job: Job) -> dict[str, float]:
     """Warm up, then time one workload; return seconds and what was counted."""
     cand = CANDIDATES[key][1]()
@@ -216,10 +338,33 @@ def run(key: str, job: Job) -> dict[str, float]:
         for s in streams:
             cand.close(s)
         return {"bytes_per_stream": (after - before) / job.size, "count": len(streams)}
+    if job.workload == "connect_many":
+        opens = [lambda: cand.open_bounded(job)]
+        _, warm = in_threads(cand, opens * warmup_size(job.size), one_deadline=True)
+        for s in warm:
+            cand.close(s)
+        seconds, streams = in_threads(cand, opens * job.size, one_deadline=True)
+        for s in streams:
+            cand.close(s)
+        return {"seconds": seconds, "count": sum(s is not None for s in streams)}
+    if job.workload == "scale":
+        streams = [cand.open(job) for _ in range(job.streams)]
+        # each stream under its own deadline (the loop form, in its thread)
+        in_threads(
+            cand, [lambda s=s: cand.pingpong(s, 1, "loop") for s in streams], one_deadline=False
+        )
+        seconds, counts = in_threads(
+            cand,
+            [lambda s=s: cand.pingpong(s, job.size, "loop") for s in streams],
+            one_deadline=False,
+        )
+        for s in streams:
+            cand.close(s)
+        return {"seconds": seconds, "count": sum(counts)}
     if job.workload == "connect":
-        cand.connect(job, warmup_size(job.size))
+        cand.connect(job, warmup_size(job.size), job.deadline)
         t0 = time.perf_counter()
-        count = cand.connect(job, job.size)
+        count = cand.connect(job, job.size, job.deadline)
         return {"seconds": time.perf_counter() - t0, "count": count}
     if job.workload == "bulk":
         warm = cand.open(job)

@@ -41,6 +41,7 @@ import importlib
 import io
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -55,6 +56,9 @@ from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+# The pages' longer programs live in docs/examples/ and are imported by name
+# (`from http_pool import ConnectionPool`), as a reader who saved them would.
+sys.path.insert(0, str(DOCS / "examples"))
 RUNTIMES = ("threaded", "asyncio", "trio")
 MODULES = {"threaded": "netbase_threaded", "asyncio": "netbase_asyncio", "trio": "netbase_trio"}
 ASYNC_RUNTIMES = ("asyncio", "trio")

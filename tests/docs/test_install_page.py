@@ -33,11 +33,26 @@ def requirement_names(distribution: str) -> set[str]:
 
 def test_the_page_names_every_distribution_and_its_module() -> None:
     page = (DOCS / "install.md").read_text()
-    rows = re.findall(r"`pip install ([\w-]+)` \| `(\w+)`", page)
+    rows = re.findall(r"\| `(netbase-\w+)` \| `(\w+)` \|", page)
     assert {name for name, _ in rows} == set(BRINGS) - {"netbase"}
     for name, module in rows:
         assert module == name.replace("-", "_")
         assert metadata.distribution(name).metadata["Name"] == name
+
+
+def test_the_page_installs_the_core_from_the_clone() -> None:
+    """Each clone command names the core beside the runtime: PyPI's `netbase` is another project."""
+    page = (DOCS / "install.md").read_text()
+    commands = re.findall(r"python -m pip install (\./packages/\S+(?: \./packages/\S+)*)", page)
+    runtimes = {"netbase-threaded", "netbase-asyncio", "netbase-trio", "netbase-recording"}
+    named = set()
+    for command in commands:
+        paths = command.split()
+        if len(paths) == 1:
+            continue  # the page's example of what fails without the core
+        assert paths[0] == "./packages/netbase", command
+        named |= {p.rsplit("/", 1)[-1].rstrip("`.") for p in paths[1:]}
+    assert named == runtimes
 
 
 def test_nothing_else_comes_along() -> None:

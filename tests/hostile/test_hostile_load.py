@@ -170,7 +170,7 @@ async def test_soak_connect_close_cycles(runtime, net, load_server):
 async def test_soak_tls_connect_close_cycles(runtime, net, fault_peer, server_context, ca):
     """TLS streams opened and closed over and over: nothing of the TLS layers may linger."""
     # A stdlib context trusting the test CA: the point is the stream's TLS
-    # layers, not truststore's per-connection loading of the system bundle.
+    # layers, not the system's trust store.
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     # The fault peer with no fault: a TLS echo that sends with TCP_NODELAY, so

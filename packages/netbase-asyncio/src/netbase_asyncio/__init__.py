@@ -1,18 +1,25 @@
 """netbase on asyncio (and uvloop).
 
-``NetworkBackend()`` opens streams; everything else is re-exported from
-``netbase`` so that code reads the same with only the module swapped::
+`NetworkBackend()` opens streams; everything else is re-exported from
+`netbase` so that code reads the same with only the module swapped:
 
-    import netbase_asyncio as netbase
+```python
+import netbase_asyncio as netbase
 
-    net = netbase.NetworkBackend()
-    async with netbase.timeout(10.0):
-        async with await net.connect("www.example.com", 443) as stream:
-            await stream.start_tls(hostname="www.example.com")
+net = netbase.NetworkBackend()
+async with netbase.timeout(10.0):
+    async with await net.connect("www.example.com", 443) as stream:
+        await stream.start_tls(hostname="www.example.com")
+```
 
 A stream around a socket connected elsewhere:
-``await netbase_asyncio.NetworkStream.from_socket(sock)``.
+`await netbase_asyncio.NetworkStream.from_socket(sock)`.
 """
+
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_asyncio._corecheck import check_core
+
+check_core()
 
 from netbase import AsyncNetworkBackendInterface as NetworkBackendInterface
 from netbase import AsyncNetworkStreamInterface as NetworkStreamInterface

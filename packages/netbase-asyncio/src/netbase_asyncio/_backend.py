@@ -1,4 +1,4 @@
-"""``NetworkBackend``: opens asyncio streams."""
+"""`NetworkBackend`: opens asyncio streams."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ class NetworkBackend(AsyncNetworkBackendInterface):
 
     Every option is keyword-only and optional:
 
-    - ``resolver``: an object with ``async resolve(host, port) -> list of IP
-      strings`` (default: ``getaddrinfo`` in the loop's executor, bounded by
+    - `resolver`: an object with `async resolve(host, port) -> list of IP
+      strings` (default: `getaddrinfo` in the loop's executor, bounded by
       the deadline).
-    - ``local_address``: the source IP to connect from.
-    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
-      socket before ``connect()``.
-    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
-      has several addresses (default 0.25); ``None`` tries them one after
+    - `local_address`: the source IP to connect from.
+    - `socket_options`: `setsockopt` argument tuples, applied to every
+      socket before `connect()`.
+    - `happy_eyeballs_delay`: seconds between connection attempts when a name
+      has several addresses (default 0.25); `None` tries them one after
       another.
     """
 
@@ -57,11 +57,11 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
-        """Resolve ``host``, connect to ``port`` and return an open stream.
+        """Resolve `host`, connect to `port` and return an open stream.
 
         Resolution and every attempt run under the effective deadline
-        (:class:`netbase.ConnectTimeout`); failure raises
-        :class:`netbase.ConnectError` naming the host and port, with the
+        ([`netbase.ConnectTimeout`][netbase.ConnectTimeout]); failure raises
+        [`netbase.ConnectError`][netbase.ConnectError] naming the host and port, with the
         cause chained. TCP_NODELAY is on. A cancelled connect leaves no
         socket open.
         """
@@ -77,7 +77,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             protocol = StreamProtocol(asyncio.get_running_loop())
             await loop_connect(host, port, targets[0], protocol, deadline)
             return NetworkStream._from_protocol(protocol, host)
-        sock = await open_tcp_socket(
+        sock, _address = await open_tcp_socket(
             host,
             port,
             addresses,
@@ -117,7 +117,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         return check_resolver_answer(self._resolver, host, answer)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
-        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        """Connect to a UNIX domain socket at `path`; the stream behaves as a TCP one."""
         address = check_unix_path(path)
         remaining(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -141,19 +141,19 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             raise
 
     async def sleep(self, seconds: float) -> None:
-        """``asyncio.sleep``."""
+        """`asyncio.sleep`."""
         await _primitives.sleep(seconds)
 
     def create_lock(self) -> AsyncLock:
-        """An ``asyncio.Lock``."""
+        """An `asyncio.Lock`."""
         return _primitives.create_lock()
 
     def create_semaphore(self, value: int) -> _primitives.DeadlineSemaphore:
-        """A semaphore whose ``acquire()`` honours the active timeout."""
+        """A semaphore whose `acquire()` honours the active timeout."""
         return _primitives.create_semaphore(value)
 
     def create_event(self) -> _primitives.DeadlineEvent:
-        """An event whose ``wait()`` honours the active timeout."""
+        """An event whose `wait()` honours the active timeout."""
         return _primitives.create_event()
 
     def __repr__(self) -> str:

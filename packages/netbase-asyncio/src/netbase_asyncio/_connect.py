@@ -1,13 +1,14 @@
 """Opening a TCP connection on asyncio: RFC 8305 Happy Eyeballs with tasks.
 
-Each attempt is a task running ``loop.sock_connect`` on a socket set up by the
-core's :func:`netbase._happy_eyeballs.new_socket` (TCP_NODELAY, the user's
-options before ``connect()``, the source address). The order of attempts,
-the stagger and the error messages are the threaded backend's: addresses of
-the two families interleaved, a new attempt every ``happy_eyeballs_delay``
-seconds or at once when every attempt in flight has failed, the first to
-connect wins, every other socket is closed and every task is over before this
-returns, whether it succeeds, fails, times out or is cancelled.
+Each attempt is a task running `loop.sock_connect` on a socket set up by the
+core's `new_socket` (TCP_NODELAY, the user's options before `connect()`,
+the source address). Which attempt starts when, who wins and what is
+cancelled are the core's decisions (`HappyEyeballs`, the same for every
+runtime): addresses of the two families interleaved, a new attempt every
+`happy_eyeballs_delay` seconds or at once when the latest has failed, the
+first to connect wins. Every other socket is closed and every task is over
+before this returns, whether it succeeds, fails, times out or is cancelled,
+the winner included when the cancellation comes while the losers end.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import math
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from netbase._addresses import format_address
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import (
+    HappyEyeballs,
     SocketOption,
     connect_failed,
     connection_targets,
+    due_attempts,
     new_socket,
     sockaddr_for,
 )
@@ -44,13 +46,14 @@ async def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
     deadline: float,
-) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers; a non-blocking socket."""
+) -> tuple[socket.socket, str]:
+    """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        return await _connect_single(
+        sock = await _connect_single(
             host, port, targets[0], local_address, socket_options, deadline
         )
+        return sock, targets[0]
     return await _race(
         host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline
     )
@@ -59,10 +62,10 @@ async def open_tcp_socket(
 def can_loop_connect(
     targets: Sequence[str], local_address: str | None, socket_options: Sequence[SocketOption]
 ) -> bool:
-    """Whether :func:`loop_connect` can do this connect: one address, nothing to set up first.
+    """Whether `loop_connect()` can do this connect: one address, nothing to set up first.
 
-    A source address (it wants IP_BIND_ADDRESS_NO_PORT before ``bind()``),
-    socket options (before ``connect()``), a scope id (the loop would resolve
+    A source address (it wants IP_BIND_ADDRESS_NO_PORT before `bind()`),
+    socket options (before `connect()`), a scope id (the loop would resolve
     it) or several addresses (the race) take the own-socket path.
     """
     return (
@@ -77,13 +80,13 @@ async def loop_connect(
     protocol: asyncio.BaseProtocol,
     deadline: float,
 ) -> asyncio.BaseTransport:
-    """Let the loop make the socket, connect it and build the transport of ``protocol``.
+    """Let the loop make the socket, connect it and build the transport of `protocol`.
 
-    One await instead of two (``sock_connect``, then ``create_connection(sock=)``),
+    One await instead of two (`sock_connect`, then `create_connection(sock=)`),
     and under uvloop all of it in libuv, in one pass. The loop turns on
     TCP_NODELAY; an IP literal is not resolved (asyncio and uvloop both parse
     it in place). The loop closes its socket when the connect fails or is
-    cancelled, as :func:`open_tcp_socket` does.
+    cancelled, as `open_tcp_socket()` does.
     """
     loop = asyncio.get_running_loop()
     connecting = loop.create_connection(lambda: protocol, address, port)
@@ -97,16 +100,6 @@ async def loop_connect(
     except OSError as exc:
         raise connect_failed(host, port, [(address, exc)]) from exc
     return transport
-
-
-async def _attempt(sock: socket.socket, sockaddr: Any) -> socket.socket:
-    """One connection attempt; the socket is closed unless it connects."""
-    try:
-        await asyncio.get_running_loop().sock_connect(sock, sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def _connect_single(
@@ -124,13 +117,21 @@ async def _connect_single(
         raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
     sock.setblocking(False)
     try:
+        connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
         if deadline == math.inf:
-            return await _attempt(sock, sockaddr)
-        return await run_until(asyncio.ensure_future(_attempt(sock, sockaddr)), deadline)
-    except Expired as exc:
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except OSError as exc:
-        raise connect_failed(host, port, [(address, exc)]) from exc
+            await connecting
+        else:
+            await run_until(asyncio.ensure_future(connecting), deadline)
+    except BaseException as exc:
+        # Closed here, not inside the task: a task cancelled before its first
+        # step (a deadline already passed) never runs a line of its own.
+        sock.close()
+        if isinstance(exc, Expired):
+            raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
+        if isinstance(exc, OSError):
+            raise connect_failed(host, port, [(address, exc)]) from exc
+        raise
+    return sock
 
 
 async def _race(
@@ -141,79 +142,78 @@ async def _race(
     socket_options: Sequence[SocketOption],
     delay: float | None,
     deadline: float,
-) -> socket.socket:
+) -> tuple[socket.socket, str]:
+    """Run the core's `HappyEyeballs` decisions, one `sock_connect` task per attempt."""
     loop = asyncio.get_running_loop()
-    attempts: dict[asyncio.Task[socket.socket], str] = {}
-    failures: list[tuple[str, OSError]] = []
-    winner: socket.socket | None = None
-    next_target = 0
-    next_start = _monotonic()
-    latest: asyncio.Task[socket.socket] | None = None  # the attempt started last
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, _monotonic())
+    # Each task's socket is held here, not by the task, so that every one is
+    # closed whatever becomes of its task (even one cancelled before it ran).
+    attempts: dict[asyncio.Task[None], tuple[int, socket.socket]] = {}
     try:
-        while winner is None:
-            now = _monotonic()
-            if now >= deadline:
-                raise connect_error(host, port, "timed out connecting", ConnectTimeout)
-            # Start the next attempt when its time has come, or at once when
-            # nothing is in flight (the ones before it have all failed).
-            if next_target < len(targets) and (
-                not attempts or (delay is not None and now >= next_start)
-            ):
-                address = targets[next_target]
-                next_target += 1
-                try:
-                    family, sockaddr = sockaddr_for(address, port)
-                    sock = new_socket(family, local_address, socket_options)
-                except OSError as exc:
-                    failures.append((address, exc))
-                    next_start = now  # it failed at once: the next goes now
-                    continue
-                sock.setblocking(False)
-                latest = loop.create_task(_attempt(sock, sockaddr))
-                attempts[latest] = address
-                next_start = now + (delay or 0.0)
-                continue
-            if not attempts:
-                raise connect_failed(host, port, failures)
-            wake = deadline
-            if next_target < len(targets) and delay is not None:
-                wake = min(wake, next_start)
-            timeout = None if wake == math.inf else max(0.0, wake - now)
-            done, _ = await asyncio.wait(
-                attempts, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                address = attempts.pop(task)
-                error = task.exception()
-                if error is None:
-                    if winner is None:
-                        winner = task.result()
-                    else:
-                        task.result().close()
-                elif isinstance(error, OSError):
-                    failures.append((address, error))
-                    if task is latest:
-                        # RFC 8305: the latest attempt failed, so the next
-                        # one need not wait out the delay.
-                        next_start = _monotonic()
-                else:
-                    raise error
-    finally:
-        await _cancel_all(attempts)
-    return winner
+        try:
+            while not race.done():
+                now = _monotonic()
+                if now >= deadline:
+                    raise connect_error(host, port, "timed out connecting", ConnectTimeout)
+                for attempt, sock, sockaddr in due_attempts(
+                    race, now, port, local_address, socket_options
+                ):
+                    task = loop.create_task(loop.sock_connect(sock, sockaddr))
+                    attempts[task] = (attempt, sock)
+                if race.done():
+                    break  # every attempt failed as it started
+                wake = min(deadline, race.wake_at)
+                done, _ = await asyncio.wait(
+                    attempts,
+                    timeout=None if wake == math.inf else max(0.0, wake - now),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    attempt, sock = attempts.pop(task)
+                    error = task.exception()
+                    if error is None and race.connected(attempt, sock):
+                        continue
+                    sock.close()  # failed, or connected in the same step as the winner
+                    if isinstance(error, OSError):
+                        race.failed(attempt, error, _monotonic())
+                    elif error is not None:
+                        raise error
+        finally:
+            # RFC 8305: once one has connected, the others are abandoned.
+            await _cancel_all(attempts)
+    except BaseException:
+        # Cancelled (or failed) after an attempt won, while the losers were
+        # ending: the winner is nobody's to close but ours.
+        if race.connection is not None:
+            race.connection.close()
+        raise
+    return race.result(host, port)
 
 
-async def _cancel_all(attempts: dict[asyncio.Task[socket.socket], str]) -> None:
-    """Stop the attempts still running; their sockets are closed when they end."""
+async def _cancel_all(attempts: dict[asyncio.Task[None], tuple[int, socket.socket]]) -> None:
+    """Stop the attempts still running, wait until each is over, close their sockets.
+
+    A cancelled `sock_connect` ends at its task's next step, so the wait is
+    short; a cancellation of this wait is held until they have all ended (no
+    task outlives the connect), then raised.
+    """
     if not attempts:
         return
     for task in attempts:
         task.cancel()
+    cancelled: BaseException | None = None
     try:
-        await asyncio.wait(attempts)
+        while True:
+            try:
+                await asyncio.wait(attempts)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            else:
+                break
     finally:
-        for task in attempts:
-            # Retrieve the outcome (no "never retrieved" warning); a late
-            # winner is a loser now.
-            if task.done() and not task.cancelled() and task.exception() is None:
-                task.result().close()
+        for task, (_attempt, sock) in attempts.items():
+            sock.close()
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
+    if cancelled is not None:
+        raise cancelled

@@ -1,10 +1,10 @@
 """What an asyncio connection pool waits on: sleep, lock, semaphore, event.
 
 The backend's methods of the same names return these, and so do the
-``AsyncNetworkBackendInterface`` defaults when a custom backend runs on
+`AsyncNetworkBackendInterface` defaults when a custom backend runs on
 asyncio. Waiting on the semaphore or the event honours the active
-:func:`netbase.timeout` and raises :class:`netbase.TimeoutError` when it
-passes (one timer per wait, armed only when the wait has to block).
+[`netbase.timeout()`][netbase.timeout] and raises [`netbase.TimeoutError`][netbase.TimeoutError]
+when it passes (one timer per wait, armed only when the wait has to block).
 """
 
 from __future__ import annotations
@@ -34,24 +34,24 @@ _monotonic = time.monotonic
 
 
 async def sleep(seconds: float) -> None:
-    """``asyncio.sleep``."""
+    """`asyncio.sleep`."""
     await asyncio.sleep(seconds)
 
 
 def create_lock() -> AsyncLock:
-    """A plain ``asyncio.Lock``."""
+    """A plain `asyncio.Lock`."""
     # asyncio.Lock.__aexit__ names its three parameters where the protocol
     # takes *exc_info: the same calls work, mypy cannot see it.
     return cast("AsyncLock", asyncio.Lock())
 
 
 def create_semaphore(value: int) -> DeadlineSemaphore:
-    """A semaphore whose ``acquire()`` honours the active timeout."""
+    """A semaphore whose `acquire()` honours the active timeout."""
     return DeadlineSemaphore(value)
 
 
 def create_event() -> DeadlineEvent:
-    """An event whose ``wait()`` honours the active timeout."""
+    """An event whose `wait()` honours the active timeout."""
     return DeadlineEvent()
 
 
@@ -68,7 +68,7 @@ async def _wait(waiter: asyncio.Future[None], timeout: float | None) -> None:
 
 
 class DeadlineSemaphore:
-    """A counting semaphore whose :meth:`acquire` honours the active timeout.
+    """A counting semaphore whose `acquire()` honours the active timeout.
 
     Waiters are served first come, first served; a unit released to a waiter
     that was cancelled or timed out in the meantime goes on to the next one.
@@ -83,7 +83,7 @@ class DeadlineSemaphore:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
-        """Take one unit; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Take one unit; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         timeout = remaining(TimeoutError)
         if self._value > 0 and not self._waiters:
             self._value -= 1
@@ -131,7 +131,7 @@ class DeadlineSemaphore:
 
 
 class DeadlineEvent:
-    """A one-shot flag whose :meth:`wait` honours the active timeout."""
+    """A one-shot flag whose `wait()` honours the active timeout."""
 
     def __init__(self) -> None:
         self._flag = False
@@ -149,7 +149,7 @@ class DeadlineEvent:
         return self._flag
 
     async def wait(self) -> None:
-        """Wait for the flag; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Wait for the flag; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         timeout = remaining(TimeoutError)
         if self._flag:
             return

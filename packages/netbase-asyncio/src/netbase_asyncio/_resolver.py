@@ -1,6 +1,6 @@
 """Name resolution for the asyncio backend, bounded by the deadline.
 
-``getaddrinfo()`` cannot be cancelled on any OS (urllib3 #1334). The lookup
+`getaddrinfo()` cannot be cancelled on any OS (urllib3 #1334). The lookup
 runs in the loop's default executor; at the deadline the caller stops waiting
 and abandons it (the worker thread finishes on its own, its answer dropped).
 """
@@ -23,15 +23,15 @@ class Resolver(Protocol):
     """Turns a host name into IP addresses, in the order to try them (async)."""
 
     async def resolve(self, host: str, port: int) -> Sequence[str]:
-        """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
+        """IP address strings for `host` (`port` is a hint; most ignore it)."""
         ...
 
 
 class SystemResolver:
-    """The operating system's resolver (``getaddrinfo`` in the default executor)."""
+    """The operating system's resolver (`getaddrinfo` in the default executor)."""
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        """Resolve ``host``; :class:`netbase.ConnectTimeout` if the deadline passes first."""
+        """Resolve `host`; [`ConnectTimeout`][netbase.ConnectTimeout] at the deadline."""
         remaining(ConnectTimeout)
         loop = asyncio.get_running_loop()
         lookup = loop.run_in_executor(None, getaddrinfo_addresses, host, port)

@@ -1,4 +1,4 @@
-"""``NetworkStream``: the asyncio stream, over a stack of layers."""
+"""`NetworkStream`: the asyncio stream, over a stack of layers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -41,7 +42,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
     """A TCP (or UNIX) stream on an asyncio transport.
 
     Build one around a socket that is already connected with
-    ``await NetworkStream.from_socket(sock)``; it takes ownership of the
+    `await NetworkStream.from_socket(sock)`; it takes ownership of the
     socket. That is how a custom backend that connects by itself (over a UNIX
     domain socket, to an address it resolved and cached) still gets every
     behaviour of the contract. The constructor itself is internal.
@@ -75,8 +76,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> NetworkStream:
         """Wrap a connected TCP or UNIX socket; the stream owns it from then on.
 
-        ``hostname`` is the name ``start_tls()`` uses when it is given none.
-        Bad input raises ``TypeError`` / ``ValueError`` and leaves the socket to
+        `hostname` is the name `start_tls()` uses when it is given none.
+        Bad input raises `TypeError` / `ValueError` and leaves the socket to
         the caller.
         """
         peer = check_stream_socket(sock, "NetworkStream.from_socket()")
@@ -86,10 +87,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
     async def _open(
         cls, sock: socket.socket, peer: Any, hostname: str | None, *, from_backend: bool = False
     ) -> NetworkStream:
-        """Put ``sock`` on the running loop.
+        """Put `sock` on the running loop.
 
         The backend's sockets already have TCP_NODELAY, and their peer address
-        is the one the loop reads for its transport (``peer=None``): no second
+        is the one the loop reads for its transport (`peer=None`): no second
         system call for either.
         """
         loop = asyncio.get_running_loop()
@@ -108,10 +109,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     @classmethod
     def _from_protocol(cls, protocol: StreamProtocol, hostname: str) -> NetworkStream:
-        """A stream on the transport the loop made and connected (``loop_connect``).
+        """A stream on the transport the loop made and connected (`loop_connect`).
 
-        Its ``socket`` is the loop's view of the socket (``asyncio.TransportSocket``,
-        uvloop's ``PseudoSocket``): every socket query works, I/O stays the loop's.
+        Its `socket` is the loop's view of the socket (`asyncio.TransportSocket`,
+        uvloop's `PseudoSocket`): every socket query works, I/O stays the loop's.
         """
         transport = protocol.transport
         assert transport is not None
@@ -121,11 +122,12 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- reading and writing -------------------------------------------------
 
     async def read(self, max_bytes: int | None = None) -> bytes:
-        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream.
+        """Return 1 to `max_bytes` bytes (default 65536), or `b""` at end of stream.
 
-        Under an active :func:`netbase.timeout` raises :class:`netbase.ReadTimeout`
-        when the deadline passes; the stream stays open and a later read returns
-        what arrives. Other failures raise :class:`netbase.ReadError` and close it.
+        Under an active [`netbase.timeout()`][netbase.timeout] raises
+        [`netbase.ReadTimeout`][netbase.ReadTimeout] when the deadline passes; the stream stays open
+        and a later read returns what arrives. Other failures raise
+        [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
@@ -160,10 +162,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``: return once every byte has reached the kernel.
+        """Send all of `data`: return once every byte has reached the kernel.
 
-        :class:`netbase.WriteTimeout` when the deadline passes (part of the data
-        may have gone, so the stream is closed), :class:`netbase.WriteError` on
+        [`netbase.WriteTimeout`][netbase.WriteTimeout] when the deadline passes (part of the data
+        may have gone, so the stream is closed), [`netbase.WriteError`][netbase.WriteError] on
         failure (also closed).
         """
         check_data(data)
@@ -201,9 +203,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
 
     def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
-        """The deadline of the operations to come, replacing ``old``.
+        """The deadline of the operations to come, replacing `old`.
 
-        Reads (and writes) under the same ``netbase.timeout`` block share one
+        Reads (and writes) under the same `netbase.timeout` block share one
         timer, armed by the first of them that has to wait: a ping-pong under a
         deadline pays for one timer, not one per operation. It is disarmed when
         the deadline changes or the stream closes.
@@ -230,12 +232,15 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
 
-        ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
-        instance). ``hostname`` drives SNI and certificate checks; it defaults
+        `ctx=None` uses [`netbase.default_ssl_context()`][netbase.default_ssl_context] (one shared
+        instance). `hostname` drives SNI and certificate checks; it defaults
         to the host the backend connected to. Failure raises
-        :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
-        closes the stream; so does a cancellation during the handshake.
+        [`netbase.ConnectError`][netbase.ConnectError] (or
+        [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream; so does a
+        cancellation during the handshake.
         """
+        if ctx is None and not shared_default_context_ready():
+            await _load_default_context(self._loop)
         ctx = check_tls_args(ctx, hostname)
         if hostname is None:
             hostname = self._hostname
@@ -266,9 +271,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- information -----------------------------------------------------------
 
     def get_extra_info(self, key: str) -> Any:
-        """``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
 
-        Any other key gives ``None``.
+        Any other key gives `None`.
         """
         if key == "is_readable":
             return self._is_readable()
@@ -287,7 +292,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         On TLS, only application data or end of stream counts: a TLS 1.3
         session ticket gives the reader nothing, so the answer comes from
         decrypting, without waiting, what the loop has delivered; the result
-        is kept for the next ``read()``.
+        is kept for the next `read()`.
         """
         if self._closed or self._readahead is not None:
             return True
@@ -368,3 +373,19 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def __repr__(self) -> str:
         return stream_repr(self._peer, self._tls, self._closed)
+
+
+async def _load_default_context(loop: asyncio.AbstractEventLoop) -> None:
+    """The process's first ``start_tls(ctx=None)``: load the system's trust off the loop.
+
+    Loading a CA bundle takes tens of milliseconds of CPU, which on the loop's
+    thread would stall every other connection; a worker thread does it.
+    """
+    done: asyncio.Future[None] = loop.create_future()
+    build_shared_in_thread(lambda: loop.call_soon_threadsafe(_wake, done))
+    await done
+
+
+def _wake(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -3,20 +3,20 @@
 Two shapes, both costing nothing when no deadline is active (the callers only
 build them for a finite deadline):
 
-- :class:`Deadline` for the waits of stream operations. It arms a single
-  ``loop.call_at`` timer the first time an operation has to wait (a read that
+- `Deadline` for the waits of stream operations. It arms a single
+  `loop.call_at` timer the first time an operation has to wait (a read that
   finds data buffered arms none) and serves every later wait under the same
   deadline: the several waits of one TLS read or handshake, and the next reads
-  of a stream inside the same ``netbase.timeout`` block (the stream keeps it
+  of a stream inside the same `netbase.timeout` block (the stream keeps it
   until the deadline changes or it closes). When it fires it fails the future
-  being awaited with :class:`Expired`; nothing is cancelled, so no task state
+  being awaited with `Expired`; nothing is cancelled, so no task state
   has to be repaired and cancellation stays the caller's.
-- :func:`run_until` for awaiting a task or future the backend does not own the
-  inside of (``sock_connect``, a resolver, ``getaddrinfo`` in an executor): at
-  the deadline the timer cancels it and the wait raises :class:`Expired`.
+- `run_until()` for awaiting a task or future the backend does not own the
+  inside of (`sock_connect`, a resolver, `getaddrinfo` in an executor): at
+  the deadline the timer cancels it and the wait raises `Expired`.
 
-Callers map :class:`Expired` to the contract's ``ConnectTimeout``,
-``ReadTimeout`` or ``WriteTimeout``: only they know which operation it was.
+Callers map `Expired` to the contract's `ConnectTimeout`,
+`ReadTimeout` or `WriteTimeout`: only they know which operation it was.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ class Deadline:
         self.expired = False
 
     def arm(self, waiter: asyncio.Future[Any]) -> None:
-        """Make ``waiter`` fail with :class:`Expired` at the deadline; raise it if passed.
+        """Make `waiter` fail with `Expired` at the deadline; raise it if passed.
 
-        The caller awaits ``waiter`` itself and calls :meth:`disarm` after:
+        The caller awaits `waiter` itself and calls `disarm()` after:
         no coroutine per wait, and the timer stays armed for the next one.
         """
         if self._handle is None:
@@ -90,7 +90,7 @@ def _cancelling() -> bool:
 
 
 async def run_until(future: asyncio.Future[_T], deadline: float) -> _T:
-    """Await ``future`` (a task or a future); cancel it and raise :class:`Expired` at ``deadline``.
+    """Await `future` (a task or a future); cancel it and raise `Expired` at `deadline`.
 
     A cancellation of the caller's own task is passed on unchanged.
     """

@@ -1,28 +1,28 @@
 """The layers an asyncio stream reads and writes through.
 
-A stream is a stack of layers. At the bottom, :class:`StreamProtocol` is an
-``asyncio.Protocol`` on the loop's own socket transport: the loop pushes bytes
-into it (no ``sock_recv`` per read, which would register and unregister the
+A stream is a stack of layers. At the bottom, `StreamProtocol` is an
+`asyncio.Protocol` on the loop's own socket transport: the loop pushes bytes
+into it (no `sock_recv` per read, which would register and unregister the
 reader every call) and it keeps them in a bounded buffer, pausing the transport
-when a fast peer gets too far ahead. Each ``start_tls`` puts a
-:class:`TLSLayer` on top: an ``ssl.SSLObject`` over memory BIOs, fed from the
+when a fast peer gets too far ahead. Each `start_tls` puts a
+`TLSLayer` on top: an `ssl.SSLObject` over memory BIOs, fed from the
 layer below.
 
-Why TLS is done here rather than with ``loop.start_tls``: the loops' own TLS
+Why TLS is done here rather than with `loop.start_tls`: the loops' own TLS
 transports differ exactly where the contract is strict. uvloop's drops the
 decrypted data it still holds when the peer's FIN arrives while reading is
-paused (perf-anchors; uvloop PR 661), Python 3.10 cannot ``start_tls`` over a
+paused (perf-anchors; uvloop PR 661), Python 3.10 cannot `start_tls` over a
 TLS transport (cpython #81360) so TLS inside TLS needs this layer anyway,
-their closing handshakes wait for the peer (``ssl_shutdown_timeout``, 30 s by
+their closing handshakes wait for the peer (`ssl_shutdown_timeout`, 30 s by
 default), and neither says whether the bytes it holds are application data or
-a session ticket (``is_readable``). One layer of our own behaves the same on
+a session ticket (`is_readable`). One layer of our own behaves the same on
 every loop and every Python, and asyncio's own TLS transport is the same
-``SSLObject`` and BIOs driven from Python, so the default loop pays nothing
+`SSLObject` and BIOs driven from Python, so the default loop pays nothing
 for it.
 
 Every layer has the same small surface. None of it knows about netbase's
-exceptions: failures are ``OSError`` (``ssl.SSLError`` included) and a passed
-deadline is :class:`netbase_asyncio._timer.Expired`; the stream maps them.
+exceptions: failures are `OSError` (`ssl.SSLError` included) and a passed
+deadline is `netbase_asyncio._timer.Expired`; the stream maps them.
 """
 
 from __future__ import annotations
@@ -70,16 +70,16 @@ class Layer(Protocol):
     """What a layer needs from the layer under it."""
 
     async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
-        """1 to ``max_bytes`` bytes, or ``b""`` at end of stream."""
+        """1 to `max_bytes` bytes, or `b""` at end of stream."""
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
-        """What :meth:`recv` would return at once, or ``None`` if it would wait."""
+        """What `recv()` would return at once, or `None` if it would wait."""
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
-        """Send all of ``data`` (into the kernel, for the bottom layer)."""
+        """Send all of `data` (into the kernel, for the bottom layer)."""
 
     def send_nowait(self, data: bytes) -> None:
-        """Queue ``data`` without waiting (small control messages: close_notify)."""
+        """Queue `data` without waiting (small control messages: close_notify)."""
 
     def has_buffered(self) -> bool:
         """Whether bytes are held above the socket."""
@@ -92,16 +92,16 @@ def _connection_closed() -> OSError:
 class StreamProtocol(asyncio.BufferedProtocol):
     """The bottom layer: a protocol on the loop's socket transport, with a bounded buffer.
 
-    A ``BufferedProtocol``: the loop reads straight into our buffer
-    (``recv_into``) instead of allocating a fresh 256 KiB ``bytes`` per read,
-    which is what makes asyncio's plain ``Protocol`` slow at ping-pong
+    A `BufferedProtocol`: the loop reads straight into our buffer
+    (`recv_into`) instead of allocating a fresh 256 KiB `bytes` per read,
+    which is what makes asyncio's plain `Protocol` slow at ping-pong
     (perf-anchors). The buffer starts small and grows, up to the flow-control
     bound, only while the reader lags behind.
 
     The transport's write buffer limits are set to zero, so the protocol is
-    paused as soon as the kernel does not take a write whole: ``send`` then
+    paused as soon as the kernel does not take a write whole: `send` then
     returns only when every byte has reached the kernel, which is what the
-    contract's ``write`` promises and what lets a write deadline mean something.
+    contract's `write` promises and what lets a write deadline mean something.
     """
 
     __slots__ = (
@@ -243,7 +243,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
     # -- reading -------------------------------------------------------------------
 
     def take(self, max_bytes: int) -> bytes:
-        """Up to ``max_bytes`` buffered bytes (there must be some); copies only those."""
+        """Up to `max_bytes` buffered bytes (there must be some); copies only those."""
         start = self._start
         count = self.size if self.size < max_bytes else max_bytes
         assert self._view is not None
@@ -329,7 +329,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
     def close(self) -> None:
         """Close the transport; at once (abort) if bytes are still waiting to go.
 
-        Only a close_notify can be waiting here (``send`` returns when all its
+        Only a close_notify can be waiting here (`send` returns when all its
         bytes reached the kernel): dropping it beats waiting on a peer that
         does not read.
         """
@@ -355,7 +355,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
 
 class TLSLayer:
-    """TLS over another layer, through an ``ssl.SSLObject`` and memory BIOs.
+    """TLS over another layer, through an `ssl.SSLObject` and memory BIOs.
 
     Bytes taken from the layer below go into the incoming BIO before anything
     is awaited again, so a timeout or a cancellation between two waits loses
@@ -400,7 +400,7 @@ class TLSLayer:
                 return
 
     def _decryptable(self) -> bool:
-        """Whether ``obj.read()`` may have something to give.
+        """Whether `obj.read()` may have something to give.
 
         A read that finds nothing costs an exception and the allocation of its
         whole buffer: check first.
@@ -413,12 +413,12 @@ class TLSLayer:
         )
 
     def _read(self, max_bytes: int) -> bytes:
-        """Decrypt up to ``max_bytes`` from what the incoming BIO holds.
+        """Decrypt up to `max_bytes` from what the incoming BIO holds.
 
         OpenSSL hands out one record (16 KiB at most) per call, and allocates
         the size asked for: ask for a record at a time and join, so a 64 KiB
         read costs neither a 64 KiB allocation per record nor a second await.
-        ``SSLWantReadError`` when nothing could be decrypted.
+        `SSLWantReadError` when nothing could be decrypted.
         """
         data = self.obj.read(max_bytes if max_bytes < RECORD else RECORD)
         if not data:
@@ -442,7 +442,7 @@ class TLSLayer:
         return b"".join(parts)
 
     def _try_read(self, max_bytes: int) -> bytes | None:
-        """Decrypted bytes, ``b""`` at end of stream, ``None`` when more must come from below."""
+        """Decrypted bytes, `b""` at end of stream, `None` when more must come from below."""
         if self._decryptable():
             try:
                 data = self._read(max_bytes)

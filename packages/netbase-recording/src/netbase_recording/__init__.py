@@ -1,23 +1,30 @@
 """netbase_recording: see every byte, record a conversation, replay it offline.
 
-Wrap any backend to watch its traffic and keep it::
+Wrap any backend to watch its traffic and keep it:
 
-    import sys
-    import netbase_threaded
-    from netbase_recording import RecordingBackend, ReplayBackend
+```python
+import sys
+import netbase_threaded
+from netbase_recording import RecordingBackend, ReplayBackend
 
-    net = RecordingBackend(netbase_threaded.NetworkBackend(), echo=sys.stdout)
-    ...                                  # use net as any backend
-    net.save("tests/cassettes/example.cassette")
+net = RecordingBackend(netbase_threaded.NetworkBackend(), echo=sys.stdout)
+...                                  # use net as any backend
+net.save("tests/cassettes/example.cassette")
 
-    replay = ReplayBackend("tests/cassettes/example.cassette")
-    ...                                  # the same code, with no network
-    replay.check_played()
+replay = ReplayBackend("tests/cassettes/example.cassette")
+...                                  # the same code, with no network
+replay.check_played()
+```
 
-The async twins are :class:`AsyncRecordingBackend` and
-:class:`AsyncReplayBackend` (asyncio and trio). The pytest plugin offers the
-``netbase_cassette`` fixture.
+The async twins are [`AsyncRecordingBackend`][netbase_recording.AsyncRecordingBackend] and
+[`AsyncReplayBackend`][netbase_recording.AsyncReplayBackend] (asyncio and trio). The pytest plugin
+offers the `netbase_cassette` fixture.
 """
+
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_recording._corecheck import check_core
+
+check_core()
 
 from netbase_recording._async import AsyncRecordingBackend, AsyncRecordingStream
 from netbase_recording._cassette import VERSION, CassetteError, dumps, load, loads, save

@@ -1,4 +1,4 @@
-"""``AsyncRecordingBackend``: wraps an async backend and records every connection."""
+"""`AsyncRecordingBackend`: wraps an async backend and records every connection."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ __all__ = ["AsyncRecordingBackend", "AsyncRecordingStream", "running_loop_backen
 
 
 def running_loop_backend() -> AsyncNetworkBackendInterface:
-    """A ``NetworkBackend()`` of the async library running this task (asyncio or trio)."""
+    """A `NetworkBackend()` of the async library running this task (asyncio or trio)."""
     from netbase._runtime import current_async_runtime
 
     name = current_async_runtime()
@@ -42,10 +42,10 @@ def running_loop_backend() -> AsyncNetworkBackendInterface:
 class AsyncRecordingBackend(AsyncNetworkBackendInterface):
     """Wraps an async backend; records (and optionally echoes) every connection.
 
-    ``backend`` is the backend to wrap; by default, the backend of the event
-    loop running when it is first used (``netbase_asyncio`` or ``netbase_trio``).
-    ``echo`` is a text stream to print the traffic to (``>>> `` written,
-    ``<<< `` read). What was recorded is in :attr:`recording`.
+    `backend` is the backend to wrap; by default, the backend of the event
+    loop running when it is first used (`netbase_asyncio` or `netbase_trio`).
+    `echo` is a text stream to print the traffic to (`>>> ` written,
+    `<<< ` read). What was recorded is in `recording`.
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
         return AsyncRecordingStream(stream, tape)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> AsyncRecordingStream:
-        """``connect_unix`` of the wrapped backend, recorded (if it has one)."""
+        """`connect_unix` of the wrapped backend, recorded (if it has one)."""
         connect_unix = getattr(self.backend, "connect_unix", None)
         if connect_unix is None:
             raise NotImplementedError(f"{self.backend!r} has no connect_unix()")
@@ -108,13 +108,13 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
         return AsyncRecordingStream(stream, tape)
 
     def save(self, path: str | os.PathLike[str], *, scrub: Any = None) -> None:
-        """Write :attr:`recording` to a cassette file (see :func:`netbase_recording.save`)."""
+        """Write `recording` to a cassette file (see [`save()`][netbase_recording.save])."""
         from netbase_recording._cassette import save
 
         save(self.recording, path, scrub=scrub)
 
     async def sleep(self, seconds: float) -> None:
-        """The wrapped backend's ``sleep``."""
+        """The wrapped backend's `sleep`."""
         await self.backend.sleep(seconds)
 
     def create_lock(self) -> AsyncLock:
@@ -179,7 +179,7 @@ class AsyncRecordingStream(AsyncNetworkStreamInterface):
         self._tape.tls(hostname, self.stream.get_extra_info("ssl_object"), None)
 
     def get_extra_info(self, key: str) -> Any:
-        """The wrapped stream's answer (``is_readable`` answers are recorded)."""
+        """The wrapped stream's answer (`is_readable` answers are recorded)."""
         value = self.stream.get_extra_info(key)
         if key == "is_readable":
             self._tape.readable(value)

@@ -1,33 +1,35 @@
 r"""Cassettes: a recording as a text file that reads well and diffs well.
 
-The format (version 1) is line oriented::
+The format (version 1) is line oriented:
 
-    netbase-recording cassette v1
+```text
+netbase-recording cassette v1
 
-    connection 1 www.example.com:443 at 0.000
-      0.012 connected 127.0.0.1:50412 93.184.215.14:443
-      0.030 start_tls www.example.com
-        tls version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 protocol=TLSv1.3 bits=256 alpn=http/1.1
-        peercert {"subject": ...}
-      0.031 write 40
-        | GET / HTTP/1.1\r\n
-        | Host: www.example.com\r\n
-        | \r\n
-      0.052 read 1024
-        | HTTP/1.1 200 OK\r\n
-        | Content-Encoding: gzip\r\n
-        | \r\n
-        : H4sIAAAAAAAAA+3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIA...
-      0.060 eof
-      0.061 close
+connection 1 www.example.com:443 at 0.000
+  0.012 connected 127.0.0.1:50412 93.184.215.14:443
+  0.030 start_tls www.example.com
+    tls version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 protocol=TLSv1.3 bits=256 alpn=http/1.1
+    peercert {"subject": ...}
+  0.031 write 40
+    | GET / HTTP/1.1\r\n
+    | Host: www.example.com\r\n
+    | \r\n
+  0.052 read 1024
+    | HTTP/1.1 200 OK\r\n
+    | Content-Encoding: gzip\r\n
+    | \r\n
+    : H4sIAAAAAAAAA+3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIA...
+  0.060 eof
+  0.061 close
 
-    end
+end
+```
 
-Each event line is ``TIME KIND ...`` (seconds since the connection started).
-Data lines are ``| `` text, one line of the payload per line, with ``\r``,
-``\n``, ``\t``, ``\\`` and ``\xHH`` escapes, or ``: `` base64 for binary
+Each event line is `TIME KIND ...` (seconds since the connection started).
+Data lines are `| ` text, one line of the payload per line, with `\r`,
+`\n`, `\t`, `\\` and `\xHH` escapes, or `: ` base64 for binary
 runs (a gzip body, an image). Text lines of HTTP stay text; binary survives
-byte for byte. Lines starting with ``#`` are comments. The ``end`` line makes
+byte for byte. Lines starting with `#` are comments. The `end` line makes
 a truncated file detectable; the byte counts catch a truncated or mis-edited
 data block. Errors name the file and the line.
 """
@@ -151,7 +153,7 @@ def _event_lines(event: Event) -> Iterator[str]:
 
 
 def dumps(recording: Recording, *, scrub: Scrub | None = None) -> str:
-    """The cassette text of ``recording``; ``scrub`` redacts the bytes first."""
+    """The cassette text of `recording`; `scrub` redacts the bytes first."""
     if scrub is not None and not callable(scrub):
         raise TypeError("scrub must be a function taking and returning bytes")
     out = [
@@ -173,7 +175,7 @@ def dumps(recording: Recording, *, scrub: Scrub | None = None) -> str:
 
 
 def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | None = None) -> None:
-    """Write ``recording`` to the cassette file at ``path`` (directories are created)."""
+    """Write `recording` to the cassette file at `path` (directories are created)."""
     text = dumps(recording, scrub=scrub)
     directory = os.path.dirname(os.fspath(path))
     if directory:
@@ -186,10 +188,10 @@ def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | N
 
 
 def load(path: str | os.PathLike[str]) -> Recording:
-    """Read the cassette at ``path``.
+    """Read the cassette at `path`.
 
-    ``FileNotFoundError`` names a missing file; :class:`CassetteError` names the
-    file and line of anything else wrong (truncated, unknown version, invalid).
+    `FileNotFoundError` names a missing file; [`CassetteError`][netbase_recording.CassetteError]
+    names the file and line of anything else wrong (truncated, unknown version, invalid).
     """
     name = os.fspath(path)
     try:
@@ -204,7 +206,7 @@ def load(path: str | os.PathLike[str]) -> Recording:
 
 
 def text_line_of(path: str | os.PathLike[str], offset: int) -> int:
-    """The line number of byte ``offset`` in the file."""
+    """The line number of byte `offset` in the file."""
     with open(path, "rb") as file:
         return file.read(offset).count(b"\n") + 1
 
@@ -213,7 +215,7 @@ _TIME = re.compile(r"^\d+(\.\d+)?$")
 
 
 def _tuples(value: Any) -> Any:
-    """JSON arrays back to the tuples ``ssl.getpeercert()`` uses."""
+    """JSON arrays back to the tuples `ssl.getpeercert()` uses."""
     if isinstance(value, list):
         return tuple(_tuples(v) for v in value)
     if isinstance(value, dict):
@@ -422,5 +424,5 @@ class _Parser:
 
 
 def loads(text: str, *, path: str = "<string>") -> Recording:
-    """Parse cassette ``text``; errors name ``path`` and the line."""
+    """Parse cassette `text`; errors name `path` and the line."""
     return _Parser(text, path).parse()

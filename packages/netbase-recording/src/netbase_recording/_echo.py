@@ -1,4 +1,4 @@
-"""Echo traffic as the docs show it: ``>>> `` for bytes written, ``<<< `` for bytes read."""
+"""Echo traffic as the docs show it: `>>> ` for bytes written, `<<< ` for bytes read."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ __all__ = ["Echo"]
 
 
 class Echo:
-    r"""Writes each chunk line by line to a text stream, one ``write()`` per chunk.
+    r"""Writes each chunk line by line to a text stream, one `write()` per chunk.
 
-    Line ends (``\r\n`` or ``\n``) end the printed line; any other byte that
-    is not text is shown escaped (``\x00``), so binary bodies never garble the
+    Line ends (`\r\n` or `\n`) end the printed line; any other byte that
+    is not text is shown escaped (`\x00`), so binary bodies never garble the
     terminal.
     """
 
@@ -27,7 +27,7 @@ class Echo:
         self._lock = threading.Lock()
 
     def chunk(self, prefix: str, data: bytes) -> None:
-        """Echo ``data`` with ``prefix`` (``">>> "`` or ``"<<< "``) on every line."""
+        """Echo `data` with `prefix` (`">>> "` or `"<<< "`) on every line."""
         lines = []
         for line in split_lines(data):
             if line.endswith(b"\r\n"):

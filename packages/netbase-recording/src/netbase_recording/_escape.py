@@ -1,9 +1,9 @@
 r"""Bytes as readable text, and back: shared by the echo and the cassette format.
 
-Text is shown as it is; ``\``, ``\r``, ``\n``, ``\t`` are escaped, and every
-byte that is not printable UTF-8 text is written ``\xHH``. So the rendering
+Text is shown as it is; `\`, `\r`, `\n`, `\t` are escaped, and every
+byte that is not printable UTF-8 text is written `\xHH`. So the rendering
 never loses a byte (vcrpy #784 decoded binary as UTF-8 "ignore" and lost
-data) and :func:`unescape` gives back exactly what went in.
+data) and `unescape()` gives back exactly what went in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ _UNSIMPLE = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t"}
 
 
 def escape(data: bytes) -> str:
-    """Render ``data`` as one line of text (no raw control characters)."""
+    """Render `data` as one line of text (no raw control characters)."""
     out: list[str] = []
     for ch in data.decode("utf-8", "surrogateescape"):
         simple = _SIMPLE.get(ch)
@@ -31,7 +31,7 @@ def escape(data: bytes) -> str:
 
 
 def escaped_bytes(data: bytes) -> int:
-    r"""How many bytes of ``data`` :func:`escape` writes as ``\xHH`` (not text)."""
+    r"""How many bytes of `data` `escape()` writes as `\xHH` (not text)."""
     count = 0
     for ch in data.decode("utf-8", "surrogateescape"):
         if ch in _SIMPLE:
@@ -44,7 +44,7 @@ def escaped_bytes(data: bytes) -> int:
 
 
 def unescape(text: str) -> bytes:
-    """The bytes :func:`escape` rendered as ``text``; ``ValueError`` on a bad escape."""
+    """The bytes `escape()` rendered as `text`; `ValueError` on a bad escape."""
     out = bytearray()
     i = 0
     n = len(text)
@@ -77,7 +77,7 @@ def unescape(text: str) -> bytes:
 
 
 def split_lines(data: bytes) -> list[bytes]:
-    r"""``data`` cut after every ``\n`` (the last piece may have none)."""
+    r"""`data` cut after every `\n` (the last piece may have none)."""
     lines = data.splitlines(keepends=True)
     # bytes.splitlines also cuts at a lone \r; glue those pieces back so only \n cuts.
     out: list[bytes] = []

@@ -1,9 +1,9 @@
 """What a recording holds: connections, each an ordered list of events.
 
 Events are frozen dataclasses, one class per kind, so that a recording can be
-inspected (``[e for e in conn.events if isinstance(e, Read)]``), compared and
+inspected (`[e for e in conn.events if isinstance(e, Read)]`), compared and
 written to a cassette. Times are seconds relative to the start of the
-connection (``Connection.started`` is relative to the start of the recording).
+connection (`Connection.started` is relative to the start of the recording).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def error_name(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class TLSInfo:
-    """What the TLS handshake settled, as ``ssl.SSLObject`` reports it."""
+    """What the TLS handshake settled, as `ssl.SSLObject` reports it."""
 
     version: str | None = None
     cipher: tuple[str, str, int] | None = None
@@ -67,7 +67,7 @@ class TLSInfo:
 
 @dataclass(frozen=True)
 class Connected:
-    """The connection opened; the addresses ``get_extra_info`` gave."""
+    """The connection opened; the addresses `get_extra_info` gave."""
 
     time: float
     client_addr: Any = None
@@ -84,7 +84,7 @@ class Write:
 
 @dataclass(frozen=True)
 class Read:
-    """Bytes one ``read()`` returned (chunk boundaries are kept)."""
+    """Bytes one `read()` returned (chunk boundaries are kept)."""
 
     time: float
     data: bytes
@@ -92,14 +92,14 @@ class Read:
 
 @dataclass(frozen=True)
 class EndOfStream:
-    """A ``read()`` returned ``b""``."""
+    """A `read()` returned `b""`."""
 
     time: float
 
 
 @dataclass(frozen=True)
 class StartTLS:
-    """``start_tls(hostname=...)``; ``tls`` is what the handshake settled (None if it failed)."""
+    """`start_tls(hostname=...)`; `tls` is what the handshake settled (None if it failed)."""
 
     time: float
     hostname: str | None
@@ -108,7 +108,7 @@ class StartTLS:
 
 @dataclass(frozen=True)
 class Readable:
-    """``get_extra_info("is_readable")`` answered ``value``."""
+    """`get_extra_info("is_readable")` answered `value`."""
 
     time: float
     value: bool
@@ -130,7 +130,7 @@ class Failed:
 
 @dataclass(frozen=True)
 class Close:
-    """``close()``."""
+    """`close()`."""
 
     time: float
 
@@ -142,7 +142,7 @@ Event = Connected | Write | Read | EndOfStream | StartTLS | Readable | Failed | 
 class Connection:
     """One connection: where it went and what happened on it, in order.
 
-    ``host``/``port`` for TCP, ``path`` for a UNIX socket.
+    `host`/`port` for TCP, `path` for a UNIX socket.
     """
 
     host: str | None = None
@@ -153,7 +153,7 @@ class Connection:
 
     @property
     def target(self) -> str:
-        """``host:port`` (``[::1]:80`` for IPv6) or ``unix:PATH``."""
+        """`host:port` (`[::1]:80` for IPv6) or `unix:PATH`."""
         if self.path is not None:
             return f"unix:{self.path}"
         assert self.host is not None
@@ -172,7 +172,7 @@ class Connection:
 
     @property
     def tls_hostnames(self) -> list[str | None]:
-        """The hostname of each ``start_tls`` (two for TLS inside TLS)."""
+        """The hostname of each `start_tls` (two for TLS inside TLS)."""
         return [e.hostname for e in self.events if isinstance(e, StartTLS)]
 
 
@@ -224,6 +224,6 @@ class Tape:
         return round(time.monotonic() - self._t0, 3)
 
     def add(self, event: Event) -> None:
-        """Append ``event`` (under the recording's lock, so threads never interleave badly)."""
+        """Append `event` (under the recording's lock, so threads never interleave badly)."""
         with self._lock:
             self.connection.events.append(event)

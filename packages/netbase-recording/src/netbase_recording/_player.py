@@ -2,7 +2,7 @@
 
 Writes are matched as a byte stream: the bytes the code writes between two
 other operations (a read, start_tls, close) must equal the bytes the
-recording wrote there, however they are cut into ``write()`` calls, because
+recording wrote there, however they are cut into `write()` calls, because
 TCP chunking differs from run to run. Reads return the recorded chunks.
 Nothing here waits: when the code asks for something the recording does not
 have, it raises at once.
@@ -112,7 +112,7 @@ class Player:
         self.load(connection, number)
 
     def load(self, connection: Connection, number: int) -> None:
-        """Play ``connection`` (recorded as number ``number``) from its start."""
+        """Play `connection` (recorded as number `number`) from its start."""
         self.connection = connection
         self.number = number
         self.name = f"connection {number} to {connection.target}"
@@ -129,7 +129,7 @@ class Player:
             self._pos = 1
 
     def opens_with(self, connection: Connection, data: bytes) -> bool:
-        """Whether ``connection``'s first recorded write run begins with ``data``."""
+        """Whether `connection`'s first recorded write run begins with `data`."""
         run = b"".join(
             e.data
             for e in itertools.takewhile(
@@ -197,7 +197,7 @@ class Player:
     # -- operations ------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Match ``data`` against the recorded byte stream."""
+        """Match `data` against the recorded byte stream."""
         self._start(data)
         with self._lock:
             if self.closed:
@@ -225,7 +225,7 @@ class Player:
                 self._pending.clear()
 
     def read(self, max_bytes: int) -> bytes:
-        """The next recorded chunk (up to ``max_bytes``), end of stream, or the recorded error."""
+        """The next recorded chunk (up to `max_bytes`), end of stream, or the recorded error."""
         self._start(None)
         with self._lock:
             if self.closed:
@@ -256,7 +256,7 @@ class Player:
             )
 
     def start_tls(self, hostname: str | None) -> None:
-        """Match the recorded ``start_tls`` and take its TLS facts."""
+        """Match the recorded `start_tls` and take its TLS facts."""
         self._start(None)
         with self._lock:
             if self.closed:
@@ -294,7 +294,7 @@ class Player:
             )
 
     def close(self) -> None:
-        """Close; problems found here are kept for ``check_played()`` (close never raises)."""
+        """Close; problems found here are kept for `check_played()` (close never raises)."""
         with self._lock:
             if self.closed:
                 return

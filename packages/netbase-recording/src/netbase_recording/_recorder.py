@@ -31,14 +31,14 @@ def open_tape(
     port: int | None,
     path: str | None = None,
 ) -> StreamTape:
-    """A new connection in ``recording``."""
+    """A new connection in `recording`."""
     return StreamTape(recording.open(host, port, path), echo)
 
 
 class StreamTape:
     """Records one stream's operations. Only netbase errors are events.
 
-    Bad arguments (``TypeError``/``ValueError`` raised before any I/O) and
+    Bad arguments (`TypeError`/`ValueError` raised before any I/O) and
     cancellation are not part of the conversation and leave no trace.
     """
 
@@ -59,13 +59,13 @@ class StreamTape:
         )
 
     def wrote(self, data: bytes) -> None:
-        """``write(data)`` returned."""
+        """`write(data)` returned."""
         self._tape.add(Write(self._tape.now(), data))
         if self._echo is not None:
             self._echo.written(data)
 
     def read(self, data: bytes) -> None:
-        """``read()`` returned ``data``."""
+        """`read()` returned `data`."""
         if data:
             self._tape.add(Read(self._tape.now(), data))
             if self._echo is not None:
@@ -74,20 +74,20 @@ class StreamTape:
             self._tape.add(EndOfStream(self._tape.now()))
 
     def failed(self, operation: str, exc: netbase.NetworkError) -> None:
-        """``operation`` raised ``exc``."""
+        """`operation` raised `exc`."""
         self._tape.add(Failed(self._tape.now(), operation, error_name(exc), str(exc)))
 
     def tls(self, hostname: str | None, ssl_object: Any | None, exc: Exception | None) -> None:
-        """``start_tls(hostname=...)`` finished (``exc`` when it failed)."""
+        """`start_tls(hostname=...)` finished (`exc` when it failed)."""
         info = None if exc is not None else capture_tls(ssl_object)
         self._tape.add(StartTLS(self._tape.now(), hostname, info))
         if isinstance(exc, netbase.NetworkError):
             self.failed("start_tls", exc)
 
     def readable(self, value: Any) -> None:
-        """``get_extra_info("is_readable")`` answered ``value``."""
+        """`get_extra_info("is_readable")` answered `value`."""
         self._tape.add(Readable(self._tape.now(), bool(value)))
 
     def closed(self) -> None:
-        """``close()`` was called (the first time)."""
+        """`close()` was called (the first time)."""
         self._tape.add(Close(self._tape.now()))

@@ -1,4 +1,4 @@
-"""``ReplayBackend`` / ``AsyncReplayBackend``: serve a recording with no network."""
+"""`ReplayBackend` / `AsyncReplayBackend`: serve a recording with no network."""
 
 from __future__ import annotations
 
@@ -153,15 +153,16 @@ class _Cassette:
 class ReplayBackend(NetworkBackendInterface):
     """A sync backend that serves a recording or a cassette file, with no network.
 
-    ``cassette`` is a :class:`Recording` or the path of a cassette file.
+    `cassette` is a [`Recording`][netbase_recording.Recording] or the path of a cassette file.
     Connections must come in the recorded order, to the recorded host and port;
-    ``match(connection, host, port, path) -> bool`` replaces the target rule,
-    and ``in_order=False`` lets any not yet played connection that matches
+    `match(connection, host, port, path) -> bool` replaces the target rule,
+    and `in_order=False` lets any not yet played connection that matches
     serve (for concurrent code whose connection order varies): a stream then
     takes, on its first write, the matching connection whose recording
-    begins with those bytes. ``scrub`` is the
+    begins with those bytes. `scrub` is the
     hook the cassette was saved with: writes are scrubbed the same way before
-    they are compared. :meth:`check_played` raises if something was not played.
+    they are compared. [`check_played()`][netbase_recording.ReplayBackend.check_played] raises if
+    something was not played.
     """
 
     def __init__(
@@ -190,7 +191,7 @@ class ReplayBackend(NetworkBackendInterface):
         return ReplayStream(self._cassette.open(None, None, address))
 
     def check_played(self) -> None:
-        """Raise :class:`ReplayError` listing what the recording did that was not replayed."""
+        """Raise [`ReplayError`][netbase_recording.ReplayError] if a recorded call was not made."""
         self._cassette.check_played()
 
     def __repr__(self) -> str:
@@ -230,21 +231,21 @@ class ReplayStream(NetworkStreamInterface):
         return self._player.read(check_max_bytes(max_bytes))
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Check ``data`` against the recorded bytes; :class:`ReplayMismatch` if they differ."""
+        """Compare `data` with the tape ([`ReplayMismatch`][netbase_recording.ReplayMismatch])."""
         check_data(data)
         self._player.write(bytes(data))
 
     def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
-        """Replay the recorded ``start_tls`` (no handshake: the bytes are plaintext)."""
+        """Replay the recorded `start_tls` (no handshake: the bytes are plaintext)."""
         check_tls_args(ctx, hostname)
         self._player.start_tls(hostname)
 
     def get_extra_info(self, key: str) -> Any:
-        """Recorded addresses, a stub ``ssl_object``, the replayed ``is_readable``."""
+        """Recorded addresses, a stub `ssl_object`, the replayed `is_readable`."""
         return _extra(self._player, key)
 
     def close(self) -> None:
-        """Close (never raises; what went wrong shows in ``check_played()``)."""
+        """Close (never raises; what went wrong shows in `check_played()`)."""
         self._player.close()
 
     def __repr__(self) -> str:
@@ -252,7 +253,7 @@ class ReplayStream(NetworkStreamInterface):
 
 
 class AsyncReplayBackend(AsyncNetworkBackendInterface):
-    """The async twin of :class:`ReplayBackend` (same arguments); works on asyncio and trio."""
+    """The async twin of [`ReplayBackend`][netbase_recording.ReplayBackend] (asyncio and trio)."""
 
     def __init__(
         self,
@@ -280,7 +281,7 @@ class AsyncReplayBackend(AsyncNetworkBackendInterface):
         return AsyncReplayStream(self._cassette.open(None, None, address))
 
     def check_played(self) -> None:
-        """Raise :class:`ReplayError` listing what the recording did that was not replayed."""
+        """Raise [`ReplayError`][netbase_recording.ReplayError] if a recorded call was not made."""
         self._cassette.check_played()
 
     def __repr__(self) -> str:
@@ -298,23 +299,23 @@ class AsyncReplayStream(AsyncNetworkStreamInterface):
         return self._player.read(check_max_bytes(max_bytes))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Check ``data`` against the recorded bytes; :class:`ReplayMismatch` if they differ."""
+        """Compare `data` with the tape ([`ReplayMismatch`][netbase_recording.ReplayMismatch])."""
         check_data(data)
         self._player.write(bytes(data))
 
     async def start_tls(
         self, ctx: ssl.SSLContext | None = None, hostname: str | None = None
     ) -> None:
-        """Replay the recorded ``start_tls`` (no handshake: the bytes are plaintext)."""
+        """Replay the recorded `start_tls` (no handshake: the bytes are plaintext)."""
         check_tls_args(ctx, hostname)
         self._player.start_tls(hostname)
 
     def get_extra_info(self, key: str) -> Any:
-        """Recorded addresses, a stub ``ssl_object``, the replayed ``is_readable``."""
+        """Recorded addresses, a stub `ssl_object`, the replayed `is_readable`."""
         return _extra(self._player, key)
 
     async def close(self) -> None:
-        """Close (never raises; what went wrong shows in ``check_played()``)."""
+        """Close (never raises; what went wrong shows in `check_played()`)."""
         self._player.close()
 
     def __repr__(self) -> str:

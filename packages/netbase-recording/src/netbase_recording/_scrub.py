@@ -1,8 +1,8 @@
 """Redacting secrets before a cassette is written (and, the same way, on replay).
 
-A scrub hook is a function ``bytes -> bytes``. It is applied to each *run*
+A scrub hook is a function `bytes -> bytes`. It is applied to each *run*
 of bytes (consecutive writes, or consecutive reads, joined), never to single
-chunks, so a secret split across two ``write()`` calls is still found. It must
+chunks, so a secret split across two `write()` calls is still found. It must
 be idempotent (scrubbing scrubbed bytes changes nothing): the replay applies it
 to what the code writes and to what the cassette holds, then compares.
 """
@@ -23,8 +23,8 @@ Scrub = Callable[[bytes], bytes]
 def scrub_headers(*names: str, replacement: bytes = b"REDACTED") -> Scrub:
     """A scrub hook that replaces the values of these HTTP/1.1 header fields.
 
-    ``scrub_headers("Authorization", "Cookie")`` turns
-    ``Authorization: Bearer abc`` into ``Authorization: REDACTED``, in requests
+    `scrub_headers("Authorization", "Cookie")` turns
+    `Authorization: Bearer abc` into `Authorization: REDACTED`, in requests
     and responses alike. Names match case-insensitively.
     """
     if not names or not all(isinstance(n, str) and n for n in names):
@@ -58,7 +58,7 @@ def _scrub_run(run: list[Read | Write], scrub: Scrub) -> list[Read | Write]:
 
 
 def scrub_connection(connection: Connection, scrub: Scrub) -> Connection:
-    """A copy of ``connection`` whose written and read bytes went through ``scrub``."""
+    """A copy of `connection` whose written and read bytes went through `scrub`."""
     events: list[Event] = []
     run: list[Read | Write] = []
     for event in [*connection.events, None]:

@@ -1,4 +1,4 @@
-"""``RecordingBackend``: wraps a sync backend and records every connection."""
+"""`RecordingBackend`: wraps a sync backend and records every connection."""
 
 from __future__ import annotations
 
@@ -35,10 +35,11 @@ def _default_backend() -> NetworkBackendInterface:
 class RecordingBackend(NetworkBackendInterface):
     """Wraps a sync backend; records (and optionally echoes) every connection.
 
-    ``backend`` is the backend to wrap (default: ``netbase_threaded.NetworkBackend()``).
-    ``echo`` is a text stream (``sys.stdout``...) to print the traffic to, as
-    ``>>> `` lines for bytes written and ``<<< `` lines for bytes read.
-    What was recorded is in :attr:`recording`; :meth:`save` writes a cassette.
+    `backend` is the backend to wrap (default: `netbase_threaded.NetworkBackend()`).
+    `echo` is a text stream (`sys.stdout`...) to print the traffic to, as
+    `>>> ` lines for bytes written and `<<< ` lines for bytes read.
+    What was recorded is in `recording`; [`save()`][netbase_recording.RecordingBackend.save] writes
+    a cassette.
     """
 
     def __init__(
@@ -66,7 +67,7 @@ class RecordingBackend(NetworkBackendInterface):
         return RecordingStream(stream, tape)
 
     def connect_unix(self, path: str | bytes | os.PathLike[str]) -> RecordingStream:
-        """``connect_unix`` of the wrapped backend, recorded (if it has one)."""
+        """`connect_unix` of the wrapped backend, recorded (if it has one)."""
         connect_unix = getattr(self.backend, "connect_unix", None)
         if connect_unix is None:
             raise NotImplementedError(f"{self.backend!r} has no connect_unix()")
@@ -88,13 +89,13 @@ class RecordingBackend(NetworkBackendInterface):
         return RecordingStream(stream, tape)
 
     def save(self, path: str | os.PathLike[str], *, scrub: Any = None) -> None:
-        """Write :attr:`recording` to a cassette file (see :func:`netbase_recording.save`)."""
+        """Write `recording` to a cassette file (see [`save()`][netbase_recording.save])."""
         from netbase_recording._cassette import save
 
         save(self.recording, path, scrub=scrub)
 
     def sleep(self, seconds: float) -> None:
-        """The wrapped backend's ``sleep``."""
+        """The wrapped backend's `sleep`."""
         self.backend.sleep(seconds)
 
     def create_lock(self) -> Lock:
@@ -116,7 +117,7 @@ class RecordingBackend(NetworkBackendInterface):
 class RecordingStream(NetworkStreamInterface):
     """A stream that records what goes through the stream it wraps.
 
-    ``start_tls`` happens inside the wrapped stream, so the recorded bytes are
+    `start_tls` happens inside the wrapped stream, so the recorded bytes are
     the plaintext above TLS.
     """
 
@@ -155,7 +156,7 @@ class RecordingStream(NetworkStreamInterface):
         self._tape.tls(hostname, self.stream.get_extra_info("ssl_object"), None)
 
     def get_extra_info(self, key: str) -> Any:
-        """The wrapped stream's answer (``is_readable`` answers are recorded)."""
+        """The wrapped stream's answer (`is_readable` answers are recorded)."""
         value = self.stream.get_extra_info(key)
         if key == "is_readable":
             self._tape.readable(value)

@@ -1,4 +1,4 @@
-"""TLS facts: captured from a live ``ssl_object``, served back by a stub on replay."""
+"""TLS facts: captured from a live `ssl_object`, served back by a stub on replay."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["RecordedSSLObject", "capture_tls"]
 
 
 def capture_tls(ssl_object: Any) -> TLSInfo:
-    """What a replay needs to answer like ``ssl_object`` did (None-safe)."""
+    """What a replay needs to answer like `ssl_object` did (None-safe)."""
     if ssl_object is None:
         return TLSInfo()
     cipher = ssl_object.cipher()
@@ -27,10 +27,10 @@ def capture_tls(ssl_object: Any) -> TLSInfo:
 
 
 class RecordedSSLObject:
-    """Stands in for ``ssl.SSLObject`` on a replayed TLS stream.
+    """Stands in for `ssl.SSLObject` on a replayed TLS stream.
 
-    Answers what the recorded handshake settled: :meth:`version`,
-    :meth:`cipher`, :meth:`selected_alpn_protocol` and :meth:`getpeercert`.
+    Answers what the recorded handshake settled: `version()`,
+    `cipher()`, `selected_alpn_protocol()` and `getpeercert()`.
     """
 
     def __init__(self, info: TLSInfo, server_hostname: str | None) -> None:
@@ -38,19 +38,19 @@ class RecordedSSLObject:
         self.server_hostname = server_hostname
 
     def version(self) -> str | None:
-        """The TLS version, e.g. ``"TLSv1.3"``."""
+        """The TLS version, e.g. `"TLSv1.3"`."""
         return self._info.version
 
     def cipher(self) -> tuple[str, str, int] | None:
-        """``(name, protocol, secret bits)``."""
+        """`(name, protocol, secret bits)`."""
         return self._info.cipher
 
     def selected_alpn_protocol(self) -> str | None:
-        """The ALPN protocol agreed, e.g. ``"h2"``."""
+        """The ALPN protocol agreed, e.g. `"h2"`."""
         return self._info.alpn
 
     def getpeercert(self, binary_form: bool = False) -> Any:
-        """The peer certificate as a dict (the binary form is not recorded: ``None``)."""
+        """The peer certificate as a dict (the binary form is not recorded: `None`)."""
         if binary_form:
             return None
         return self._info.peercert or {}

@@ -1,20 +1,22 @@
-"""The pytest plugin: the ``netbase_cassette`` fixture (registered as ``pytest11``).
+"""The pytest plugin: the `netbase_cassette` fixture (registered as `pytest11`).
 
-A test asks the fixture for a backend::
+A test asks the fixture for a backend:
 
-    def test_home_page(netbase_cassette):
-        net = netbase_cassette.backend()          # or: await-able async_backend()
-        ...
+```python
+def test_home_page(netbase_cassette):
+    net = netbase_cassette.backend()          # or: await-able async_backend()
+    ...
+```
 
 The first run, when the cassette file is missing, records through the real
 backend and saves the cassette when the test passes. Later runs replay it with
 no network and fail the test if the recording was not played to the end
-(vcrpy's "once" mode). ``--netbase-record=none`` never records (a missing
-cassette is an error, as CI wants); ``--netbase-record=all`` records again.
+(vcrpy's "once" mode). `--netbase-record=none` never records (a missing
+cassette is an error, as CI wants); `--netbase-record=all` records again.
 
-Cassettes go to ``cassettes/<test module>/<test name>.cassette`` next to the
-test file (ini option ``netbase_cassette_dir`` changes ``cassettes``). Override
-the ``netbase_scrub`` fixture to redact secrets (see ``scrub_headers``).
+Cassettes go to `cassettes/<test module>/<test name>.cassette` next to the
+test file (ini option `netbase_cassette_dir` changes `cassettes`). Override
+the `netbase_scrub` fixture to redact secrets (see `scrub_headers`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _report_key = pytest.StashKey[pytest.TestReport]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--netbase-record`` and the ``netbase_cassette_dir`` ini option."""
+    """`--netbase-record` and the `netbase_cassette_dir` ini option."""
     group = parser.getgroup("netbase-recording")
     group.addoption(
         "--netbase-record",
@@ -64,7 +66,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 class NetbaseCassette:
-    """What the ``netbase_cassette`` fixture gives: a backend that records or replays."""
+    """What the `netbase_cassette` fixture gives: a backend that records or replays."""
 
     def __init__(self, path: Path, record: bool, scrub: Callable[[bytes], bytes] | None) -> None:
         self.path = path
@@ -73,7 +75,7 @@ class NetbaseCassette:
         self._backend: Any = None
 
     def backend(self, inner: NetworkBackendInterface | None = None) -> NetworkBackendInterface:
-        """A sync backend: recording around ``inner`` (default threaded), or the replay."""
+        """A sync backend: recording around `inner` (default threaded), or the replay."""
         if self._backend is None:
             if self.mode == "record":
                 self._backend = RecordingBackend(inner)
@@ -87,7 +89,7 @@ class NetbaseCassette:
     def async_backend(
         self, inner: AsyncNetworkBackendInterface | None = None
     ) -> AsyncNetworkBackendInterface:
-        """An async backend: recording around ``inner`` (default: the loop's own), or the replay."""
+        """An async backend: recording around `inner` (default: the loop's own), or the replay."""
         if self._backend is None:
             if self.mode == "record":
                 self._backend = AsyncRecordingBackend(inner)
@@ -114,7 +116,7 @@ class NetbaseCassette:
 
 @pytest.fixture
 def netbase_scrub() -> Callable[[bytes], bytes] | None:
-    """Override to redact secrets from cassettes, e.g. ``scrub_headers("Authorization")``."""
+    """Override to redact secrets from cassettes, e.g. `scrub_headers("Authorization")`."""
     return None
 
 

@@ -1,15 +1,22 @@
 """netbase on blocking sockets.
 
-``NetworkBackend()`` opens streams; everything else is re-exported from
-``netbase`` so that code reads the same with only the module swapped::
+`NetworkBackend()` opens streams; everything else is re-exported from
+`netbase` so that code reads the same with only the module swapped:
 
-    import netbase_threaded as netbase
+```python
+import netbase_threaded as netbase
 
-    net = netbase.NetworkBackend()
-    with netbase.timeout(10.0):
-        with net.connect("www.example.com", 443) as stream:
-            stream.start_tls(hostname="www.example.com")
+net = netbase.NetworkBackend()
+with netbase.timeout(10.0):
+    with net.connect("www.example.com", 443) as stream:
+        stream.start_tls(hostname="www.example.com")
+```
 """
+
+# Before anything imports `netbase`: make sure it is ours, not PyPI's namesake.
+from netbase_threaded._corecheck import check_core
+
+check_core()
 
 from netbase import (
     ConnectError,

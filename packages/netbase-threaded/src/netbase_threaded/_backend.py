@@ -1,4 +1,4 @@
-"""``NetworkBackend``: opens threaded streams."""
+"""`NetworkBackend`: opens threaded streams."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ class NetworkBackend(NetworkBackendInterface):
 
     Every option is keyword-only and optional:
 
-    - ``resolver``: an object with ``resolve(host, port) -> list of IP strings``
+    - `resolver`: an object with `resolve(host, port) -> list of IP strings`
       (default: the system resolver, bounded by the deadline).
-    - ``local_address``: the source IP to connect from.
-    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
-      socket before ``connect()``.
-    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
-      has several addresses (default 0.25); ``None`` tries them one after
+    - `local_address`: the source IP to connect from.
+    - `socket_options`: `setsockopt` argument tuples, applied to every
+      socket before `connect()`.
+    - `happy_eyeballs_delay`: seconds between connection attempts when a name
+      has several addresses (default 0.25); `None` tries them one after
       another.
     """
 
@@ -51,11 +51,11 @@ class NetworkBackend(NetworkBackendInterface):
         self._happy_eyeballs_delay = happy_eyeballs_delay
 
     def connect(self, host: str, port: int) -> NetworkStream:
-        """Resolve ``host``, connect to ``port`` and return an open stream.
+        """Resolve `host`, connect to `port` and return an open stream.
 
         Resolution and every attempt run under the effective deadline
-        (:class:`netbase.ConnectTimeout`); failure raises
-        :class:`netbase.ConnectError` naming the host and port, with the
+        ([`netbase.ConnectTimeout`][netbase.ConnectTimeout]); failure raises
+        [`netbase.ConnectError`][netbase.ConnectError] naming the host and port, with the
         cause chained. TCP_NODELAY is on.
         """
         check_host_port(host, port)
@@ -82,7 +82,7 @@ class NetworkBackend(NetworkBackendInterface):
         return NetworkStream._adopt(sock, format_address(address, port), host)
 
     def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
-        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        """Connect to a UNIX domain socket at `path`; the stream behaves as a TCP one."""
         address = check_unix_path(path)
         timeout = remaining(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -104,7 +104,7 @@ class NetworkBackend(NetworkBackendInterface):
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     def sleep(self, seconds: float) -> None:
-        """``time.sleep``."""
+        """`time.sleep`."""
         _threads.sleep(seconds)
 
     def __repr__(self) -> str:

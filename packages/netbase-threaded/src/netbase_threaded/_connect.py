@@ -1,15 +1,16 @@
 """Opening a TCP connection: resolution, then RFC 8305 Happy Eyeballs.
 
-This is trio's ``open_tcp_stream`` done without threads: every attempt is a
-non-blocking ``connect()`` and one ``poll()`` watches them all, so the race
+This is trio's `open_tcp_stream` done without threads: every attempt is a
+non-blocking `connect()` and one `poll()` watches them all, so the race
 costs no thread and the whole of it (resolution included) sits under the one
-effective deadline. With a single address it is a plain ``connect()``.
+effective deadline. With a single address it is a plain `connect()`.
 
 The order is RFC 8305's: addresses of the two families interleaved, starting
 with the family the resolver put first. An attempt starts every
-``happy_eyeballs_delay`` seconds (250 ms by default), or at once when the
-previous attempts have all failed; the first to connect wins and every other
-socket is closed.
+`happy_eyeballs_delay` seconds (250 ms by default), or at once when the
+latest has failed; the first to connect wins and every other socket is
+closed. Those decisions are the core's (`HappyEyeballs`, the same for every
+runtime); this module only carries them out and waits.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from collections.abc import Sequence
 from netbase._addresses import format_address
 from netbase._exceptions import ConnectTimeout, connect_error
 from netbase._happy_eyeballs import (
+    HappyEyeballs,
     SocketOption,
     connect_failed,
     connection_targets,
+    due_attempts,
     is_ip_literal,
     new_socket,
     sockaddr_for,
@@ -52,7 +55,7 @@ def open_tcp_socket(
     happy_eyeballs_delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of ``addresses`` that answers: a blocking socket, and the address."""
+    """Connect to the first of `addresses` that answers: a blocking socket, and the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
@@ -103,70 +106,45 @@ def _race(
     delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
+    """Run the core's `HappyEyeballs` decisions with non-blocking sockets and one `poll()`."""
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, _monotonic())
     poller = select.poll()
-    pending: dict[int, tuple[socket.socket, str]] = {}
-    failures: list[tuple[str, OSError]] = []
-    winner: socket.socket | None = None
-    winner_address = ""
-    next_target = 0
-    next_start = _monotonic()
-    latest = -1  # the descriptor of the attempt started last
+    pending: dict[int, tuple[socket.socket, int]] = {}  # fd -> (socket, attempt)
     try:
-        while winner is None:
+        while not race.done():
             now = _monotonic()
             if now >= deadline:
                 raise connect_error(host, port, "timed out connecting", ConnectTimeout)
-            # Start the next attempt when its time has come, or at once when
-            # nothing is in flight (the ones before it have all failed).
-            if next_target < len(targets) and (
-                not pending or (delay is not None and now >= next_start)
+            for attempt, sock, sockaddr in due_attempts(
+                race, now, port, local_address, socket_options
             ):
-                address = targets[next_target]
-                next_target += 1
-                try:
-                    family, sockaddr = sockaddr_for(address, port)
-                    sock = new_socket(family, local_address, socket_options)
-                except OSError as exc:
-                    failures.append((address, exc))
-                    next_start = now  # it failed at once: the next goes now
-                    continue
-                sock.setblocking(False)
                 code = sock.connect_ex(sockaddr)
-                if code == 0:
-                    winner, winner_address = sock, address
+                if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                    pending[sock.fileno()] = (sock, attempt)
+                    poller.register(sock, select.POLLOUT)
+                elif code == 0:
+                    race.connected(attempt, sock)
                     break
-                if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-                    sock.close()
-                    failures.append((address, OSError(code, os.strerror(code))))
-                    next_start = now  # it failed at once: the next goes now
-                    continue
-                pending[sock.fileno()] = (sock, address)
-                poller.register(sock, select.POLLOUT)
-                latest = sock.fileno()
-                next_start = now + (delay or 0.0)
-                continue
-            if not pending:
-                raise connect_failed(host, port, failures)
-            wake = deadline
-            if next_target < len(targets) and delay is not None:
-                wake = min(wake, next_start)
-            wait_ms = None if wake == math.inf else max(0.0, (wake - now) * 1000.0)
-            for fd, _events in poller.poll(wait_ms):
-                sock, address = pending.pop(fd)
-                poller.unregister(fd)
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if code == 0 and winner is None:
-                    winner, winner_address = sock, address
                 else:
                     sock.close()
-                    if code:
-                        failures.append((address, OSError(code, os.strerror(code))))
-                    if fd == latest:
-                        # RFC 8305: the latest attempt failed, so the next
-                        # one need not wait out the delay.
-                        next_start = _monotonic()
+                    race.failed(attempt, OSError(code, os.strerror(code)), now)
+            if race.done():
+                break
+            wake = min(deadline, race.wake_at)
+            wait_ms = None if wake == math.inf else max(0.0, (wake - now) * 1000.0)
+            for fd, _events in poller.poll(wait_ms):
+                sock, attempt = pending.pop(fd)
+                poller.unregister(fd)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    sock.close()
+                    race.failed(attempt, OSError(code, os.strerror(code)), _monotonic())
+                elif not race.connected(attempt, sock):
+                    sock.close()  # connected in the same poll() as the winner
     finally:
-        for sock, _address in pending.values():
+        # RFC 8305: once one has connected, the others are abandoned.
+        for sock, _attempt in pending.values():
             sock.close()
-    winner.setblocking(True)
-    return winner, winner_address
+    sock, address = race.result(host, port)
+    sock.setblocking(True)
+    return sock, address

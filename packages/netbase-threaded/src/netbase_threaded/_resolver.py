@@ -1,6 +1,6 @@
 """Name resolution for the threaded backend, bounded by the deadline.
 
-``getaddrinfo()`` cannot be cancelled on any OS (urllib3 #1334): a stalled
+`getaddrinfo()` cannot be cancelled on any OS (urllib3 #1334): a stalled
 system resolver blocks its thread for as long as it likes. So when a deadline
 is active the lookup runs in a daemon worker thread, and the caller stops
 waiting at the deadline and abandons it. With no deadline it runs in the
@@ -24,15 +24,15 @@ class Resolver(Protocol):
     """Turns a host name into IP addresses, in the order to try them."""
 
     def resolve(self, host: str, port: int) -> Sequence[str]:
-        """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
+        """IP address strings for `host` (`port` is a hint; most ignore it)."""
         ...
 
 
 class SystemResolver:
-    """The operating system's resolver (``getaddrinfo``), bounded by the deadline."""
+    """The operating system's resolver (`getaddrinfo`), bounded by the deadline."""
 
     def resolve(self, host: str, port: int) -> list[str]:
-        """Resolve ``host``; :class:`netbase.ConnectTimeout` if the deadline passes first."""
+        """Resolve `host`; [`ConnectTimeout`][netbase.ConnectTimeout] at the deadline."""
         timeout = remaining(ConnectTimeout)
         if timeout is None:
             return getaddrinfo_addresses(host, port)

@@ -1,4 +1,4 @@
-"""``NetworkStream``: the threaded stream, over a stack of transports."""
+"""`NetworkStream`: the threaded stream, over a stack of transports."""
 
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ __all__ = ["NetworkStream"]
 class NetworkStream(NetworkStreamInterface):
     """A TCP (or UNIX) stream on a blocking socket.
 
-    ``NetworkStream(sock)`` wraps a socket that is already connected and takes
+    `NetworkStream(sock)` wraps a socket that is already connected and takes
     ownership of it: this is how a custom backend that connects by itself (over
     a UNIX domain socket, to an address it resolved and cached) still gets every
-    behaviour of the contract. ``hostname`` is the name ``start_tls()`` uses when
+    behaviour of the contract. `hostname` is the name `start_tls()` uses when
     it is given none (the backend passes the host it connected to).
     """
 
@@ -74,11 +74,12 @@ class NetworkStream(NetworkStreamInterface):
     # -- reading and writing -------------------------------------------------
 
     def read(self, max_bytes: int | None = None) -> bytes:
-        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream.
+        """Return 1 to `max_bytes` bytes (default 65536), or `b""` at end of stream.
 
-        Under an active :func:`netbase.timeout` raises :class:`netbase.ReadTimeout`
-        when the deadline passes; the stream stays open and a later read returns
-        what arrives. Other failures raise :class:`netbase.ReadError` and close it.
+        Under an active [`netbase.timeout()`][netbase.timeout] raises
+        [`netbase.ReadTimeout`][netbase.ReadTimeout] when the deadline passes; the stream stays open
+        and a later read returns what arrives. Other failures raise
+        [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
@@ -105,10 +106,10 @@ class NetworkStream(NetworkStreamInterface):
         return data
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``.
+        """Send all of `data`.
 
-        :class:`netbase.WriteTimeout` when the deadline passes (part of the data
-        may have gone, so the stream is closed), :class:`netbase.WriteError` on
+        [`netbase.WriteTimeout`][netbase.WriteTimeout] when the deadline passes (part of the data
+        may have gone, so the stream is closed), [`netbase.WriteError`][netbase.WriteError] on
         failure (also closed).
         """
         check_data(data)
@@ -152,11 +153,11 @@ class NetworkStream(NetworkStreamInterface):
     def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
 
-        ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
-        instance). ``hostname`` drives SNI and certificate checks; it defaults
+        `ctx=None` uses [`netbase.default_ssl_context()`][netbase.default_ssl_context] (one shared
+        instance). `hostname` drives SNI and certificate checks; it defaults
         to the host the backend connected to. Failure raises
-        :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
-        closes the stream.
+        [`netbase.ConnectError`][netbase.ConnectError] (or
+        [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream.
         """
         ctx = check_tls_args(ctx, hostname)
         if hostname is None:
@@ -208,9 +209,9 @@ class NetworkStream(NetworkStreamInterface):
     # -- information -----------------------------------------------------------
 
     def get_extra_info(self, key: str) -> Any:
-        """``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
 
-        Any other key gives ``None``.
+        Any other key gives `None`.
         """
         if key == "is_readable":
             return self._is_readable()
@@ -233,7 +234,7 @@ class NetworkStream(NetworkStreamInterface):
         On TLS, only application data or end of stream counts: a TLS 1.3
         session ticket makes the socket readable but gives the reader nothing,
         so the answer comes from a read that does not wait, whose result is
-        kept for the next ``read()``.
+        kept for the next `read()`.
         """
         if self._closed or self._readahead is not None:
             return True

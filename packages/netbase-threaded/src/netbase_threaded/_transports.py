@@ -1,21 +1,21 @@
 """The layers a threaded stream reads and writes through.
 
 A stream is a stack of transports: a plain socket at the bottom, upgraded in
-place to an ``ssl.SSLSocket`` by the first ``start_tls``, and, for TLS inside
-TLS, ``ssl.SSLObject`` layers over memory BIOs stacked on top (the stdlib
-cannot wrap an ``SSLSocket`` in another; urllib3's ``SSLTransport`` and
-httpcore's ``TLSinTLSStream`` take the same route).
+place to an `ssl.SSLSocket` by the first `start_tls`, and, for TLS inside
+TLS, `ssl.SSLObject` layers over memory BIOs stacked on top (the stdlib
+cannot wrap an `SSLSocket` in another; urllib3's `SSLTransport` and
+httpcore's `TLSinTLSStream` take the same route).
 
 Every transport has the same small surface, and none of it knows about
-netbase's exceptions: they raise ``OSError`` (``ssl.SSLError`` included) and,
-when the time given runs out, the builtin ``TimeoutError``. The stream maps
+netbase's exceptions: they raise `OSError` (`ssl.SSLError` included) and,
+when the time given runs out, the builtin `TimeoutError`. The stream maps
 those to the contract's exceptions, because only it knows whether it was
 reading, writing or handshaking.
 
-``timeout`` arguments are seconds, ``None`` for no limit; ``0.0`` means "do not
-wait at all" (used by ``is_readable``).
+`timeout` arguments are seconds, `None` for no limit; `0.0` means "do not
+wait at all" (used by `is_readable`).
 
-Why the first TLS layer is an ``SSLSocket`` rather than an ``SSLObject`` too:
+Why the first TLS layer is an `SSLSocket` rather than an `SSLObject` too:
 OpenSSL then reads the socket itself, with no copy through a memory BIO and no
 Python loop per record, which is what keeps TLS bulk transfers at raw speed.
 """
@@ -47,14 +47,14 @@ def _left(deadline: float) -> float:
 
 
 def _ready(fd: int, events: int) -> bool:
-    """Whether ``fd`` is ready for ``events`` right now."""
+    """Whether `fd` is ready for `events` right now."""
     poller = select.poll()
     poller.register(fd, events)
     return bool(poller.poll(0))
 
 
 def _wait(fd: int, events: int, timeout: float | None) -> None:
-    """Block until ``fd`` is ready for ``events``, or raise ``TimeoutError``."""
+    """Block until `fd` is ready for `events`, or raise `TimeoutError`."""
     poller = select.poll()
     poller.register(fd, events)
     _poll(poller, timeout)
@@ -70,10 +70,10 @@ class Transport(Protocol):
     """What a stream needs from the layer under it."""
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
-        """1 to ``max_bytes`` bytes, or ``b""`` at end of stream."""
+        """1 to `max_bytes` bytes, or `b""` at end of stream."""
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
-        """Send all of ``data`` within ``timeout``."""
+        """Send all of `data` within `timeout`."""
 
     def has_buffered(self) -> bool:
         """Whether bytes are already held above the socket (decrypted or not)."""
@@ -85,10 +85,10 @@ class Transport(Protocol):
 class PlainSocket:
     """A connected socket, kept in blocking mode.
 
-    With no deadline a read is one blocking ``recv()``: a single system call.
-    With a deadline it is ``poll()`` with the time left, then
-    ``recv(MSG_DONTWAIT)``, as CPython's own socket timeouts do, except when
-    the previous read found data waiting: then the ``recv`` goes first and
+    With no deadline a read is one blocking `recv()`: a single system call.
+    With a deadline it is `poll()` with the time left, then
+    `recv(MSG_DONTWAIT)`, as CPython's own socket timeouts do, except when
+    the previous read found data waiting: then the `recv` goes first and
     the poll is skipped while data keeps being there. (Trying first every
     time costs a failed call and an exception per read when the peer is
     slower than we are, which on loopback is most of the time.)
@@ -152,15 +152,15 @@ class PlainSocket:
 
 
 class TLSSocket:
-    """An ``ssl.SSLSocket``: the first TLS layer.
+    """An `ssl.SSLSocket`: the first TLS layer.
 
     OpenSSL reads and writes the socket itself here (no memory BIO, no copy),
     but an SSL object must never be used by two threads at once: a reader
-    thread in ``SSL_read`` and a writer thread in ``SSL_write`` on the same
-    ``SSLSocket`` corrupt its memory (seen here as a crash in malloc within a
+    thread in `SSL_read` and a writer thread in `SSL_write` on the same
+    `SSLSocket` corrupt its memory (seen here as a crash in malloc within a
     few dozen 3 MiB duplex transfers). So after the handshake the socket is
-    non-blocking, every SSL call runs under ``lock`` and never waits, and the
-    waiting happens outside the lock, in ``poll()``:
+    non-blocking, every SSL call runs under `lock` and never waits, and the
+    waiting happens outside the lock, in `poll()`:
 
     - a read polls first when OpenSSL holds no decrypted bytes, then reads:
       two system calls where a blocking read takes one, and no exception on
@@ -257,18 +257,18 @@ class TLSSocket:
 
 
 class TLSLayer:
-    """TLS over another transport, through an ``ssl.SSLObject`` and memory BIOs.
+    """TLS over another transport, through an `ssl.SSLObject` and memory BIOs.
 
     Used for TLS inside TLS. Bytes read from the layer below go into the
     incoming BIO before anything is decrypted, so a timeout between two reads
     loses nothing: the next call carries on from the BIO.
 
     A reader thread and a writer thread may use one stream at once, and
-    ``SSLObject`` methods release the GIL, so two locks keep them apart:
+    `SSLObject` methods release the GIL, so two locks keep them apart:
 
-    - ``ssl_lock`` around every call into the SSL object and its BIOs. It is
+    - `ssl_lock` around every call into the SSL object and its BIOs. It is
       held for microseconds and never while waiting on the layer below.
-    - ``send_lock`` around "take what the SSL object wants sent, send it", so
+    - `send_lock` around "take what the SSL object wants sent, send it", so
       that TLS records leave in the order they were made even when the reader
       (a key update) and the writer both have something to send.
     """

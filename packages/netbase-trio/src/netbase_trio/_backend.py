@@ -1,4 +1,4 @@
-"""``NetworkBackend``: opens trio streams."""
+"""`NetworkBackend`: opens trio streams."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ class NetworkBackend(AsyncNetworkBackendInterface):
 
     Every option is keyword-only and optional:
 
-    - ``resolver``: an object with ``async resolve(host, port) -> list of IP
-      strings`` (default: the system resolver in a worker thread, abandoned at
+    - `resolver`: an object with `async resolve(host, port) -> list of IP
+      strings` (default: the system resolver in a worker thread, abandoned at
       the deadline).
-    - ``local_address``: the source IP to connect from.
-    - ``socket_options``: ``setsockopt`` argument tuples, applied to every
-      socket before ``connect()``.
-    - ``happy_eyeballs_delay``: seconds between connection attempts when a name
-      has several addresses (default 0.25); ``None`` tries them one after
+    - `local_address`: the source IP to connect from.
+    - `socket_options`: `setsockopt` argument tuples, applied to every
+      socket before `connect()`.
+    - `happy_eyeballs_delay`: seconds between connection attempts when a name
+      has several addresses (default 0.25); `None` tries them one after
       another.
     """
 
@@ -57,13 +57,13 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
-        """Resolve ``host``, connect to ``port`` and return an open stream.
+        """Resolve `host`, connect to `port` and return an open stream.
 
         Resolution and every attempt run under the effective deadline
-        (:class:`netbase.ConnectTimeout`), in one trio cancel scope; failure
-        raises :class:`netbase.ConnectError` naming the host and port, with
+        ([`netbase.ConnectTimeout`][netbase.ConnectTimeout]), in one trio cancel scope; failure
+        raises [`netbase.ConnectError`][netbase.ConnectError] naming the host and port, with
         the cause chained. TCP_NODELAY is on. A cancellation of an enclosing
-        trio scope stays a ``trio.Cancelled`` and leaves no socket open.
+        trio scope stays a `trio.Cancelled` and leaves no socket open.
         """
         check_host_port(host, port)
         deadline = deadline_for(ConnectTimeout)
@@ -107,7 +107,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         return NetworkStream._adopt(sock, format_address(address, port), host)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
-        """Connect to a UNIX domain socket at ``path``; the stream behaves as a TCP one."""
+        """Connect to a UNIX domain socket at `path`; the stream behaves as a TCP one."""
         address = check_unix_path(path)
         deadline = deadline_for(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -127,20 +127,20 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     async def sleep(self, seconds: float) -> None:
-        """``trio.sleep``."""
+        """`trio.sleep`."""
         await _primitives.sleep(seconds)
 
     def create_lock(self) -> AsyncLock:
-        """A ``trio.Lock``."""
+        """A `trio.Lock`."""
         # trio.Lock names its __aexit__ arguments; the protocol takes *exc_info.
         return cast("AsyncLock", _primitives.create_lock())
 
     def create_semaphore(self, value: int) -> _primitives.DeadlineSemaphore:
-        """A trio semaphore whose ``acquire()`` honours the active timeout."""
+        """A trio semaphore whose `acquire()` honours the active timeout."""
         return _primitives.create_semaphore(value)
 
     def create_event(self) -> _primitives.DeadlineEvent:
-        """A trio event whose ``wait()`` honours the active timeout."""
+        """A trio event whose `wait()` honours the active timeout."""
         return _primitives.create_event()
 
     def __repr__(self) -> str:

@@ -1,17 +1,18 @@
 """Opening a TCP connection: RFC 8305 Happy Eyeballs, with tasks in a nursery.
 
-The shape is trio's ``open_tcp_stream`` (``_highlevel_open_tcp_stream.py``):
-one task per attempt in a nursery, the next attempt started when
-``happy_eyeballs_delay`` has passed or at once when the latest attempt has
-failed, the first to connect cancelling the rest, every loser's socket closed
-in its own task. What trio's version cannot do and this one does: sockets are
-made by :func:`netbase._happy_eyeballs.new_socket`, so the user's
-``socket_options`` and ``local_address`` are applied before ``connect()`` on
-every attempt, and the addresses come from netbase's resolver, ordered as in
-``netbase_threaded`` (both families interleaved). With a single address there
-is no nursery at all.
+The shape is trio's `open_tcp_stream` (`_highlevel_open_tcp_stream.py`):
+one task per attempt in a nursery, every loser's socket closed in its own
+task. Which attempt starts when (after `happy_eyeballs_delay`, or at once
+when the latest has failed), who wins and what is cancelled are the core's
+decisions (`HappyEyeballs`, the same for every runtime); this module starts
+the tasks it is told to and waits. What trio's version cannot do and this one
+does: sockets are made by the core's `new_socket`, so the user's
+`socket_options` and `local_address` are applied before `connect()` on
+every attempt, and the addresses come from netbase's resolver, ordered as on
+every runtime (both families interleaved). With a single address there is no
+nursery at all.
 
-Deadlines are not handled here: the backend runs the whole of ``connect``
+Deadlines are not handled here: the backend runs the whole of `connect`
 (resolution included) inside one cancel scope, so this code only sees a trio
 cancellation, which closes every socket on the way out.
 """
@@ -19,7 +20,6 @@ cancellation, which closes every socket on the way out.
 from __future__ import annotations
 
 import errno
-import math
 import os
 import socket
 from collections.abc import Sequence
@@ -28,6 +28,7 @@ from typing import Any
 import trio
 
 from netbase._happy_eyeballs import (
+    HappyEyeballs,
     SocketOption,
     connect_failed,
     connection_targets,
@@ -41,7 +42,7 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 
 
 async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
-    """Connect a non-blocking ``sock``; ``OSError`` on failure. Closes nothing."""
+    """Connect a non-blocking `sock`; `OSError` on failure. Closes nothing."""
     sock.setblocking(False)
     code = sock.connect_ex(sockaddr)
     while code == errno.EAGAIN and sock.family == socket.AF_UNIX:
@@ -80,7 +81,7 @@ async def open_tcp_socket(
     socket_options: Sequence[SocketOption],
     happy_eyeballs_delay: float | None,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of ``addresses`` that answers: a non-blocking socket, the address."""
+    """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         try:
@@ -98,30 +99,37 @@ async def _race(
     socket_options: Sequence[SocketOption],
     delay: float | None,
 ) -> tuple[socket.socket, str]:
-    failures: list[tuple[str, OSError]] = []
-    winner: tuple[socket.socket, str] | None = None
+    """Run the core's `HappyEyeballs` decisions, one task per attempt in a nursery."""
+    race: HappyEyeballs[socket.socket] = HappyEyeballs(targets, delay, trio.current_time())
+    ended = trio.Event()  # set when an attempt ends; a new one for every wait
 
-    async def attempt(address: str, failed: trio.Event, race: trio.CancelScope) -> None:
-        nonlocal winner
+    async def attempt(number: int) -> None:
         try:
-            sock = await _attempt(address, port, local_address, socket_options)
+            sock = await _attempt(targets[number], port, local_address, socket_options)
         except OSError as exc:
-            failures.append((address, exc))
-            failed.set()
-            return
-        if winner is None:
-            winner = sock, address
-            race.cancel()  # the others lose: their tasks close their sockets
+            race.failed(number, exc, trio.current_time())
         else:
-            sock.close()  # connected in the same instant as the winner
+            # No checkpoint between the connect and here: a connected socket
+            # is either the winner (the race holds it) or closed, never dropped.
+            if not race.connected(number, sock):
+                sock.close()  # connected in the same instant as the winner
+        ended.set()
 
-    async with trio.open_nursery() as nursery:
-        for address in targets:
-            failed = trio.Event()
-            nursery.start_soon(attempt, address, failed, nursery.cancel_scope)
-            # Next attempt after the stagger, or at once if this one fails.
-            with trio.move_on_after(math.inf if delay is None else delay):
-                await failed.wait()
-    if winner is None:
-        raise connect_failed(host, port, failures)
-    return winner
+    try:
+        async with trio.open_nursery() as nursery:
+            while not race.done():
+                while (number := race.start(trio.current_time())) is not None:
+                    nursery.start_soon(attempt, number)
+                ended = trio.Event()
+                with trio.move_on_at(race.wake_at):
+                    await ended.wait()
+            # RFC 8305: once one has connected, the others are abandoned; each
+            # loser's task closes its socket as it is cancelled.
+            nursery.cancel_scope.cancel()
+    except BaseException:
+        # Cancelled from outside after an attempt won, while the losers were
+        # ending: the winner is nobody's to close but ours.
+        if race.connection is not None:
+            race.connection.close()
+        raise
+    return race.result(host, port)

@@ -1,10 +1,10 @@
-"""What a connection pool waits on, native to trio; waits honour ``netbase.timeout``.
+"""What a connection pool waits on, native to trio; waits honour `netbase.timeout`.
 
-``netbase.AsyncNetworkBackendInterface`` delegates ``sleep``,
-``create_lock``, ``create_semaphore`` and ``create_event`` to this module when
+`netbase.AsyncNetworkBackendInterface` delegates `sleep`,
+`create_lock`, `create_semaphore` and `create_event` to this module when
 trio runs the task, so a pool written against the interfaces runs unchanged
-on asyncio and on trio. A trio cancellation stays a ``trio.Cancelled``; only
-the netbase deadline becomes :class:`netbase.TimeoutError`.
+on asyncio and on trio. A trio cancellation stays a `trio.Cancelled`; only
+the netbase deadline becomes [`netbase.TimeoutError`][netbase.TimeoutError].
 """
 
 from __future__ import annotations
@@ -28,22 +28,22 @@ __all__ = [
 
 
 async def sleep(seconds: float) -> None:
-    """``trio.sleep``."""
+    """`trio.sleep`."""
     await trio.sleep(seconds)
 
 
 def create_lock() -> trio.Lock:
-    """A plain ``trio.Lock``."""
+    """A plain `trio.Lock`."""
     return trio.Lock()
 
 
 def create_semaphore(value: int) -> DeadlineSemaphore:
-    """A semaphore whose ``acquire()`` honours the active timeout."""
+    """A semaphore whose `acquire()` honours the active timeout."""
     return DeadlineSemaphore(value)
 
 
 def create_event() -> DeadlineEvent:
-    """An event whose ``wait()`` honours the active timeout."""
+    """An event whose `wait()` honours the active timeout."""
     return DeadlineEvent()
 
 
@@ -56,7 +56,7 @@ async def _under_deadline(fn: Callable[[], Awaitable[object]], what: str) -> Non
 
 
 class DeadlineSemaphore:
-    """A ``trio.Semaphore`` whose :meth:`acquire` honours the active timeout."""
+    """A `trio.Semaphore` whose `acquire()` honours the active timeout."""
 
     def __init__(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -66,7 +66,7 @@ class DeadlineSemaphore:
         self._semaphore = trio.Semaphore(value)
 
     async def acquire(self) -> None:
-        """Take one unit; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Take one unit; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         await _under_deadline(self._semaphore.acquire, "a semaphore")
 
     def release(self) -> None:
@@ -87,7 +87,7 @@ class DeadlineSemaphore:
 
 
 class DeadlineEvent:
-    """A ``trio.Event`` whose :meth:`wait` honours the active timeout."""
+    """A `trio.Event` whose `wait()` honours the active timeout."""
 
     def __init__(self) -> None:
         self._event = trio.Event()
@@ -101,5 +101,5 @@ class DeadlineEvent:
         return self._event.is_set()
 
     async def wait(self) -> None:
-        """Wait for the flag; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Wait for the flag; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         await _under_deadline(self._event.wait, "an event")

@@ -1,17 +1,17 @@
 """Name resolution for the trio backend, bounded by the deadline.
 
-``getaddrinfo()`` blocks and cannot be cancelled on any OS (urllib3 #1334),
+`getaddrinfo()` blocks and cannot be cancelled on any OS (urllib3 #1334),
 so it runs in a worker thread and the task waits for it; when the deadline
 passes, or an enclosing trio scope is cancelled, the task stops waiting and
 the thread is abandoned (it finishes on its own and its answer is dropped).
-That is what ``trio.socket.getaddrinfo`` does through
-``trio.to_thread.run_sync(..., abandon_on_cancel=True)``; netbase starts its
-own short-lived daemon thread (named ``netbase-resolver``, as in
-``netbase_threaded``) instead of borrowing one from trio's thread cache,
+That is what `trio.socket.getaddrinfo` does through
+`trio.to_thread.run_sync(..., abandon_on_cancel=True)`; netbase starts its
+own short-lived daemon thread (named `netbase-resolver`, as in
+`netbase_threaded`) instead of borrowing one from trio's thread cache,
 whose idle workers linger for seconds after the lookup and would look like
 leaked threads to a caller checking for them.
 
-A custom resolver is any object with ``async def resolve(host, port)``
+A custom resolver is any object with `async def resolve(host, port)`
 returning IP address strings in the order to try them.
 """
 
@@ -35,15 +35,15 @@ class Resolver(Protocol):
     """Turns a host name into IP addresses, in the order to try them."""
 
     async def resolve(self, host: str, port: int) -> Sequence[str]:
-        """IP address strings for ``host`` (``port`` is a hint; most ignore it)."""
+        """IP address strings for `host` (`port` is a hint; most ignore it)."""
         ...
 
 
 class SystemResolver:
-    """The operating system's resolver (``getaddrinfo``), bounded by the deadline."""
+    """The operating system's resolver (`getaddrinfo`), bounded by the deadline."""
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        """Resolve ``host``; :class:`netbase.ConnectTimeout` if the deadline passes first."""
+        """Resolve `host`; [`ConnectTimeout`][netbase.ConnectTimeout] at the deadline."""
         deadline = deadline_for(ConnectTimeout)
         lookup = _Lookup(host, port, trio.lowlevel.current_trio_token())
         thread = threading.Thread(target=lookup.run, name="netbase-resolver", daemon=True)

@@ -1,12 +1,12 @@
-"""``NetworkStream``: the trio stream, over a stack of transports.
+"""`NetworkStream`: the trio stream, over a stack of transports.
 
 Every operation is a trio checkpoint, as trio's own socket methods are:
-``checkpoint_if_cancelled()`` first, then the non-blocking system call, then
-either trio's ``wait_readable``/``wait_writable`` (when it must wait) or a
-``cancel_shielded_checkpoint()`` (when it did not). A cancellation delivered
+`checkpoint_if_cancelled()` first, then the non-blocking system call, then
+either trio's `wait_readable`/`wait_writable` (when it must wait) or a
+`cancel_shielded_checkpoint()` (when it did not). A cancellation delivered
 while waiting to read loses nothing; one delivered in the middle of a write
 or a handshake leaves the stream in an unknown state, so the stream is closed
-and the ``trio.Cancelled`` goes on, unconverted.
+and the `trio.Cancelled` goes on, unconverted.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from netbase._exceptions import (
     WriteTimeout,
 )
 from netbase._interfaces import AsyncNetworkStreamInterface
+from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
     address_info,
     check_stream_socket,
@@ -51,7 +52,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
     """A TCP (or UNIX) stream on trio.
 
     Build one around a socket that is already connected with
-    ``await NetworkStream.from_socket(sock)``: this is how a custom backend
+    `await NetworkStream.from_socket(sock)`: this is how a custom backend
     that connects by itself (over a UNIX domain socket, to an address it
     resolved and cached) still gets every behaviour of the contract.
     """
@@ -90,9 +91,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> NetworkStream:
         """Wrap an already-connected socket (TCP or UNIX) and take ownership of it.
 
-        ``sock`` is a stdlib ``socket.socket`` or a ``trio.socket`` socket
-        (whose file descriptor moves into a stdlib one). ``hostname`` is the
-        name ``start_tls()`` uses when given none.
+        `sock` is a stdlib `socket.socket` or a `trio.socket` socket
+        (whose file descriptor moves into a stdlib one). `hostname` is the
+        name `start_tls()` uses when given none.
         """
         if isinstance(sock, trio.socket.SocketType):
             sock = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
@@ -101,11 +102,12 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- reading and writing -------------------------------------------------
 
     async def read(self, max_bytes: int | None = None) -> bytes:
-        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream.
+        """Return 1 to `max_bytes` bytes (default 65536), or `b""` at end of stream.
 
-        Under an active :func:`netbase.timeout` raises :class:`netbase.ReadTimeout`
-        when the deadline passes; the stream stays open and a later read returns
-        what arrives. Other failures raise :class:`netbase.ReadError` and close it.
+        Under an active [`netbase.timeout()`][netbase.timeout] raises
+        [`netbase.ReadTimeout`][netbase.ReadTimeout] when the deadline passes; the stream stays open
+        and a later read returns what arrives. Other failures raise
+        [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
@@ -136,10 +138,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``.
+        """Send all of `data`.
 
-        :class:`netbase.WriteTimeout` when the deadline passes (part of the data
-        may have gone, so the stream is closed), :class:`netbase.WriteError` on
+        [`netbase.WriteTimeout`][netbase.WriteTimeout] when the deadline passes (part of the data
+        may have gone, so the stream is closed), [`netbase.WriteError`][netbase.WriteError] on
         failure (also closed).
         """
         check_data(data)
@@ -189,12 +191,15 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> None:
         """Upgrade to TLS in place; on a TLS stream, TLS inside TLS.
 
-        ``ctx=None`` uses :func:`netbase.default_ssl_context` (one shared
-        instance). ``hostname`` drives SNI and certificate checks; it defaults
+        `ctx=None` uses [`netbase.default_ssl_context()`][netbase.default_ssl_context] (one shared
+        instance). `hostname` drives SNI and certificate checks; it defaults
         to the host the backend connected to. Failure raises
-        :class:`netbase.ConnectError` (or :class:`netbase.ConnectTimeout`) and
-        closes the stream, as does a cancellation during the handshake.
+        [`netbase.ConnectError`][netbase.ConnectError] (or
+        [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream, as does a
+        cancellation during the handshake.
         """
+        if ctx is None and not shared_default_context_ready():
+            await _load_default_context()
         ctx = check_tls_args(ctx, hostname)
         if hostname is None:
             hostname = self._hostname
@@ -224,9 +229,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
     # -- information -----------------------------------------------------------
 
     def get_extra_info(self, key: str) -> Any:
-        """``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
 
-        Any other key gives ``None``.
+        Any other key gives `None`.
         """
         if key == "is_readable":
             return self._is_readable()
@@ -245,7 +250,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         On TLS, only application data or end of stream counts: a TLS 1.3
         session ticket makes the socket readable but gives the reader nothing,
         so the answer comes from a read that does not wait, whose result is
-        kept for the next ``read()``.
+        kept for the next `read()`.
         """
         if self._closed or self._readahead is not None:
             return True
@@ -272,8 +277,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         A TLS stream sends its close_notify (every layer, innermost first) when
         it can go without waiting, and never waits for the peer's answer, so
         closing is bounded and never raises because the peer has gone. Like
-        trio's own ``aclose()``, it is a checkpoint: inside a cancelled scope
-        the stream is closed all the same, then ``trio.Cancelled`` is raised.
+        trio's own `aclose()`, it is a checkpoint: inside a cancelled scope
+        the stream is closed all the same, then `trio.Cancelled` is raised.
         """
         if not self._closed:
             self._closed = True
@@ -298,3 +303,16 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def __repr__(self) -> str:
         return stream_repr(self._peer, self._tls, self._closed)
+
+
+async def _load_default_context() -> None:
+    """The process's first ``start_tls(ctx=None)``: load the system's trust off the loop.
+
+    Loading a CA bundle takes tens of milliseconds of CPU, which on the loop's
+    thread would stall every other task; a short-lived thread does it (not
+    trio's thread cache, whose idle workers linger).
+    """
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+    build_shared_in_thread(lambda: token.run_sync_soon(done.set))
+    await done.wait()

@@ -1,28 +1,28 @@
 """The layers a trio stream reads and writes through: a socket, then TLS layers.
 
-Why not ``trio.SocketStream`` and ``trio.SSLStream``: the contract's
-``get_extra_info("is_readable")`` is synchronous, and on TLS it must say
+Why not `trio.SocketStream` and `trio.SSLStream`: the contract's
+`get_extra_info("is_readable")` is synchronous, and on TLS it must say
 whether *application data* is waiting (a TLS 1.3 session ticket alone must
-leave it ``False``). Only decrypting what has arrived tells, and
-``SSLStream`` can do that only in an ``await``. So netbase keeps its own
-layers, as ``netbase_threaded`` does: a non-blocking stdlib socket at the
-bottom, and for every ``start_tls`` an ``ssl.SSLObject`` over memory BIOs
+leave it `False`). Only decrypting what has arrived tells, and
+`SSLStream` can do that only in an `await`. So netbase keeps its own
+layers, as `netbase_threaded` does: a non-blocking stdlib socket at the
+bottom, and for every `start_tls` an `ssl.SSLObject` over memory BIOs
 stacked on the layer below (TLS inside TLS is just one more layer, as with
-``SSLStream`` over ``SSLStream``). Every layer has a synchronous
-``recv_nowait()`` that feeds whatever the socket holds into the BIOs without
-waiting; ``is_readable`` uses it and keeps the result as readahead for the
-next ``read()``, so nothing is lost.
+`SSLStream` over `SSLStream`). Every layer has a synchronous
+`recv_nowait()` that feeds whatever the socket holds into the BIOs without
+waiting; `is_readable` uses it and keeps the result as readahead for the
+next `read()`, so nothing is lost.
 
 It is also cheaper than the trio streams: no conflict detectors, no locks,
-a read is the system call and trio's own ``wait_readable`` when it must wait,
+a read is the system call and trio's own `wait_readable` when it must wait,
 and a deadline costs a cancel scope only around that wait.
 
-Layers never raise netbase's exceptions: ``OSError`` (``ssl.SSLError``
-included), trio's ``ClosedResourceError``/``BusyResourceError`` when the
-stream is closed under a waiting task, and :class:`~netbase_trio._deadline.Expired`
+Layers never raise netbase's exceptions: `OSError` (`ssl.SSLError`
+included), trio's `ClosedResourceError`/`BusyResourceError` when the
+stream is closed under a waiting task, and `Expired`
 when the deadline passes. The stream maps them, because only it knows whether
-it was reading, writing or handshaking. ``deadline`` arguments are
-:func:`time.monotonic` values, ``None`` for no limit.
+it was reading, writing or handshaking. `deadline` arguments are
+`time.monotonic()` values, `None` for no limit.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ class Transport(Protocol):
     """What a stream needs from the layer under it."""
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
-        """1 to ``max_bytes`` bytes, ``b""`` at end of stream, ``None`` if it would wait."""
+        """1 to `max_bytes` bytes, `b""` at end of stream, `None` if it would wait."""
 
     async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
-        """Wait for data, then read it; the caller found nothing with ``recv_nowait``."""
+        """Wait for data, then read it; the caller found nothing with `recv_nowait`."""
 
     async def send_all(self, data: memoryview, deadline: float | None) -> bool:
-        """Send all of ``data``; returns whether it had to wait (it then checkpointed)."""
+        """Send all of `data`; returns whether it had to wait (it then checkpointed)."""
 
     def send_nowait(self, data: bytes) -> None:
         """Send what goes at once, drop the rest, never raise (closing handshakes)."""
@@ -71,7 +71,7 @@ class Transport(Protocol):
 
 
 async def recv_some(layer: Transport, max_bytes: int, deadline: float | None) -> bytes:
-    """Read from ``layer``, waiting if nothing is there yet."""
+    """Read from `layer`, waiting if nothing is there yet."""
     data = layer.recv_nowait(max_bytes)
     if data is None:
         data = await layer.wait_recv(max_bytes, deadline)
@@ -130,7 +130,7 @@ class PlainSocket:
 
 
 class TLSLayer:
-    """TLS over another transport, through an ``ssl.SSLObject`` and memory BIOs.
+    """TLS over another transport, through an `ssl.SSLObject` and memory BIOs.
 
     Bytes read from the layer below go into the incoming BIO before anything
     else can happen, so a timeout or a cancellation between two reads loses
@@ -140,7 +140,7 @@ class TLSLayer:
     allows). Both can have bytes to send (the writer its records, the reader
     an answer to a key update), and bytes must reach the socket in the order
     OpenSSL produced them; so one task at a time sends, and a task that finds
-    another sending waits for it (``_idle``), which picks its bytes up too.
+    another sending waits for it (`_idle`), which picks its bytes up too.
     """
 
     __slots__ = ("_idle", "_sending", "incoming", "lower", "obj", "outgoing")
@@ -241,7 +241,7 @@ class TLSLayer:
 
         Waiting can hang on peers that never answer (httpx #634, aiohttp
         #11091) and the TLS specs allow closing without it: trio's
-        ``SSLStream.aclose`` does the same. Skipped while another task is
+        `SSLStream.aclose` does the same. Skipped while another task is
         sending, whose records it would cut in two.
         """
         if self._sending:

@@ -1,9 +1,9 @@
 """netbase: network streams, TLS and deadlines for Python HTTP clients.
 
 This package holds what every runtime shares: the interfaces a backend
-implements, :func:`timeout` deadlines, the exceptions and the default TLS
-context. The backends live in ``netbase_threaded``, ``netbase_asyncio`` and
-``netbase_trio``; each re-exports the names here so that code reads the same
+implements, [`timeout()`][netbase.timeout] deadlines, the exceptions and the default TLS
+context. The backends live in `netbase_threaded`, `netbase_asyncio` and
+`netbase_trio`; each re-exports the names here so that code reads the same
 with only the module swapped.
 """
 
@@ -33,7 +33,7 @@ from netbase._interfaces import (
 from netbase._ssl import default_ssl_context
 from netbase._timeout import Timeout, current_deadline, remaining, timeout
 
-__version__ = "0.1.0"
+__version__ = "1!0.1.0"
 
 __all__ = [
     "AsyncCachingResolver",

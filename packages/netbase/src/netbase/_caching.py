@@ -1,12 +1,14 @@
 """Caching resolvers: remember what a resolver answered, for a while.
 
-Wrap any resolver and pass the wrapper as ``NetworkBackend(resolver=...)``::
+Wrap any resolver and pass the wrapper as `NetworkBackend(resolver=...)`:
 
-    net = netbase_threaded.NetworkBackend(resolver=netbase.CachingResolver(ttl=60))
-    net = netbase_trio.NetworkBackend(resolver=netbase.AsyncCachingResolver(ttl=60))
+```python
+net = netbase_threaded.NetworkBackend(resolver=netbase.CachingResolver(ttl=60))
+net = netbase_trio.NetworkBackend(resolver=netbase.AsyncCachingResolver(ttl=60))
+```
 
-Answers are kept per ``(host, port)`` for ``ttl`` seconds, at most
-``max_size`` of them, the least recently used going first. Only answers are
+Answers are kept per `(host, port)` for `ttl` seconds, at most
+`max_size` of them, the least recently used going first. Only answers are
 cached: a lookup that fails or returns no address is tried again next time.
 Concurrent lookups of the same name share one call to the wrapped resolver,
 and its outcome: the others wait for it, under their own deadline, and get
@@ -15,8 +17,8 @@ ten in a row). Only when the shared lookup ran out of its caller's time (a
 timeout) or was cancelled does each waiter try for itself, so a deadline
 never reaches a caller whose own deadline would have allowed a retry.
 
-The sync :class:`CachingResolver` is thread-safe. The async
-:class:`AsyncCachingResolver` works under asyncio and trio; one instance
+The sync [`CachingResolver`][netbase.CachingResolver] is thread-safe. The async
+[`AsyncCachingResolver`][netbase.AsyncCachingResolver] works under asyncio and trio; one instance
 serves one event loop at a time.
 """
 
@@ -41,23 +43,23 @@ _monotonic = time.monotonic
 
 
 class Resolver(Protocol):
-    """A sync resolver: ``resolve(host, port)`` returns IP address strings."""
+    """A sync resolver: `resolve(host, port)` returns IP address strings."""
 
     def resolve(self, host: str, port: int) -> Sequence[str]:
-        """IP address strings for ``host``, in the order to try them."""
+        """IP address strings for `host`, in the order to try them."""
         ...
 
 
 class AsyncResolver(Protocol):
-    """An async resolver: ``await resolve(host, port)`` returns IP address strings."""
+    """An async resolver: `await resolve(host, port)` returns IP address strings."""
 
     def resolve(self, host: str, port: int) -> Awaitable[Sequence[str]]:
-        """IP address strings for ``host``, in the order to try them."""
+        """IP address strings for `host`, in the order to try them."""
         ...
 
 
 class _Cache:
-    """An LRU map of ``(host, port)`` to addresses, each entry valid for ``ttl`` seconds."""
+    """An LRU map of `(host, port)` to addresses, each entry valid for `ttl` seconds."""
 
     def __init__(self, ttl: object, max_size: object) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
@@ -123,7 +125,7 @@ class _Shared:
         self.done.set()
 
     def outcome(self) -> None:
-        """In a waiter, after ``done``: raise the shared failure, if there is one."""
+        """In a waiter, after `done`: raise the shared failure, if there is one."""
         error = self.error
         if error is not None:
             # As an asyncio future does: every waiter raises the one error,
@@ -170,7 +172,7 @@ def _wait_timed_out(host: str, port: int) -> ConnectError:
 
 
 def _system_resolver(runtime: str) -> Any:
-    """``netbase_<runtime>.SystemResolver()``, imported only when first needed."""
+    """`netbase_<runtime>.SystemResolver()`, imported only when first needed."""
     try:
         module = importlib.import_module(f"netbase_{runtime}")
     except ImportError as exc:
@@ -184,10 +186,10 @@ def _system_resolver(runtime: str) -> Any:
 class CachingResolver(_CachingBase):
     """A sync resolver that caches the answers of another (thread-safe).
 
-    ``resolver`` is any object with ``resolve(host, port) -> list of IP
-    strings``; by default the threaded backend's system resolver
-    (``netbase_threaded.SystemResolver``). ``ttl`` is in seconds (``0``
-    caches nothing but still shares concurrent lookups); ``max_size`` bounds
+    `resolver` is any object with `resolve(host, port) -> list of IP
+    strings`; by default the threaded backend's system resolver
+    (`netbase_threaded.SystemResolver`). `ttl` is in seconds (`0`
+    caches nothing but still shares concurrent lookups); `max_size` bounds
     the number of names kept, least recently used first out.
     """
 
@@ -204,7 +206,7 @@ class CachingResolver(_CachingBase):
         return resolver
 
     def resolve(self, host: str, port: int) -> list[str]:
-        """The cached answer for ``(host, port)``, or the wrapped resolver's."""
+        """The cached answer for `(host, port)`, or the wrapped resolver's."""
         from netbase._threads import DeadlineEvent
 
         key = (host, port)
@@ -247,10 +249,10 @@ class CachingResolver(_CachingBase):
 class AsyncCachingResolver(_CachingBase):
     """An async resolver that caches the answers of another (asyncio and trio).
 
-    ``resolver`` is any object with ``async resolve(host, port) -> list of IP
-    strings``; by default the running runtime's system resolver
-    (``netbase_asyncio.SystemResolver`` or ``netbase_trio.SystemResolver``).
-    ``ttl`` and ``max_size`` as for :class:`CachingResolver`.
+    `resolver` is any object with `async resolve(host, port) -> list of IP
+    strings`; by default the running runtime's system resolver
+    (`netbase_asyncio.SystemResolver` or `netbase_trio.SystemResolver`).
+    `ttl` and `max_size` as for [`CachingResolver`][netbase.CachingResolver].
     """
 
     def __init__(
@@ -271,7 +273,7 @@ class AsyncCachingResolver(_CachingBase):
         return self._system[name]
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        """The cached answer for ``(host, port)``, or the wrapped resolver's."""
+        """The cached answer for `(host, port)`, or the wrapped resolver's."""
         from netbase._interfaces import _async_runtime
 
         key = (host, port)

@@ -1,19 +1,21 @@
 """The exceptions every netbase backend raises.
 
-The tree is the contract's::
+The tree is the contract's:
 
-    NetworkError(OSError)
-    ├── ConnectError
-    ├── ReadError
-    ├── WriteError
-    └── TimeoutError (also a builtins.TimeoutError)
-        ├── ConnectTimeout (also ConnectError)
-        ├── ReadTimeout    (also ReadError)
-        └── WriteTimeout   (also WriteError)
+```text
+NetworkError(OSError)
+├── ConnectError
+├── ReadError
+├── WriteError
+└── TimeoutError (also a builtins.TimeoutError)
+    ├── ConnectTimeout (also ConnectError)
+    ├── ReadTimeout    (also ReadError)
+    └── WriteTimeout   (also WriteError)
+```
 
-Backends never let a runtime's own exception escape (``OSError``,
-``ssl.SSLError``, ``trio.BrokenResourceError``...): they raise one of these
-with the original chained as ``__cause__``. Cancellation is never converted.
+Backends never let a runtime's own exception escape (`OSError`,
+`ssl.SSLError`, `trio.BrokenResourceError`...): they raise one of these
+with the original chained as `__cause__`. Cancellation is never converted.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class NetworkError(OSError):
 class ConnectError(NetworkError):
     """Name resolution, connecting or the TLS handshake failed.
 
-    ``host`` and ``port`` name the target when the backend knows them.
+    `host` and `port` name the target when the backend knows them.
     """
 
     host: str | None = None
@@ -55,7 +57,7 @@ class WriteError(NetworkError):
 
 
 class TimeoutError(NetworkError, builtins.TimeoutError):
-    """The effective deadline of a :func:`netbase.timeout` block passed."""
+    """The effective deadline of a [`netbase.timeout()`][netbase.timeout] block passed."""
 
 
 class ConnectTimeout(TimeoutError, ConnectError):
@@ -89,7 +91,7 @@ del _cls
 def connect_error(
     host: str, port: int, reason: str, cls: type[ConnectError] = ConnectError
 ) -> ConnectError:
-    """Build a :class:`ConnectError` (or subclass) whose message names ``host:port``."""
+    """Build a [`ConnectError`][netbase.ConnectError] (or subclass) naming `host:port`."""
     from netbase._addresses import format_address
 
     exc = cls(f"{format_address(host, port)}: {reason}")

@@ -1,18 +1,18 @@
 """The interfaces a backend implements, sync and async.
 
-They are plain abstract base classes, like httpcore's ``_backends/base.py``:
+They are plain abstract base classes, like httpcore's `_backends/base.py`:
 a backend that implements them is usable anywhere a built-in backend is (a
 connection pool, a recording wrapper, another custom backend). The stream
-classes provide context management that calls ``close()``.
+classes provide context management that calls `close()`.
 
 The backend classes also carry what a connection pool needs besides
-connecting: ``sleep()`` and factories for a lock, a semaphore and an event,
+connecting: `sleep()` and factories for a lock, a semaphore and an event,
 each native to the backend's runtime. The defaults below work for any backend
 of that flavour (threads for the sync side; asyncio or trio, whichever is
 running, for the async side), so custom backends get them for free; built-in
 backends answer with their own runtime's primitives. Waiting on the semaphore
-or the event honours the active :func:`netbase.timeout` and raises
-:class:`netbase.TimeoutError` when it passes.
+or the event honours the active [`netbase.timeout()`][netbase.timeout] and raises
+[`netbase.TimeoutError`][netbase.TimeoutError] when it passes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _AS = TypeVar("_AS", bound="AsyncNetworkStreamInterface")
 class NetworkStreamInterface(abc.ABC):
     """A connected byte stream (sync).
 
-    ``with stream:`` closes it on the way out.
+    `with stream:` closes it on the way out.
     """
 
     # Empty slots, so that a stream class may declare its own and cost no
@@ -55,20 +55,20 @@ class NetworkStreamInterface(abc.ABC):
 
     @abc.abstractmethod
     def read(self, max_bytes: int | None = None) -> bytes:
-        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream."""
+        """Return 1 to `max_bytes` bytes (default 65536), or `b""` at end of stream."""
 
     @abc.abstractmethod
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``."""
+        """Send all of `data`."""
 
     @abc.abstractmethod
     def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
         """Upgrade the stream to TLS in place (TLS inside TLS if it already is)."""
 
     def get_extra_info(self, key: str) -> Any:
-        """Return ``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+        """Return `client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
 
-        Unknown keys give ``None``.
+        Unknown keys give `None`.
         """
         return None
 
@@ -91,18 +91,18 @@ class NetworkStreamInterface(abc.ABC):
 class AsyncNetworkStreamInterface(abc.ABC):
     """A connected byte stream (async): the methods of the sync one, as coroutines.
 
-    ``get_extra_info`` stays a plain method. ``async with stream:`` closes it.
+    `get_extra_info` stays a plain method. `async with stream:` closes it.
     """
 
     __slots__ = ()
 
     @abc.abstractmethod
     async def read(self, max_bytes: int | None = None) -> bytes:
-        """Return 1 to ``max_bytes`` bytes (default 65536), or ``b""`` at end of stream."""
+        """Return 1 to `max_bytes` bytes (default 65536), or `b""` at end of stream."""
 
     @abc.abstractmethod
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``."""
+        """Send all of `data`."""
 
     @abc.abstractmethod
     async def start_tls(
@@ -111,9 +111,9 @@ class AsyncNetworkStreamInterface(abc.ABC):
         """Upgrade the stream to TLS in place (TLS inside TLS if it already is)."""
 
     def get_extra_info(self, key: str) -> Any:
-        """Return ``client_addr``, ``server_addr``, ``ssl_object``, ``socket``, ``is_readable``.
+        """Return `client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
 
-        Unknown keys give ``None``.
+        Unknown keys give `None`.
         """
         return None
 
@@ -137,7 +137,7 @@ class AsyncNetworkStreamInterface(abc.ABC):
 
 
 class Lock(Protocol):
-    """A mutual-exclusion lock (``with lock:``)."""
+    """A mutual-exclusion lock (`with lock:`)."""
 
     def __enter__(self) -> Any: ...
     def __exit__(
@@ -150,17 +150,17 @@ class Lock(Protocol):
 
 
 class Semaphore(Protocol):
-    """A counting semaphore whose ``acquire()`` honours the active timeout."""
+    """A counting semaphore whose `acquire()` honours the active timeout."""
 
     def acquire(self) -> None:
-        """Take one unit, waiting for one; raises ``netbase.TimeoutError`` at the deadline."""
+        """Take one unit, waiting for one; raises `netbase.TimeoutError` at the deadline."""
 
     def release(self) -> None:
         """Give one unit back."""
 
 
 class Event(Protocol):
-    """A one-shot flag whose ``wait()`` honours the active timeout."""
+    """A one-shot flag whose `wait()` honours the active timeout."""
 
     def set(self) -> None:
         """Set the flag and wake every waiter."""
@@ -169,11 +169,11 @@ class Event(Protocol):
         """Whether the flag is set."""
 
     def wait(self) -> None:
-        """Wait for the flag; raises ``netbase.TimeoutError`` at the deadline."""
+        """Wait for the flag; raises `netbase.TimeoutError` at the deadline."""
 
 
 class AsyncLock(Protocol):
-    """A mutual-exclusion lock (``async with lock:``)."""
+    """A mutual-exclusion lock (`async with lock:`)."""
 
     async def __aenter__(self) -> Any: ...
     async def __aexit__(
@@ -186,17 +186,17 @@ class AsyncLock(Protocol):
 
 
 class AsyncSemaphore(Protocol):
-    """A counting semaphore whose ``acquire()`` honours the active timeout."""
+    """A counting semaphore whose `acquire()` honours the active timeout."""
 
     def acquire(self) -> Awaitable[None]:
-        """Take one unit, waiting for one; raises ``netbase.TimeoutError`` at the deadline."""
+        """Take one unit, waiting for one; raises `netbase.TimeoutError` at the deadline."""
 
     def release(self) -> None:
         """Give one unit back."""
 
 
 class AsyncEvent(Protocol):
-    """A one-shot flag whose ``wait()`` honours the active timeout."""
+    """A one-shot flag whose `wait()` honours the active timeout."""
 
     def set(self) -> None:
         """Set the flag and wake every waiter."""
@@ -205,7 +205,7 @@ class AsyncEvent(Protocol):
         """Whether the flag is set."""
 
     def wait(self) -> Awaitable[None]:
-        """Wait for the flag; raises ``netbase.TimeoutError`` at the deadline."""
+        """Wait for the flag; raises `netbase.TimeoutError` at the deadline."""
 
 
 class NetworkBackendInterface(abc.ABC):
@@ -213,7 +213,7 @@ class NetworkBackendInterface(abc.ABC):
 
     @abc.abstractmethod
     def connect(self, host: str, port: int) -> NetworkStreamInterface:
-        """Resolve ``host``, connect over TCP and return an open stream."""
+        """Resolve `host`, connect over TCP and return an open stream."""
 
     def sleep(self, seconds: float) -> None:
         """Sleep, as the backend's runtime does."""
@@ -245,7 +245,7 @@ class AsyncNetworkBackendInterface(abc.ABC):
 
     @abc.abstractmethod
     async def connect(self, host: str, port: int) -> AsyncNetworkStreamInterface:
-        """Resolve ``host``, connect over TCP and return an open stream."""
+        """Resolve `host`, connect over TCP and return an open stream."""
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, as the running event loop does."""

@@ -1,4 +1,4 @@
-"""Checks on ``NetworkBackend(...)`` options, shared by every runtime.
+"""Checks on `NetworkBackend(...)` options, shared by every runtime.
 
 Each runtime's backend takes the same keyword-only options; checking them in
 one place keeps the errors the same everywhere and before any I/O.
@@ -23,7 +23,7 @@ def check_backend_options(
     socket_options: Iterable[Any],
     happy_eyeballs_delay: object,
 ) -> list[Any]:
-    """Validate the options; returns ``socket_options`` as a list of tuples."""
+    """Validate the options; returns `socket_options` as a list of tuples."""
     if resolver is not None and not callable(getattr(resolver, "resolve", None)):
         raise TypeError("resolver must have a resolve(host, port) method")
     if local_address is not None:
@@ -61,7 +61,7 @@ def check_backend_options(
 
 
 def check_unix_path(path: object) -> str | bytes:
-    """``connect_unix(path)``: a non-empty str, bytes or path-like, short enough."""
+    """`connect_unix(path)`: a non-empty str, bytes or path-like, short enough."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a str, bytes or os.PathLike, not {type(path).__name__}")
     address = os.fspath(path)

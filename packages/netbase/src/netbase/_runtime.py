@@ -1,6 +1,6 @@
 """Which async library is running the current task (asyncio or trio).
 
-A small stand-in for ``sniffio`` so that the core depends on nothing but
+A small stand-in for `sniffio` so that the core depends on nothing but
 truststore: trio is looked at only if it has been imported.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 
 def current_async_runtime() -> str:
-    """``"trio"`` or ``"asyncio"``; ``RuntimeError`` when neither is running here."""
+    """`"trio"` or `"asyncio"`; `RuntimeError` when neither is running here."""
     trio = sys.modules.get("trio")
     if trio is not None:
         try:

@@ -2,7 +2,7 @@
 
 The three built-in streams are parallel in shape; what they would otherwise
 each write again lives here: the checks on a socket handed in by the user,
-the address keys of ``get_extra_info``, a non-blocking readability probe and
+the address keys of `get_extra_info`, a non-blocking readability probe and
 the contract's repr.
 """
 
@@ -17,10 +17,10 @@ from netbase._addresses import host_port
 
 
 def check_stream_socket(sock: object, what: str) -> Any:
-    """Check a socket given to a stream constructor (``what`` names it); returns its peer.
+    """Check a socket given to a stream constructor (`what` names it); returns its peer.
 
-    It must be a plain, connected ``SOCK_STREAM`` socket: TLS comes from
-    ``start_tls()``, so that every layer of it is the stream's own.
+    It must be a plain, connected `SOCK_STREAM` socket: TLS comes from
+    `start_tls()`, so that every layer of it is the stream's own.
     """
     if not isinstance(sock, socket.socket):
         raise TypeError(f"{what} takes a socket.socket, not {type(sock).__name__}")
@@ -41,7 +41,7 @@ def set_nodelay(sock: socket.socket) -> None:
 
 
 def address_info(sock: socket.socket, key: str) -> Any:
-    """``get_extra_info("client_addr" | "server_addr")``: ``(host, port)``, a UNIX path, or None."""
+    """`get_extra_info("client_addr" | "server_addr")`: `(host, port)`, a UNIX path, or None."""
     try:
         if key == "client_addr":
             return host_port(sock.getsockname())
@@ -51,7 +51,7 @@ def address_info(sock: socket.socket, key: str) -> Any:
 
 
 def poll_readable(fd: int) -> bool:
-    """Whether a read on ``fd`` would not block (data, end of stream or an error pending)."""
+    """Whether a read on `fd` would not block (data, end of stream or an error pending)."""
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -61,5 +61,5 @@ def poll_readable(fd: int) -> bool:
 
 
 def stream_repr(peer: str, tls: bool, closed: bool) -> str:
-    """``<NetworkStream ["127.0.0.1:443" TLS CLOSED]>``."""
+    """`<NetworkStream ["127.0.0.1:443" TLS CLOSED]>`."""
     return f'<NetworkStream ["{peer}"{" TLS" if tls else ""}{" CLOSED" if closed else ""}]>'

@@ -11,17 +11,17 @@ from netbase._timeout import remaining
 
 
 def sleep(seconds: float) -> None:
-    """``time.sleep``."""
+    """`time.sleep`."""
     time.sleep(seconds)
 
 
 def create_lock() -> threading.Lock:
-    """A plain ``threading.Lock``."""
+    """A plain `threading.Lock`."""
     return threading.Lock()
 
 
 class DeadlineSemaphore:
-    """A ``threading.Semaphore`` whose :meth:`acquire` honours the active timeout."""
+    """A `threading.Semaphore` whose `acquire()` honours the active timeout."""
 
     def __init__(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -31,7 +31,7 @@ class DeadlineSemaphore:
         self._semaphore = threading.Semaphore(value)
 
     def acquire(self) -> None:
-        """Take one unit; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Take one unit; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         if not self._semaphore.acquire(timeout=remaining(TimeoutError)):
             raise TimeoutError("timed out waiting for a semaphore")
 
@@ -53,7 +53,7 @@ class DeadlineSemaphore:
 
 
 class DeadlineEvent:
-    """A ``threading.Event`` whose :meth:`wait` honours the active timeout."""
+    """A `threading.Event` whose `wait()` honours the active timeout."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -67,6 +67,6 @@ class DeadlineEvent:
         return self._event.is_set()
 
     def wait(self) -> None:
-        """Wait for the flag; :class:`netbase.TimeoutError` if the deadline passes first."""
+        """Wait for the flag; [`TimeoutError`][netbase.TimeoutError] at the deadline."""
         if not self._event.wait(timeout=remaining(TimeoutError)):
             raise TimeoutError("timed out waiting for an event")

@@ -1,22 +1,22 @@
-"""Ambient deadlines: ``netbase.timeout()``.
+"""Ambient deadlines: `netbase.timeout()`.
 
-A deadline is not passed to each call. It lives in a ``ContextVar`` and every
-network operation reads it, so one ``with netbase.timeout(10.0):`` bounds a
+A deadline is not passed to each call. It lives in a `ContextVar` and every
+network operation reads it, so one `with netbase.timeout(10.0):` bounds a
 whole exchange (name resolution, every connection attempt, the handshake and
 every read and write) however many calls it takes. That is the "total timeout"
 users of per-operation timeouts keep asking for (httpx #1450, urllib3 #2055).
 
-The context variable holds a linked chain of :class:`_Deadline` nodes, newest
+The context variable holds a linked chain of `_Deadline` nodes, newest
 first. Entering a block pushes a node, leaving it resets the variable, so
 blocks nest and a deadline follows exactly the thread or task that entered it
 (a task started inside the block copies the context, and with it the chain).
 The effective deadline is the earliest deadline in the chain that has not been
-cancelled. Nodes are shared, not copied: ``t.cancel()`` disarms the deadline
+cancelled. Nodes are shared, not copied: `t.cancel()` disarms the deadline
 for every task that inherited it.
 
-Backends call :func:`remaining` (or :func:`current_deadline`) before each
-blocking step. With no active timeout the context variable holds ``None`` and
-the check costs one ``ContextVar.get()``.
+Backends call [`remaining()`][netbase.remaining] (or
+[`current_deadline()`][netbase.current_deadline]) before each blocking step. With no active timeout
+the context variable holds `None` and the check costs one `ContextVar.get()`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ FAR_DEADLINE = 24 * 86400.0
 
 
 class _Deadline:
-    """One entered :class:`Timeout`: its deadline and the chain it was pushed on."""
+    """One entered [`Timeout`][netbase.Timeout]: its deadline and the chain it was pushed on."""
 
     __slots__ = ("cancelled", "deadline", "parent")
 
@@ -57,9 +57,9 @@ _chain: ContextVar[_Deadline | None] = ContextVar("netbase_deadlines", default=N
 
 
 def current_deadline() -> float:
-    """The effective deadline, as a :func:`time.monotonic` value.
+    """The effective deadline, as a `time.monotonic()` value.
 
-    ``math.inf`` when no timeout is active (or all active ones were cancelled).
+    `math.inf` when no timeout is active (or all active ones were cancelled).
     """
     node = _chain.get()
     deadline = math.inf
@@ -71,16 +71,16 @@ def current_deadline() -> float:
 
 
 def remaining(expired: type[TimeoutError]) -> float | None:
-    """Seconds left before the effective deadline; ``None`` when there is none.
+    """Seconds left before the effective deadline; `None` when there is none.
 
     A deadline more than 24 days away counts as none (see `timeout()`), so
-    the value is always one that ``socket.settimeout()``, ``poll()`` and
-    ``threading`` waits accept.
+    the value is always one that `socket.settimeout()`, `poll()` and
+    `threading` waits accept.
 
     This is the helper backends call before every blocking step. It raises
-    ``expired(...)`` (for example :class:`netbase.ReadTimeout`) when the deadline
+    `expired(...)` (for example [`netbase.ReadTimeout`][netbase.ReadTimeout]) when the deadline
     has already passed, so an expired deadline fails before any I/O. The value
-    returned is always positive, ready for ``socket.settimeout()``.
+    returned is always positive, ready for `socket.settimeout()`.
     """
     node = _chain.get()
     if node is None:
@@ -109,10 +109,10 @@ def _check_seconds(seconds: object) -> float:
 
 
 class Timeout:
-    """A deadline ``seconds`` after the block is entered; see :func:`timeout`.
+    """A deadline `seconds` after the block is entered; see [`timeout()`][netbase.timeout].
 
-    Usable with ``with`` and ``async with``; both give this same object, whose
-    :meth:`cancel` disarms the deadline. A ``Timeout`` can be entered once.
+    Usable with `with` and `async with`; both give this same object, whose
+    [`cancel()`][netbase.Timeout.cancel] disarms the deadline. A `Timeout` can be entered once.
     """
 
     __slots__ = ("_entered", "_node", "_seconds", "_token")
@@ -130,10 +130,10 @@ class Timeout:
 
     @property
     def deadline(self) -> float:
-        """The deadline as a :func:`time.monotonic` value.
+        """The deadline as a `time.monotonic()` value.
 
-        ``math.inf`` before the block is entered, after :meth:`cancel`, or for
-        ``timeout(math.inf)``.
+        `math.inf` before the block is entered, after [`cancel()`][netbase.Timeout.cancel], or for
+        `timeout(math.inf)`.
         """
         node = self._node
         if node is None or node.cancelled:
@@ -142,14 +142,14 @@ class Timeout:
 
     @property
     def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
+        """Whether [`cancel()`][netbase.Timeout.cancel] was called."""
         return self._node is not None and self._node.cancelled
 
     def cancel(self) -> None:
         """Disarm this deadline: it no longer applies, here or in tasks that inherited it.
 
         Enclosing timeouts still apply. Unlike trio's or anyio's
-        ``CancelScope.cancel()``, this cancels the *deadline*, not the work.
+        `CancelScope.cancel()`, this cancels the *deadline*, not the work.
         """
         if self._node is None:
             # Cancelled before it was entered: enter with no deadline at all.
@@ -203,22 +203,23 @@ class Timeout:
 def timeout(seconds: float) -> Timeout:
     """A deadline for every network operation inside the block.
 
-    ::
+    ```python
+    with netbase.timeout(10.0):            # or: async with netbase.timeout(10.0)
+        with netbase.timeout(3.0) as t:
+            stream = net.connect("www.example.com", 443)
+            stream.start_tls(ctx, hostname="www.example.com")
+            t.cancel()                     # the 3 s deadline no longer applies
+        ...                                # the 10 s deadline still does
+    ```
 
-        with netbase.timeout(10.0):            # or: async with netbase.timeout(10.0)
-            with netbase.timeout(3.0) as t:
-                stream = net.connect("www.example.com", 443)
-                stream.start_tls(ctx, hostname="www.example.com")
-                t.cancel()                     # the 3 s deadline no longer applies
-            ...                                # the 10 s deadline still does
-
-    ``seconds`` is a non-negative real number; ``math.inf`` means no limit, and
-    so does any number of seconds above 24 days (no system call can wait that
-    long in one go, and no network operation means to). The deadline starts
-    when the block is entered. Nested blocks can only shorten the effective
-    deadline (the earliest one applies). When it passes, the
-    operation under way raises :class:`ConnectTimeout`, :class:`ReadTimeout` or
-    :class:`WriteTimeout`. A timeout does not interrupt anything else: other
-    awaits and blocking calls inside the block run as they would without it.
+    `seconds` is a non-negative real number; `math.inf` means no limit, and so
+    does any number of seconds above 24 days (no system call can wait that long
+    in one go, and no network operation means to). The deadline starts when the
+    block is entered. Nested blocks can only shorten
+    the effective deadline (the earliest one applies). When it passes, the
+    operation under way raises [`ConnectTimeout`][netbase.ConnectTimeout],
+    [`ReadTimeout`][netbase.ReadTimeout] or [`WriteTimeout`][netbase.WriteTimeout]. A timeout does
+    not interrupt anything else: other awaits and blocking calls inside the block run as they would
+    without it.
     """
     return Timeout(seconds)

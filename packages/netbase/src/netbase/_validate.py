@@ -1,7 +1,7 @@
 """Argument checks shared by every backend.
 
-The contract wants bad input to fail before any I/O, with ``TypeError`` for the
-wrong type and ``ValueError`` for a wrong value. Backends call these first.
+The contract wants bad input to fail before any I/O, with `TypeError` for the
+wrong type and `ValueError` for a wrong value. Backends call these first.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from netbase._ssl import shared_default_context
 DEFAULT_MAX_BYTES = 65536
 
 # The most one read() asks the layer below for. A socket read allocates its
-# whole buffer before it knows what will arrive, so ``read(10**12)`` must not
+# whole buffer before it knows what will arrive, so `read(10**12)` must not
 # ask for 10**12 bytes: the kernel never hands over more than its receive
 # buffer holds (a few MiB at most), and a TLS record is 16 KiB.
 MAX_READ_CHUNK = 1 << 20
@@ -25,7 +25,7 @@ _MAX_HOSTNAME = 253
 
 
 def check_host_port(host: object, port: object) -> None:
-    """``connect(host, port)``: a non-empty str and an int in 0..65535."""
+    """`connect(host, port)`: a non-empty str and an int in 0..65535."""
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
     if isinstance(port, bool) or not isinstance(port, int):
@@ -41,10 +41,10 @@ def check_hostname_text(name: str, what: str) -> None:
     """Reject names no resolver or TLS library could take: NUL, overlong, bad IDNA.
 
     ASCII names (the common case, IP literals included) are checked by hand,
-    with the rules of the IDNA codec that ``getaddrinfo()`` applies to every
-    ``str`` host: each label 1 to 63 characters (the last may be empty, a
+    with the rules of the IDNA codec that `getaddrinfo()` applies to every
+    `str` host: each label 1 to 63 characters (the last may be empty, a
     trailing dot). A name it refuses ("192.168..1") would otherwise fail there
-    with a raw ``UnicodeError``. Only names with other characters, or "xn--"
+    with a raw `UnicodeError`. Only names with other characters, or "xn--"
     labels, go through the codec itself, which is slow enough to show in a
     connect benchmark.
     """
@@ -77,10 +77,10 @@ def check_hostname_text(name: str, what: str) -> None:
 
 
 def check_max_bytes(max_bytes: object) -> int:
-    """``read(max_bytes)``: ``None`` (65536) or a positive int.
+    """`read(max_bytes)`: `None` (65536) or a positive int.
 
-    Returns how many bytes to ask for: ``max_bytes``, capped at what one
-    read can bring (``MAX_READ_CHUNK``), so a huge ``max_bytes`` allocates
+    Returns how many bytes to ask for: `max_bytes`, capped at what one
+    read can bring (`MAX_READ_CHUNK`), so a huge `max_bytes` allocates
     nothing huge.
     """
     if max_bytes is None:
@@ -93,13 +93,13 @@ def check_max_bytes(max_bytes: object) -> int:
 
 
 def check_data(data: object) -> None:
-    """``write(data)``: bytes, bytearray or memoryview."""
+    """`write(data)`: bytes, bytearray or memoryview."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
 def check_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
-    """``start_tls(ctx, hostname)``: returns the context to use (the shared default for None)."""
+    """`start_tls(ctx, hostname)`: returns the context to use (the shared default for None)."""
     if ctx is None:
         ctx = shared_default_context()
     elif not isinstance(ctx, ssl.SSLContext):
@@ -125,12 +125,12 @@ def check_resolver_answer(resolver: object, host: str, answer: object) -> list[s
 
     Every runtime's backend calls this on the answer of its resolver before
     connecting to anything. A wrong answer is the resolver's bug, and
-    connecting anyway can reach the wrong host: a ``str`` would be tried
-    character by character (``"0"`` is this machine), an empty string is
-    this machine too. So ``TypeError`` for an answer that is not a sequence
-    of ``str``, ``ValueError`` for a string that is not an IP address; both
+    connecting anyway can reach the wrong host: a `str` would be tried
+    character by character (`"0"` is this machine), an empty string is
+    this machine too. So `TypeError` for an answer that is not a sequence
+    of `str`, `ValueError` for a string that is not an IP address; both
     name the resolver and show what it returned. An empty sequence is left to
-    the caller (no address to try: a ``ConnectError``).
+    the caller (no address to try: a `ConnectError`).
     """
     if isinstance(answer, (str, bytes, bytearray)) or not isinstance(answer, Sequence):
         raise TypeError(
@@ -153,7 +153,7 @@ def check_resolver_answer(resolver: object, host: str, answer: object) -> list[s
 
 
 def is_ip_address(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address (a ``%scope`` allowed on IPv6)."""
+    """Whether `text` is an IPv4 or IPv6 address (a `%scope` allowed on IPv6)."""
     try:
         socket.inet_pton(socket.AF_INET, text)
     except (OSError, ValueError):
