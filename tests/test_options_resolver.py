@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from test_options_support import call_resolve, stub_resolver
+from test_options_support import answering_resolver, call_resolve, stub_resolver
 
 import netbase
 from helpers import PROMPT, stopwatch
@@ -110,21 +110,6 @@ async def test_options_are_keyword_only(runtime):
         runtime.module.NetworkBackend(stub_resolver(runtime, ["127.0.0.1"]))
 
 
-class _Answering:
-    """A resolver that returns ``answer`` as it is (the stubs make a list of it)."""
-
-    def __init__(self, answer):
-        self.answer = answer
-
-    def resolve(self, host, port):
-        return self.answer
-
-
-class _AsyncAnswering(_Answering):
-    async def resolve(self, host, port):
-        return self.answer
-
-
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
@@ -142,7 +127,7 @@ class _AsyncAnswering(_Answering):
 )
 async def test_a_wrong_answer_is_refused_before_connecting(runtime, echo_server, answer, error):
     """Connecting with a wrong answer can reach the wrong host: refused, naming the resolver."""
-    resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+    resolver = answering_resolver(runtime, answer)
     net = runtime.backend(resolver=resolver)
     accepted = echo_server.accepted
     with pytest.raises(error) as info:
@@ -154,7 +139,7 @@ async def test_a_wrong_answer_is_refused_before_connecting(runtime, echo_server,
 
 async def test_a_tuple_answer_is_a_sequence_too(runtime, echo_server):
     answer = ("127.0.0.1",)
-    resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+    resolver = answering_resolver(runtime, answer)
     async with await runtime.backend(resolver=resolver).connect(HOST, echo_server.port) as stream:
         assert stream.get_extra_info("server_addr") == ("127.0.0.1", echo_server.port)
 

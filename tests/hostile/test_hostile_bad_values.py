@@ -17,6 +17,7 @@ import ssl
 from fractions import Fraction
 
 import pytest
+from test_options_support import answering_resolver
 
 import netbase
 from helpers import read_exactly
@@ -79,19 +80,6 @@ async def test_connect_refuses_a_bad_port(runtime, net, echo_server, port, error
 # -- resolver answers -----------------------------------------------------------
 
 
-class _Answering:
-    def __init__(self, answer):
-        self.answer = answer
-
-    def resolve(self, host, port):
-        return self.answer
-
-
-class _AsyncAnswering(_Answering):
-    async def resolve(self, host, port):
-        return self.answer
-
-
 BAD_ANSWERS = [
     ("127.0.0.1", TypeError),
     ("0", TypeError),
@@ -115,7 +103,7 @@ BAD_ANSWERS = [
 @pytest.mark.parametrize(("answer", "error"), BAD_ANSWERS, ids=repr)
 async def test_a_bad_resolver_answer_connects_nowhere(runtime, echo_server, answer, error):
     """Named in the error, with what it returned; and no connection, to anything."""
-    resolver = _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+    resolver = answering_resolver(runtime, answer)
     net = runtime.backend(resolver=resolver)
     accepted = echo_server.accepted
     with pytest.raises(error, match=type(resolver).__name__):
@@ -206,7 +194,7 @@ async def test_a_deadline_too_far_away_is_accepted_as_no_limit(runtime, net, ech
 def test_caching_resolvers_refuse_bad_options(runtime, options, error):
     cls = netbase.CachingResolver if runtime.flavour == "sync" else netbase.AsyncCachingResolver
     with pytest.raises(error):
-        cls(_Answering(["127.0.0.1"]), **options)
+        cls(answering_resolver(runtime, ["127.0.0.1"]), **options)
 
 
 # -- streams: sizes, data, TLS arguments --------------------------------------------
