@@ -70,13 +70,23 @@ ECHO_PORT = object()  # stands for the echo server's port in the table below
         ("local\x00host", ECHO_PORT, ValueError),
         ("a" * 300, ECHO_PORT, ValueError),
         ("a" * 64 + ".example", ECHO_PORT, ValueError),
+        # What getaddrinfo()'s IDNA codec refuses with a raw UnicodeError:
+        ("192.168..1", ECHO_PORT, ValueError),  # a mistyped IP address
+        ("1" * 64, ECHO_PORT, ValueError),  # a numeric label over 63 characters
+        ("127.0.0." + "1" * 64, ECHO_PORT, ValueError),
+        (".127.0.0.1", ECHO_PORT, ValueError),
+        ("127.0.0.1..", ECHO_PORT, ValueError),
+        ("f" * 64 + "::1", ECHO_PORT, ValueError),
+        ("local..host", ECHO_PORT, ValueError),
     ],
 )
 async def test_bad_arguments_fail_before_any_io(runtime, net, echo_server, host, port, error):
     accepted = echo_server.accepted
-    with pytest.raises(error):
+    with pytest.raises(error) as info:
         await net.connect(host, echo_server.port if port is ECHO_PORT else port)
     assert echo_server.accepted == accepted
+    # Our own check, not the IDNA codec's error escaping from getaddrinfo().
+    assert not isinstance(info.value, UnicodeError)
 
 
 async def test_refused_is_connect_error_with_cause(runtime, net):

@@ -70,3 +70,23 @@ async def test_sleep(runtime, net):
     with stopwatch() as watch:
         await net.sleep(0.05)
     assert 0.04 <= watch.seconds < 0.05 + PROMPT
+
+
+async def test_primitives_are_context_managers_on_every_runtime(runtime, net):
+    """``async with`` (``with`` on threads) for the lock and the semaphore, everywhere."""
+    lock = net.create_lock()
+    async with lock:
+        pass
+    semaphore = net.create_semaphore(1)
+    async with semaphore:
+        # Taken: a second entry waits, and the deadline bounds the wait.
+        with pytest.raises(netbase.TimeoutError):
+            async with netbase.timeout(0.05), semaphore:
+                pass
+    async with netbase.timeout(1), semaphore:  # given back on the way out
+        pass
+    with pytest.raises(ZeroDivisionError):
+        async with semaphore:
+            1 / 0  # noqa: B018
+    async with netbase.timeout(1), semaphore:  # given back when the block raised too
+        pass

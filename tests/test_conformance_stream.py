@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
+import time
+import warnings
+
 import pytest
 
 import netbase
+import servers
 from helpers import PROMPT, random_chunks, random_payload, read_exactly, stopwatch
 
 
@@ -29,6 +36,29 @@ async def test_read_max_bytes_bounds_the_result(runtime, net, echo_server):
         assert first + rest == b"abcdefgh"
         await stream.write(b"xyz")
         assert await stream.read(max_bytes=1) == b"x"
+
+
+@pytest.mark.parametrize("max_bytes", [10**12, 2**40, 2**63, 10**30])
+async def test_read_with_a_huge_max_bytes_allocates_what_arrives(
+    runtime, net, echo_server, tls_echo_server, client_context, max_bytes
+):
+    """``max_bytes`` bounds the result; it is not a buffer to allocate up front."""
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        await stream.write(b"hello")
+        assert await read_exactly_with(stream, 5, max_bytes) == b"hello"
+    async with await net.connect("127.0.0.1", tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        await stream.write(b"hello")
+        assert await read_exactly_with(stream, 5, max_bytes) == b"hello"
+
+
+async def read_exactly_with(stream, size, max_bytes):
+    data = b""
+    while len(data) < size:
+        chunk = await stream.read(max_bytes)
+        assert chunk, "unexpected end of stream"
+        data += chunk
+    return data
 
 
 @pytest.mark.parametrize(
@@ -258,3 +288,79 @@ async def test_one_reader_and_one_writer_at_once(runtime, net, echo_server):
 
         _, echoed = await runtime.gather(writer, reader)
     assert echoed == payload
+
+
+async def test_a_stream_dropped_without_close_warns_once_and_frees_its_socket(
+    runtime, net, echo_server
+):
+    """As an unclosed socket does: a ResourceWarning, and the descriptor is freed."""
+    active = echo_server.active
+    stream = await net.connect(echo_server.host, echo_server.port)
+    await stream.write(b"x")
+    assert await stream.read() == b"x"
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        del stream
+        gc.collect()
+        # The server sees the connection end once our descriptor is closed.
+        deadline = time.monotonic() + 5
+        while echo_server.active > active:
+            assert time.monotonic() < deadline, "the dropped stream's socket is still open"
+            await runtime.sleep(0.01)
+        gc.collect()
+    assert len([w for w in record if issubclass(w.category, ResourceWarning)]) == 1
+
+
+def _still_open(fd: int, inode: int) -> bool:
+    try:
+        return os.fstat(fd).st_ino == inode
+    except OSError:
+        return False
+
+
+@pytest.mark.async_only
+async def test_concurrent_closes_each_return_once_the_socket_is_closed(runtime, net, echo_server):
+    stream = await net.connect(echo_server.host, echo_server.port)
+    fd = stream.get_extra_info("socket").fileno()
+    inode = os.fstat(fd).st_ino
+
+    async def close():
+        await stream.close()
+        return _still_open(fd, inode)
+
+    assert await runtime.gather(close, close, close) == [False, False, False]
+
+
+async def test_a_writer_woken_by_close_is_told_the_stream_is_closed(runtime, net):
+    gate = threading.Event()
+    peer = servers.Server(servers.stall_until(gate), name="stalled")
+    try:
+        stream = await net.connect(peer.host, peer.port)
+        sent = [0]
+        last = [-1, time.monotonic()]
+
+        async def writer():
+            with pytest.raises(netbase.WriteError) as info:
+                while True:
+                    await stream.write(b"x" * 65536)
+                    sent[0] += 1
+            return info.value
+
+        async def closer():
+            deadline = time.monotonic() + 60
+            while True:  # until the writer is blocked: no progress for 0.3 s
+                if sent[0] != last[0]:
+                    last[:] = [sent[0], time.monotonic()]
+                elif time.monotonic() - last[1] > 0.3:
+                    break
+                assert time.monotonic() < deadline
+                await runtime.sleep(0.02)
+            await stream.close()
+
+        error, _ = await runtime.gather(writer, closer)
+        assert "closed" in str(error)
+        assert "Broken pipe" not in str(error)
+    finally:
+        gate.set()
+        assert peer.wait_idle(10)
+        peer.close()

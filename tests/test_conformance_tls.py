@@ -141,6 +141,21 @@ async def test_start_tls_rejects_bad_arguments_before_io(
         assert "TLS" not in repr(stream)
 
 
+async def test_start_tls_refuses_a_server_side_context_before_io(
+    runtime, net, tls_echo_server, server_context, client_context
+):
+    """A server's context cannot start a client's handshake: ValueError, stream kept."""
+    async with await net.connect("127.0.0.1", tls_echo_server.port) as stream:
+        with pytest.raises(ValueError, match="server"):
+            await stream.start_tls(server_context, hostname="localhost")
+        assert "CLOSED" not in repr(stream)
+        assert "TLS" not in repr(stream)
+        # Nothing went to the peer: a proper handshake still works.
+        await stream.start_tls(client_context, hostname="localhost")
+        await stream.write(b"kept")
+        assert await read_exactly(stream, 4) == b"kept"
+
+
 async def test_tls_inside_tls(runtime, net, tls_relay, client_context):
     async with await net.connect("127.0.0.1", tls_relay.port) as stream:
         await stream.start_tls(client_context, hostname="localhost")  # to the relay

@@ -147,21 +147,24 @@ async def test_a_waiter_keeps_its_own_deadline(runtime):
     assert len(stub.calls) == 1
 
 
-async def test_when_the_shared_lookup_fails_waiters_try_again(runtime):
-    stub = stub_resolver(runtime, socket.gaierror(socket.EAI_AGAIN, "try again"), ["127.0.0.1"])
-    stub.delay = 0.2
+async def test_a_failure_is_shared_with_the_waiters(runtime):
+    """Ten callers of a name that fails after 0.3 s: one call, and all ten told at once."""
+    error = socket.gaierror(socket.EAI_NONAME, "no such name")
+    stub = stub_resolver(runtime, error, ["127.0.0.1"], delay=0.3)
     cache = caching_resolver(runtime, stub)
 
-    async def leader():
-        with pytest.raises(socket.gaierror):
+    async def caller():
+        with pytest.raises(socket.gaierror) as info:
             await call_resolve(cache, HOST, 80)
+        return info.value
 
-    async def waiter():
-        await runtime.sleep(0.05)
-        return await call_resolve(cache, HOST, 80)
-
-    _, answer = await runtime.gather(leader, waiter)
-    assert answer == ["127.0.0.1"]
+    with stopwatch() as watch:
+        errors = await runtime.gather(*([caller] * 10))
+    assert all(exc is error for exc in errors)
+    assert len(stub.calls) == 1
+    assert watch.seconds < 0.3 + PROMPT
+    # Not cached: the next caller looks the name up again.
+    assert await call_resolve(cache, HOST, 80) == ["127.0.0.1"]
     assert len(stub.calls) == 2
 
 
@@ -218,6 +221,20 @@ async def test_repr(runtime):
 def test_bad_options(runtime, options, error):
     with pytest.raises(error):
         caching_resolver(runtime, stub_resolver(runtime, ["127.0.0.1"]), **options)
+
+
+def test_a_ttl_too_large_for_a_float_is_forever(runtime):
+    cache = caching_resolver(runtime, stub_resolver(runtime, ["127.0.0.1"]), ttl=10**400)
+    assert cache.ttl == float("inf")
+
+
+async def test_a_wrong_answer_of_the_wrapped_resolver_is_refused(runtime):
+    """Checked before it is cached: the error names the wrapped resolver, not the cache."""
+    stub = stub_resolver(runtime, ["10.9.8.7", "not an address"])
+    cache = caching_resolver(runtime, stub)
+    with pytest.raises(ValueError, match=r"StubResolver.*'not an address'"):
+        await call_resolve(cache, HOST, 80)
+    assert len(cache) == 0
 
 
 def test_resolver_without_resolve_is_type_error(runtime):

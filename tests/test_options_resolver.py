@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from test_options_support import stub_resolver
+from test_options_support import answering_resolver, call_resolve, stub_resolver
 
 import netbase
 from helpers import PROMPT, stopwatch
@@ -108,3 +108,53 @@ async def test_resolver_without_resolve_is_type_error(runtime, resolver):
 async def test_options_are_keyword_only(runtime):
     with pytest.raises(TypeError):
         runtime.module.NetworkBackend(stub_resolver(runtime, ["127.0.0.1"]))
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("10.9.8.7", TypeError),  # a str: "1", "0", ... and "0" is this machine
+        ([""], ValueError),  # "" is this machine too
+        (["localhost"], ValueError),  # a name, not an address
+        (["127.0.0.1", "127.0.0.1 "], ValueError),
+        ([b"127.0.0.1"], TypeError),
+        ([None], TypeError),
+        (None, TypeError),
+        (42, TypeError),
+        ({"127.0.0.1"}, TypeError),  # a set has no order to try
+    ],
+    ids=repr,
+)
+async def test_a_wrong_answer_is_refused_before_connecting(runtime, echo_server, answer, error):
+    """Connecting with a wrong answer can reach the wrong host: refused, naming the resolver."""
+    resolver = answering_resolver(runtime, answer)
+    net = runtime.backend(resolver=resolver)
+    accepted = echo_server.accepted
+    with pytest.raises(error) as info:
+        await net.connect(HOST, echo_server.port)
+    assert type(resolver).__name__ in str(info.value)
+    assert repr(answer)[:40] in str(info.value)
+    assert echo_server.accepted == accepted
+
+
+async def test_a_tuple_answer_is_a_sequence_too(runtime, echo_server):
+    answer = ("127.0.0.1",)
+    resolver = answering_resolver(runtime, answer)
+    async with await runtime.backend(resolver=resolver).connect(HOST, echo_server.port) as stream:
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", echo_server.port)
+
+
+@pytest.mark.parametrize("deadline", [None, 5.0])
+@pytest.mark.parametrize("host", ["192.168..1", "1" * 64])
+async def test_system_resolver_turns_an_idna_error_into_a_resolution_error(runtime, host, deadline):
+    """Called directly (no host checks before it), the codec's UnicodeError in
+    getaddrinfo() is a socket.gaierror with the cause chained: never raw, and no
+    resolver thread dies of it (the call returns, with or without a deadline)."""
+    resolver = runtime.module.SystemResolver()
+    with pytest.raises(socket.gaierror) as info:
+        if deadline is None:
+            await call_resolve(resolver, host, 80)
+        else:
+            async with netbase.timeout(deadline):
+                await call_resolve(resolver, host, 80)
+    assert isinstance(info.value.__cause__, UnicodeError)

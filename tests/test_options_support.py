@@ -104,6 +104,26 @@ def stub_resolver(runtime: Any, *steps: Any, delay: float = 0.0, **kwargs: Any) 
     return AsyncStubResolver(runtime, steps, delay, **kwargs)
 
 
+class _Answering:
+    """A resolver that returns ``answer`` as it is, right or wrong (the stubs make a list)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def resolve(self, host: str, port: int) -> Any:
+        return self.answer
+
+
+class _AsyncAnswering(_Answering):
+    async def resolve(self, host: str, port: int) -> Any:  # type: ignore[override]
+        return self.answer
+
+
+def answering_resolver(runtime: Any, answer: Any) -> Any:
+    """A resolver of the runtime's flavour whose every answer is ``answer``, unchecked."""
+    return _Answering(answer) if runtime.flavour == "sync" else _AsyncAnswering(answer)
+
+
 def caching_resolver(runtime: Any, inner: Any = None, **options: Any) -> Any:
     """``netbase.CachingResolver`` or ``AsyncCachingResolver``, as the runtime needs."""
     if runtime.flavour == "sync":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import threading
 import time
 from fractions import Fraction
@@ -11,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 import netbase
-from helpers import PROMPT
+from helpers import PROMPT, stopwatch
 
 
 @pytest.mark.parametrize("seconds", [0, 0.0, 1, 2.5, Fraction(1, 3), math.inf])
@@ -217,3 +218,77 @@ async def test_task_started_inside_the_block_inherits_it(runtime, net, echo_serv
 
         async with netbase.timeout(0.1):
             assert await runtime.gather(reader) == ["timed out"]
+
+
+@pytest.mark.parametrize("seconds", [30 * 86400, 1e10, 10**400, 1e308], ids=repr)
+async def test_a_deadline_too_far_away_is_no_limit(runtime, net, echo_server, seconds):
+    """No system call can wait that long: every operation runs as with no timeout."""
+    async with netbase.timeout(seconds) as t:
+        assert t.deadline == math.inf
+        assert netbase.remaining(netbase.ReadTimeout) is None
+        assert netbase.current_deadline() == math.inf
+        # The recipe for a custom stream: settimeout(remaining(...)).
+        with socket.socket() as sock:
+            sock.settimeout(netbase.remaining(netbase.ConnectTimeout))
+        async with await net.connect("localhost", echo_server.port) as stream:
+            await stream.write(b"ping")  # the read below has to wait for the echo
+            assert await stream.read() == b"ping"
+        semaphore = net.create_semaphore(0)
+        event = net.create_event()
+
+        async def waiter():
+            await semaphore.acquire()  # waits: the value is 0
+            await event.wait()
+            return "woken"
+
+        async def waker():
+            await net.sleep(0.1)
+            semaphore.release()
+            await net.sleep(0.05)
+            event.set()
+
+        assert await runtime.gather(waiter, waker) == ["woken", None]
+
+
+async def test_a_far_deadline_nested_in_a_near_one_keeps_the_near_one(runtime, net):
+    async with netbase.timeout(0.1), netbase.timeout(10**400):
+        left = netbase.remaining(netbase.ReadTimeout)
+        assert left is not None
+        assert left <= 0.1
+
+
+@pytest.mark.parametrize("operation", ["read", "start_tls"])
+async def test_cancel_applies_to_operations_that_start_after_it(
+    runtime, net, silent_server, client_context, operation
+):
+    """The rule, the same on every runtime: an operation reads the deadline when it
+    starts and keeps it; ``t.cancel()`` frees the operations that start after it.
+
+    (A thread blocked in a system call cannot be told that the deadline moved; an
+    async runtime could, but then a pool would behave differently per runtime.)
+    """
+    handle = []
+    async with await net.connect("127.0.0.1", silent_server.port) as stream:
+
+        async def waiting():
+            with stopwatch() as watch, pytest.raises(netbase.TimeoutError):
+                async with netbase.timeout(0.4) as t:
+                    handle.append(t)
+                    if operation == "read":
+                        await stream.read()
+                    else:
+                        await stream.start_tls(client_context, hostname="localhost")
+            return watch.seconds
+
+        async def canceller():
+            while not handle:
+                await net.sleep(0.01)
+            await net.sleep(0.1)  # the operation is waiting by now
+            handle[0].cancel()
+
+        waited, _ = await runtime.gather(waiting, canceller)
+        assert 0.35 <= waited < 0.4 + PROMPT
+    # An operation that starts after cancel() is not bound by it.
+    async with netbase.timeout(0.2) as t:
+        t.cancel()
+        assert netbase.remaining(netbase.ReadTimeout) is None

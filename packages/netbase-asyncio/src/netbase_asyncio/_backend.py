@@ -20,7 +20,7 @@ from netbase._listeners import (
 )
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
-from netbase._validate import check_host_port
+from netbase._validate import check_host_port, check_resolver_answer
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
 from netbase_asyncio._listener import NetworkListener
@@ -113,14 +113,16 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             )
         try:
             if deadline == math.inf:
-                return await lookup  # no task to run it in: nothing to cancel it with
-            return await run_until(asyncio.ensure_future(lookup), deadline)
+                answer = await lookup  # no task to run it in: nothing to cancel it with
+            else:
+                answer = await run_until(asyncio.ensure_future(lookup), deadline)
         except Expired as exc:
             raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
         except ConnectError:
             raise
         except OSError as exc:
             raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+        return check_resolver_answer(self._resolver, host, answer)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
         """Connect to a UNIX domain socket at `path`; the stream behaves as a TCP one."""

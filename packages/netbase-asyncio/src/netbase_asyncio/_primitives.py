@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from types import TracebackType
 from typing import cast
 
 from netbase._exceptions import TimeoutError
@@ -112,6 +113,18 @@ class DeadlineSemaphore:
                 waiter.set_result(None)
                 return
         self._value += 1
+
+    async def __aenter__(self) -> DeadlineSemaphore:
+        await self.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
     def __repr__(self) -> str:
         return f"<DeadlineSemaphore value={self._value} waiters={len(self._waiters)}>"

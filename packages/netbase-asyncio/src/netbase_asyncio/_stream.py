@@ -7,6 +7,7 @@ import math
 import socket
 import ssl
 import time
+import warnings
 from typing import Any, cast
 
 from netbase._addresses import format_peer
@@ -220,6 +221,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
             self._abort()
             raise WriteTimeout(f"timed out writing to {self._peer}") from exc
         except OSError as exc:
+            if self._closed:  # closed by another task while we were writing
+                raise WriteError(f"cannot write: {self!r} is closed") from exc
             self._abort()
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
         finally:
@@ -352,6 +355,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
         once the loop has closed the socket.
         """
         if self._closed:
+            # Closed already, perhaps by a close() still under way in another
+            # task: return, as that one will, once the socket is closed.
+            await self._protocol.wait_closed()
             return
         self._closed = True
         self._cancel_timers()
@@ -370,6 +376,27 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._cancel_timers()
         if not self._protocol.lost:
             self._protocol.abort()
+
+    def __del__(self) -> None:
+        # Dropped without close(): the loop still holds the transport (and the
+        # socket) for as long as it runs, so nothing else would free the
+        # descriptor. Warn, once, as an unclosed socket does on threads and
+        # trio, and abort the transport on the loop's thread.
+        if getattr(self, "_closed", True) or self._protocol.lost:
+            return  # closed, or never fully made
+        self._closed = True
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1, source=self)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        try:
+            if running is self._loop:
+                self._abort()
+            else:
+                self._loop.call_soon_threadsafe(self._abort)
+        except RuntimeError:
+            pass  # the loop is closed: the transport warns and closes when collected
 
     def _cancel_timers(self) -> None:
         for op in (self._read_op, self._write_op):

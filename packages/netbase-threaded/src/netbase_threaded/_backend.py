@@ -18,7 +18,7 @@ from netbase._listeners import (
 )
 from netbase._options import check_backend_options, check_unix_path
 from netbase._timeout import current_deadline, remaining
-from netbase._validate import check_host_port
+from netbase._validate import check_host_port, check_resolver_answer
 from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
 from netbase_threaded._listener import NetworkListener
 from netbase_threaded._resolver import Resolver, SystemResolver
@@ -72,11 +72,12 @@ class NetworkBackend(NetworkBackendInterface):
             addresses: Sequence[str] = [host]
         else:
             try:
-                addresses = self._resolver.resolve(host, port)
+                answer = self._resolver.resolve(host, port)
             except ConnectError:
                 raise
             except OSError as exc:
                 raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+            addresses = check_resolver_answer(self._resolver, host, answer)
         sock, address = open_tcp_socket(
             host,
             port,

@@ -69,6 +69,7 @@ class NetworkStream(NetworkStreamInterface):
         # two threads, and "+= 1" on a shared attribute is not atomic.
         self._reading = False
         self._writing = False
+        self._handshaking = False
         # What is_readable() had to read to answer: bytes, b"" for end of
         # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
@@ -181,6 +182,7 @@ class NetworkStream(NetworkStreamInterface):
         timeout = remaining(ConnectTimeout)
         if self._readahead is not None:
             raise ConnectError("cannot start TLS: bytes were received before the handshake")
+        self._handshaking = True  # close() from another thread must wake it
         try:
             if not self._tls:
                 tls_sock = ctx.wrap_socket(
@@ -193,6 +195,8 @@ class NetworkStream(NetworkStreamInterface):
                 )
                 # wrap_socket() moved the file descriptor into tls_sock.
                 self._sock = tls_sock
+                if self._closed_meanwhile():  # close() ran on the socket wrap_socket() emptied
+                    raise OSError("closed during start_tls()")
                 layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
                 self._top = layer
             else:
@@ -202,10 +206,21 @@ class NetworkStream(NetworkStreamInterface):
             self._abort()
             raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
         except (OSError, ValueError) as exc:
+            if self._closed_meanwhile():  # by another thread, during the handshake
+                self._close_socket()  # (again: harmless, and the socket may be new)
+                raise ConnectError(f"cannot start TLS: {self!r} is closed") from exc
             self._abort()
             raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+        finally:
+            self._handshaking = False
+        if self._closed_meanwhile():  # as the handshake ended: the stream stays closed
+            raise ConnectError(f"cannot start TLS: {self!r} is closed")
         self._top = layer
         self._tls = True
+
+    def _closed_meanwhile(self) -> bool:
+        """Whether another thread closed the stream since this one last looked."""
+        return self._closed
 
     # -- information -----------------------------------------------------------
 
@@ -280,7 +295,7 @@ class NetworkStream(NetworkStreamInterface):
 
     def _close_socket(self) -> None:
         sock = self._sock
-        if self._reading or self._writing:
+        if self._reading or self._writing or self._handshaking:
             # Another thread is blocked reading or writing this socket:
             # shutdown() wakes it, close() alone would not. (Not done always:
             # it is one more system call on every close.)

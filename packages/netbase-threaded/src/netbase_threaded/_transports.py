@@ -320,7 +320,12 @@ class TLSLayer:
     def _flush(self, deadline: float | None, nowait: bool = False) -> None:
         if not self.outgoing.pending:
             return
-        with self.send_lock:
+        # "Do not wait" includes the lock: a writer blocked in send_all() below
+        # (a peer that does not read) holds it for as long as it is blocked,
+        # and close() must not wait for that writer; it wakes it instead.
+        if not self.send_lock.acquire(blocking=not nowait):
+            return  # the writer's flush will take these bytes, after its own
+        try:
             with self.ssl_lock:
                 pending = self.outgoing.read()
             if pending:
@@ -329,6 +334,8 @@ class TLSLayer:
                 else:
                     timeout = None if deadline is None else _left(deadline)
                 self.lower.send_all(memoryview(pending), timeout)
+        finally:
+            self.send_lock.release()
 
     def _fill(self, deadline: float | None, nowait: bool) -> None:
         if nowait:

@@ -21,7 +21,7 @@ from netbase._listeners import (
     prepare_serve,
 )
 from netbase._options import check_backend_options, check_unix_path
-from netbase._validate import check_host_port
+from netbase._validate import check_host_port, check_resolver_answer
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
@@ -96,11 +96,12 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                     "on trio (async def resolve(host, port))"
                 )
             try:
-                addresses = await pending
+                answer = await pending
             except ConnectError:
                 raise
             except OSError as exc:
                 raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
+            addresses = check_resolver_answer(self._resolver, host, answer)
         step[0] = "connecting"
         sock, address = await open_tcp_socket(
             host,

@@ -10,11 +10,12 @@ net = netbase_trio.NetworkBackend(resolver=netbase.AsyncCachingResolver(ttl=60))
 Answers are kept per `(host, port)` for `ttl` seconds, at most
 `max_size` of them, the least recently used going first. Only answers are
 cached: a lookup that fails or returns no address is tried again next time.
-Concurrent lookups of the same name share one call to the wrapped resolver;
-the others wait for it, under their own deadline. If the shared lookup fails
-(or the caller running it is cancelled) each waiter then tries for itself, so
-a failure never reaches a caller whose own deadline would have allowed a
-retry.
+Concurrent lookups of the same name share one call to the wrapped resolver,
+and its outcome: the others wait for it, under their own deadline, and get
+its answer or its error (ten callers of a name that fails make one call, not
+ten in a row). Only when the shared lookup ran out of its caller's time (a
+timeout) or was cancelled does each waiter try for itself, so a deadline
+never reaches a caller whose own deadline would have allowed a retry.
 
 The sync [`CachingResolver`][netbase.CachingResolver] is thread-safe. The async
 [`AsyncCachingResolver`][netbase.AsyncCachingResolver] works under asyncio and trio; one instance
@@ -30,9 +31,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
+from types import TracebackType
 from typing import Any, Protocol
 
 from netbase._exceptions import ConnectError, ConnectTimeout, TimeoutError, connect_error
+from netbase._validate import check_resolver_answer
 
 __all__ = ["AsyncCachingResolver", "AsyncResolver", "CachingResolver", "Resolver"]
 
@@ -61,13 +64,17 @@ class _Cache:
     def __init__(self, ttl: object, max_size: object) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
             raise TypeError(f"ttl must be a number of seconds, not {type(ttl).__name__}")
-        if math.isnan(ttl) or ttl < 0:
+        try:
+            seconds = float(ttl)
+        except OverflowError:  # an int too large for a float: 10**400 is forever
+            seconds = math.inf if ttl > 0 else -math.inf  # type: ignore[operator]
+        if math.isnan(seconds) or seconds < 0:
             raise ValueError(f"ttl must be a non-negative number of seconds, not {ttl!r}")
         if isinstance(max_size, bool) or not isinstance(max_size, int):
             raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, not {max_size!r}")
-        self.ttl: float = float(ttl)
+        self.ttl: float = seconds
         self.max_size: int = max_size
         self._entries: OrderedDict[tuple[str, int], tuple[float, tuple[str, ...]]] = OrderedDict()
 
@@ -99,6 +106,33 @@ class _Cache:
         return len(self._entries)
 
 
+class _Shared:
+    """One lookup in flight, and how it ended, for the callers waiting on it."""
+
+    __slots__ = ("done", "error", "traceback")
+
+    def __init__(self, done: Any) -> None:
+        self.done = done  # an event, set when the lookup ends
+        # The lookup's failure, shared with its waiters; None after an answer
+        # (they find it in the cache), a timeout or a cancellation (they retry).
+        self.error: BaseException | None = None
+        self.traceback: TracebackType | None = None
+
+    def finish(self, error: BaseException | None) -> None:
+        if isinstance(error, Exception) and not isinstance(error, TimeoutError):
+            self.error = error
+            self.traceback = error.__traceback__
+        self.done.set()
+
+    def outcome(self) -> None:
+        """In a waiter, after `done`: raise the shared failure, if there is one."""
+        error = self.error
+        if error is not None:
+            # As an asyncio future does: every waiter raises the one error,
+            # its traceback reset to where the lookup failed.
+            raise error.with_traceback(self.traceback)
+
+
 class _CachingBase:
     """What both flavours share: options, the cache, the in-flight lookups, repr."""
 
@@ -107,8 +141,8 @@ class _CachingBase:
             raise TypeError("resolver must have a resolve(host, port) method")
         self._cache = _Cache(ttl, max_size)
         self._resolver = resolver
-        # (host, port) -> event set when the lookup running for that key ends.
-        self._pending: dict[tuple[str, int], Any] = {}
+        # (host, port) -> the lookup running for that key.
+        self._pending: dict[tuple[str, int], _Shared] = {}
 
     @property
     def ttl(self) -> float:
@@ -184,26 +218,32 @@ class CachingResolver(_CachingBase):
                 pending = self._pending.get(key)
                 leader = pending is None
                 if pending is None:
-                    pending = self._pending[key] = DeadlineEvent()
+                    pending = self._pending[key] = _Shared(DeadlineEvent())
             if leader:
                 return self._lookup(key, pending)
             try:
-                pending.wait()
+                pending.done.wait()
             except TimeoutError:
                 raise _wait_timed_out(host, port) from None
-            # The lookup ended: the cache has its answer, or it failed and
-            # this caller tries for itself on the next turn.
+            # The lookup ended: its failure is ours too; else the cache has
+            # its answer, or it timed out and this caller tries for itself.
+            pending.outcome()
 
-    def _lookup(self, key: tuple[str, int], done: Any) -> list[str]:
+    def _lookup(self, key: tuple[str, int], shared: _Shared) -> list[str]:
+        error: BaseException | None = None
         try:
-            addresses = list(self._inner().resolve(*key))
+            inner = self._inner()
+            addresses = check_resolver_answer(inner, key[0], inner.resolve(*key))
             with self._lock:
                 self._cache.put(key, addresses)
             return addresses
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             with self._lock:
                 del self._pending[key]
-            done.set()
+            shared.finish(error)
 
 
 class AsyncCachingResolver(_CachingBase):
@@ -244,16 +284,21 @@ class AsyncCachingResolver(_CachingBase):
                 return cached
             pending = self._pending.get(key)
             if pending is None:
-                done = self._pending[key] = _async_runtime().create_event()
+                shared = self._pending[key] = _Shared(_async_runtime().create_event())
+                error: BaseException | None = None
                 try:
-                    addresses = list(await self._inner().resolve(host, port))
+                    inner = self._inner()
+                    addresses = check_resolver_answer(inner, host, await inner.resolve(host, port))
                     self._cache.put(key, addresses)
                     return addresses
+                except BaseException as exc:
+                    error = exc  # a cancellation is not shared: the waiters retry
+                    raise
                 finally:
-                    # Also on cancellation: the waiters then try for themselves.
                     del self._pending[key]
-                    done.set()
+                    shared.finish(error)
             try:
-                await pending.wait()
+                await pending.done.wait()
             except TimeoutError:
                 raise _wait_timed_out(host, port) from None
+            pending.outcome()

@@ -53,8 +53,17 @@ def is_ip_literal(host: str) -> bool:
 
 
 def getaddrinfo_addresses(host: str, port: int) -> list[str]:
-    """`getaddrinfo(host, port, SOCK_STREAM)`: unique addresses, in the order given."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """`getaddrinfo(host, port, SOCK_STREAM)`: unique addresses, in the order given.
+
+    Always `OSError` on failure: `getaddrinfo()` encodes a `str` host
+    with the IDNA codec, whose `UnicodeError` (a name the host checks let
+    through) becomes a `socket.gaierror` here, with the codec's error as its
+    cause, so that no resolver thread dies of it and no caller sees it raw.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise socket.gaierror(socket.EAI_NONAME, f"not a valid host name: {exc}") from exc
     addresses: list[str] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
         address = str(sockaddr[0])

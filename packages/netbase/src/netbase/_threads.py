@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import TracebackType
 
 from netbase._exceptions import TimeoutError
 from netbase._timeout import remaining
@@ -37,6 +38,18 @@ class DeadlineSemaphore:
     def release(self) -> None:
         """Give one unit back."""
         self._semaphore.release()
+
+    def __enter__(self) -> DeadlineSemaphore:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 class DeadlineEvent:

@@ -33,6 +33,14 @@ __all__ = ["Timeout", "current_deadline", "remaining", "timeout"]
 
 _monotonic = time.monotonic
 
+# A deadline further away than this is no deadline at all. The system calls
+# that wait cannot express one: poll() takes a C int of milliseconds (24.8
+# days), threading's waits stop at threading.TIMEOUT_MAX, socket timeouts at a
+# C timeval, and a float cannot hold 10**400. No network operation waits 24
+# days on purpose, so such a timeout is kept as "no limit", on every runtime,
+# and remaining() never returns more than this.
+FAR_DEADLINE = 24 * 86400.0
+
 
 class _Deadline:
     """One entered [`Timeout`][netbase.Timeout]: its deadline and the chain it was pushed on."""
@@ -65,6 +73,10 @@ def current_deadline() -> float:
 def remaining(expired: type[TimeoutError]) -> float | None:
     """Seconds left before the effective deadline; `None` when there is none.
 
+    A deadline more than 24 days away counts as none (see `timeout()`), so
+    the value is always one that `socket.settimeout()`, `poll()` and
+    `threading` waits accept.
+
     This is the helper backends call before every blocking step. It raises
     `expired(...)` (for example [`netbase.ReadTimeout`][netbase.ReadTimeout]) when the deadline
     has already passed, so an expired deadline fails before any I/O. The value
@@ -79,13 +91,16 @@ def remaining(expired: type[TimeoutError]) -> float | None:
     left = deadline - _monotonic()
     if left <= 0:
         raise expired("timed out: the deadline passed")
-    return left
+    return left if left <= FAR_DEADLINE else None
 
 
 def _check_seconds(seconds: object) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError(f"timeout() takes a number of seconds, not {type(seconds).__name__}")
-    value = float(seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int too large for a float: 10**400
+        value = math.inf if seconds > 0 else -math.inf  # type: ignore[operator]
     if math.isnan(value):
         raise ValueError("timeout() takes a number of seconds, not NaN")
     if value < 0:
@@ -149,6 +164,8 @@ class Timeout:
         if self._node is not None:  # cancelled before entering
             node = self._node
             node.parent = parent
+        elif self._seconds > FAR_DEADLINE:
+            node = _Deadline(math.inf, parent)  # too far away to wait for: no limit
         else:
             node = _Deadline(_monotonic() + self._seconds, parent)
             self._node = node
@@ -195,8 +212,10 @@ def timeout(seconds: float) -> Timeout:
         ...                                # the 10 s deadline still does
     ```
 
-    `seconds` is a non-negative real number; `math.inf` means no limit. The
-    deadline starts when the block is entered. Nested blocks can only shorten
+    `seconds` is a non-negative real number; `math.inf` means no limit, and so
+    does any number of seconds above 24 days (no system call can wait that long
+    in one go, and no network operation means to). The deadline starts when the
+    block is entered. Nested blocks can only shorten
     the effective deadline (the earliest one applies). When it passes, the
     operation under way raises [`ConnectTimeout`][netbase.ConnectTimeout],
     [`ReadTimeout`][netbase.ReadTimeout] or [`WriteTimeout`][netbase.WriteTimeout]. A timeout does
