@@ -2,15 +2,17 @@
 
 The page names one distribution per runtime and says that nothing else comes
 along: each runtime distribution requires the core (and trio, for trio's), and
-the core requires truststore alone.
+the core requires truststore (and the `ExceptionGroup` backport on 3.10).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from importlib import metadata
 
 from docs_lanes import DOCS
+from packaging.requirements import Requirement
 
 # What the page says each distribution brings, besides itself.
 BRINGS = {
@@ -18,16 +20,17 @@ BRINGS = {
     "netbase-asyncio": {"netbase"},
     "netbase-trio": {"netbase", "trio"},
     "netbase-recording": {"netbase"},
-    "netbase": {"truststore"},
+    "netbase": {"truststore"} | ({"exceptiongroup"} if sys.version_info < (3, 11) else set()),
 }
 
 
 def requirement_names(distribution: str) -> set[str]:
+    """What installing the distribution brings on this Python (no extras)."""
     names = set()
-    for requirement in metadata.requires(distribution) or []:
-        if "extra ==" in requirement:
-            continue
-        names.add(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0].lower())
+    for line in metadata.requires(distribution) or []:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.add(requirement.name.lower())
     return names
 
 
