@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from netbase._addresses import format_address
+from netbase.lowlevel import format_address
 from netbase_recording._escape import escape, escaped_bytes, split_lines, unescape
 from netbase_recording._events import (
     ERRORS,

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from netbase._interfaces import AsyncNetworkBackendInterface, NetworkBackendInterface
+from netbase import AsyncNetworkBackendInterface, NetworkBackendInterface
 from netbase_recording._async import AsyncRecordingBackend
 from netbase_recording._replay import AsyncReplayBackend, ReplayBackend
 from netbase_recording._sync import RecordingBackend

@@ -13,9 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import getaddrinfo_addresses
-from netbase._timeout import remaining
+from netbase import ConnectTimeout, remaining
+from netbase.lowlevel import connect_error, getaddrinfo_addresses
 
 __all__ = ["Resolver", "SystemResolver"]
 

@@ -24,8 +24,8 @@ from typing import Protocol
 
 import trio
 
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import getaddrinfo_addresses
+from netbase import ConnectTimeout
+from netbase.lowlevel import connect_error, getaddrinfo_addresses
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = ["Resolver", "SystemResolver"]
