@@ -11,6 +11,7 @@ import ssl
 from netbase._ssl import shared_default_context
 
 DEFAULT_MAX_BYTES = 65536
+"""What `read()` returns at most when no `max_bytes` is given."""
 
 # RFC 1035: 253 characters for a name written without its trailing dot.
 _MAX_HOSTNAME = 253
