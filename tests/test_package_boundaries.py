@@ -116,3 +116,17 @@ def test_the_scan_sees_each_form_of_import(source: str, caught: bool) -> None:
 
 def test_every_distribution_is_scanned() -> None:
     assert {"netbase", "netbase_threaded", "netbase_asyncio", "netbase_trio"} <= set(DISTRIBUTIONS)
+
+
+def test_lowlevel_names_exist_and_are_documented() -> None:
+    import netbase.lowlevel
+
+    undocumented = [
+        name
+        for name in netbase.lowlevel.__all__
+        if callable(obj := getattr(netbase.lowlevel, name))
+        and not isinstance(obj, type(int | str))  # a type alias has no docstring of its own
+        and not (obj.__doc__ or "").strip()
+    ]
+    assert not undocumented
+    assert (netbase.lowlevel.__doc__ or "").strip()
