@@ -277,11 +277,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     deadline = time.monotonic() + 2.0
     while True:
         leaked = _open_fds() - before_fds
-        new_threads = {
-            t
-            for t in _test_threads() - before_threads
-            if t.is_alive() and t.name != "netbase-resolver"
-        }
+        new_threads = {t for t in _test_threads() - before_threads if t.is_alive()}
         if (not leaked and not new_threads) or time.monotonic() > deadline:
             break
         time.sleep(0.01)

@@ -8,10 +8,16 @@ the reader has emptied it.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from helpers import read_exactly
+
+try:
+    from netbase_asyncio import _transports
+except ImportError:  # another runtime's session: these tests are deselected
+    _transports = None
 
 pytestmark = pytest.mark.runtimes("asyncio", "uvloop")
 
@@ -63,3 +69,39 @@ async def test_a_grown_buffer_keeps_the_bytes_and_is_released_when_emptied(
         assert len(buffer_of(stream)) > 64 * 1024
         assert await read_exactly(stream, len(payload)) == payload
         assert buffer_of(stream) is None
+
+
+class _RacedPool(list):
+    """A buffer pool that another thread's loop empties between a check and a pop.
+
+    Looking at it (``bool(pool)``, ``len(pool)``) lets a second thread take
+    the last buffer, as a thread switch right after the check would: the
+    interleaving that aborts a connection with an ``IndexError`` in
+    ``get_buffer`` when the pool is checked before it is popped.
+    """
+
+    def _race(self):
+        thread = threading.Thread(target=lambda: list.pop(self) if list.__len__(self) else None)
+        thread.start()
+        thread.join()
+
+    def __bool__(self):
+        answer = list.__len__(self) > 0
+        self._race()
+        return answer
+
+    def __len__(self):
+        answer = list.__len__(self)
+        self._race()
+        return answer
+
+
+def test_a_buffer_taken_by_another_thread_between_check_and_pop(runtime, monkeypatch):
+    raced = _RacedPool([memoryview(bytearray(_transports.INITIAL_BUFFER))])
+    monkeypatch.setitem(_transports._POOLS, _transports.INITIAL_BUFFER, raced)
+    protocol = _transports.StreamProtocol(asyncio.new_event_loop())
+    try:
+        view = protocol.get_buffer(-1)
+    finally:
+        protocol._loop.close()
+    assert len(view) == _transports.INITIAL_BUFFER

@@ -272,3 +272,45 @@ async def test_tls_close_is_prompt_when_the_peer_does_not_read(
     finally:
         gate.set()
         _stop(server)
+
+
+# -- a large write goes to the transport a slice at a time ------------------------
+
+
+async def test_a_large_write_keeps_the_transport_buffer_bounded(runtime, net):
+    """The transport holds at most a slice beyond what the kernel took.
+
+    Handing the whole payload to ``transport.write()`` makes the transport keep
+    the rest (a copy of it on Python 3.10 and 3.11), for as long as the write
+    lasts; on 3.10 the loop also moves that rest after every send.
+    """
+    gate = threading.Event()
+    server = _server(servers.stall_until(gate))
+    payload = b"x" * (64 * 1024 * 1024)
+    try:
+        stream = await net.connect(server.host, server.port)
+        most = 0
+
+        async def watch():
+            nonlocal most
+            transport = stream._protocol.transport
+            while True:
+                most = max(most, transport.get_write_buffer_size())
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            with stopwatch() as elapsed, pytest.raises(netbase.WriteTimeout):
+                async with netbase.timeout(0.3):
+                    await stream.write(payload)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        assert elapsed.seconds < 0.3 + PROMPT
+        assert 0 < most <= 256 * 1024
+        assert "CLOSED" in repr(stream)
+        await stream.close()
+    finally:
+        gate.set()
+        _stop(server)

@@ -6,10 +6,11 @@ import gzip
 import io
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netbase_recording import (
+    CassetteError,
     Close,
     Connected,
     Connection,
@@ -50,43 +51,45 @@ def test_any_bytes_survive_a_cassette(chunks):
     assert loads(dumps(recording)) == recording
 
 
+CERT = {"subject": ((("commonName", "localhost"),),), "subjectAltName": (("DNS", "localhost"),)}
+EVERY_KIND = Recording(
+    [
+        Connection(
+            "::1",
+            8443,
+            started=0.25,
+            events=[
+                Connected(0.001, ("::1", 50000), ("::1", 8443)),
+                StartTLS(
+                    0.002,
+                    "localhost",
+                    TLSInfo("TLSv1.3", ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256), "h2", CERT),
+                ),
+                StartTLS(0.003, None, TLSInfo()),
+                Write(0.004, b"hello \\ world \t\r\n"),
+                Readable(0.005, False),
+                Read(0.006, "héllo wörld ✓\n".encode()),
+                Read(0.006, b"HTTP/1.1 200 OK\r\n\r\n" + gzip.compress(b"x" * 300, mtime=0)),
+                Failed(0.007, "read", "ReadTimeout", "timed out reading from [::1]:8443"),
+                EndOfStream(0.008),
+                Close(0.009),
+            ],
+        ),
+        Connection(
+            "www.example.com",
+            80,
+            started=1.0,
+            events=[
+                Failed(0.5, "connect", "ConnectError", "www.example.com:80: refused ✗"),
+            ],
+        ),
+        Connection(path="/tmp/a b.sock", started=2.0, events=[Connected(0.0, "", "/tmp/a b.sock")]),
+    ]
+)
+
+
 def test_every_event_kind_round_trips(tmp_path):
-    cert = {"subject": ((("commonName", "localhost"),),), "subjectAltName": (("DNS", "localhost"),)}
-    recording = Recording(
-        [
-            Connection(
-                "::1",
-                8443,
-                started=0.25,
-                events=[
-                    Connected(0.001, ("::1", 50000), ("::1", 8443)),
-                    StartTLS(
-                        0.002,
-                        "localhost",
-                        TLSInfo("TLSv1.3", ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256), "h2", cert),
-                    ),
-                    StartTLS(0.003, None, TLSInfo()),
-                    Write(0.004, b"hello \\ world \t\r\n"),
-                    Readable(0.005, False),
-                    Read(0.006, "héllo wörld ✓\n".encode()),
-                    Failed(0.007, "read", "ReadTimeout", "timed out reading from [::1]:8443"),
-                    EndOfStream(0.008),
-                    Close(0.009),
-                ],
-            ),
-            Connection(
-                "www.example.com",
-                80,
-                started=1.0,
-                events=[
-                    Failed(0.5, "connect", "ConnectError", "www.example.com:80: refused ✗"),
-                ],
-            ),
-            Connection(
-                path="/tmp/a b.sock", started=2.0, events=[Connected(0.0, "", "/tmp/a b.sock")]
-            ),
-        ]
-    )
+    recording = EVERY_KIND
     path = tmp_path / "all.cassette"
     save(recording, path)
     assert load(path) == recording
@@ -103,7 +106,7 @@ def test_text_is_readable_and_binary_is_base64():
     assert "    | Trailing: sp \\r\\n" in lines
     data_lines = [line for line in lines if line.startswith("    : ")]
     assert data_lines, text
-    assert all(len(line) <= 6 + 64 for line in data_lines)
+    assert all(len(line) <= 6 + 76 for line in data_lines)
     assert loads(text).connections[0].received == response
 
 
@@ -196,3 +199,122 @@ def test_hand_edited_into_invalid_shape(tmp_path, edit, message):
 def test_hand_edited_data_is_fine_when_consistent(tmp_path):
     text = GOOD.replace("| OK\\r\\n", "| NO\\r\\n")
     assert loads(text).connections[0].received == b"NO\r\n"
+
+
+# -- every parser error names the file and the line where the problem is ---------
+
+BINARY = dumps(recording_of(Write(0.001, b"GET /\r\n"), Read(0.002, bytes(range(256)) * 2)))
+
+
+@pytest.mark.parametrize(
+    ("edit", "wrong", "message"),
+    [
+        # Unicode digits pass str.isdigit() but int() refuses them.
+        (lambda t: t.replace("  0.001 write 7", "  0.001 write 7²"), "write 7²", "BYTE_COUNT"),
+        (lambda t: t.replace("example.com:443 at", "example.com:44³ at"), ":44³", "HOST:PORT"),
+        (lambda t: t.replace(" write 7", " write \u0667"), "write \u0667", "BYTE_COUNT"),
+        (lambda t: t.replace("connection 1 ", "connection ¹ "), "connection ¹", "connection N"),
+        (lambda t: t.replace("  0.003 close", "  0.00³ close"), "0.00³", "a time in seconds"),
+        (lambda t: t.replace("  0.001 write 7", "  0.001 write " + "9" * 5000), "write 999", ""),
+    ],
+)
+def test_unicode_digits_and_huge_numbers_name_the_line(tmp_path, edit, wrong, message):
+    text = edit(GOOD)
+    path = write(tmp_path, text)
+    with pytest.raises(CassetteError, match=rf"^{path}:\d+: .*{message}") as info:
+        load(path)
+    assert wrong in text.splitlines()[info.value.line - 1]
+
+
+@pytest.mark.parametrize("which", [0, 3, -1])
+def test_bad_base64_line_is_named(tmp_path, which):
+    lines = BINARY.splitlines()
+    data = [i for i, line in enumerate(lines) if line.startswith("    : ")]
+    assert len(data) > 4
+    bad = data[which]
+    lines[bad] = lines[bad][:10] + "!" + lines[bad][11:]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(CassetteError, match="bad base64") as info:
+        load(path)
+    assert info.value.line == bad + 1
+
+
+def test_base64_padding_in_the_middle_is_named(tmp_path):
+    lines = BINARY.splitlines()
+    data = [i for i, line in enumerate(lines) if line.startswith("    : ")]
+    lines[data[1]] = lines[data[1]][:-2] + "=="
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(CassetteError, match="bad base64") as info:
+        load(path)
+    assert info.value.line in (data[1] + 1, data[2] + 1)  # the padding, or what follows it
+
+
+def test_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "bad.cassette"
+    path.write_bytes(GOOD.encode().replace(b"GET /", b"GET \xff/"))
+    with pytest.raises(CassetteError, match="not UTF-8") as info:
+        load(path)
+    assert "GET" in GOOD.splitlines()[info.value.line - 1]
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 150_000)), max_size=4), st.randoms())
+def test_large_mixed_payloads_round_trip(parts, rnd):
+    """Text and binary runs across the writer's segment boundaries come back byte for byte."""
+    data = b"".join(
+        (b"line of text\r\n" * (n // 14 + 1))[:n] if text else rnd.randbytes(n) for text, n in parts
+    )
+    recording = recording_of(Read(0.0, data or b"x"), Write(0.0, data + b"\xff"))
+    assert loads(dumps(recording)) == recording
+
+
+# -- fuzz: mutations and truncations of real cassettes ---------------------------
+
+FUZZ_BASE = [GOOD, BINARY, dumps(EVERY_KIND)]
+
+_mutation = st.one_of(
+    st.tuples(st.just("cut"), st.floats(0, 1)),
+    st.tuples(st.just("byte"), st.floats(0, 1), st.binary(min_size=1, max_size=4)),
+    st.tuples(st.just("drop"), st.floats(0, 1), st.integers(1, 40)),
+    st.tuples(st.just("line"), st.floats(0, 1), st.floats(0, 1)),
+    st.tuples(st.just("text"), st.floats(0, 1), st.text(max_size=8)),
+)
+
+
+def _mutate(data: bytes, mutation: tuple) -> bytes:
+    kind, where = mutation[0], int(mutation[1] * len(data))
+    if kind == "cut":
+        return data[:where]
+    if kind == "byte":
+        return data[:where] + mutation[2] + data[where + len(mutation[2]) :]
+    if kind == "drop":
+        return data[:where] + data[where + mutation[2] :]
+    if kind == "text":
+        return data[:where] + mutation[2].encode("utf-8", "surrogatepass") + data[where:]
+    lines = data.split(b"\n")  # duplicate or move a line
+    i, j = int(mutation[1] * len(lines)) % len(lines), int(mutation[2] * len(lines)) % len(lines)
+    lines.insert(j, lines[i])
+    return b"\n".join(lines)
+
+
+@settings(
+    deadline=None, max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(FUZZ_BASE), st.lists(_mutation, min_size=1, max_size=3))
+def test_fuzzed_cassettes_fail_only_with_file_and_line(tmp_path_factory, base, mutations):
+    data = base.encode()
+    for mutation in mutations:
+        data = _mutate(data, mutation)
+    path = tmp_path_factory.mktemp("fuzz") / "fuzzed.cassette"
+    path.write_bytes(data)
+    try:
+        recording = load(path)
+    except CassetteError as exc:
+        error = exc
+    else:
+        assert isinstance(recording, Recording)
+        assert load(path) == loads(data.decode(), path=str(path))  # both ways agree
+        return
+    assert error.path == str(path)
+    assert 1 <= error.line <= data.count(b"\n") + 2
+    assert str(error).startswith(f"{path}:{error.line}: ")

@@ -7,8 +7,11 @@ these tests need and prints their figures at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import resource
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 from faultpeer import FaultPeer, Scenario
 from hypothesis import settings
 from loadserver import LoadEchoServer
+from matrixpeer import MatrixPeer
 
 # Enough descriptors for the load test: 1,000 client and 1,000 server sockets,
 # plus the rest of the suite. Only the soft limit moves, never above the hard one.
@@ -71,21 +75,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
-@pytest.fixture
-def fault_peer() -> Iterator[Callable[[Scenario], FaultPeer]]:
-    """Start fault peers for the test; closed (once idle) when it ends."""
-    peers: list[FaultPeer] = []
+@contextlib.contextmanager
+def started_peers(make: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """Start peers with ``make`` for the test; closed (once idle) when it ends."""
+    peers: list[Any] = []
 
-    def start(scenario: Scenario) -> FaultPeer:
-        peer = FaultPeer(scenario)
+    def start(*args: Any, **kwargs: Any) -> Any:
+        peer = make(*args, **kwargs)
         peers.append(peer)
         return peer
 
-    yield start
-    for peer in peers:
-        peer.close()
+    try:
+        yield start
+    finally:
+        for peer in peers:
+            peer.close()
     errors = [err for peer in peers for err in peer.server.errors]
-    assert not errors, f"a fault peer failed: {errors!r}"
+    assert not errors, f"a peer failed: {errors!r}"
+
+
+@pytest.fixture
+def fault_peer() -> Iterator[Callable[[Scenario], FaultPeer]]:
+    """Start fault peers for the test; closed (once idle) when it ends."""
+    with started_peers(FaultPeer) as start:
+        yield start
+
+
+@pytest.fixture
+def matrix_peer(server_context: ssl.SSLContext) -> Iterator[Callable[..., MatrixPeer]]:
+    """Start failure-matrix peers: ``matrix_peer(layers, fault, at="idle")``."""
+    with started_peers(functools.partial(MatrixPeer, server_context)) as start:
+        yield start
 
 
 @pytest.fixture

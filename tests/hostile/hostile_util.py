@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from typing import Any
 
 import netbase
@@ -56,3 +57,14 @@ async def write_until_error(stream: Any, chunk: bytes, limit: int = 1000) -> Exc
         except Exception as exc:
             return exc
     raise AssertionError(f"{limit} writes of {len(chunk)} bytes all succeeded")
+
+
+async def until(runtime: Any, predicate: Any, within: float = 5.0) -> None:
+    """Poll ``predicate`` until it holds (the network, or another task, gets there).
+
+    Fails the test after ``within`` seconds; never a fixed sleep.
+    """
+    stop = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < stop, "the condition never held"
+        await runtime.sleep(0.005)

@@ -367,13 +367,6 @@ async def test_tls_truncated_record_delivers_the_whole_records_then_ends(
     tried(runtime, scenario)
 
 
-@pytest.mark.known_bug(
-    ["threaded"],
-    "CPython's SSLSocket reports a reset inside a TLS record as an unexpected EOF, exactly "
-    "as it reports a reset after a complete response (which servers closing a "
-    "'Connection: close' exchange often send), and does not expose whether a partial "
-    "record was pending; the threaded backend reads both as end of stream",
-)
 async def test_tls_reset_mid_record_is_read_error(
     runtime, net, fault_peer, tls_scenario, client_context
 ):

@@ -34,8 +34,15 @@ from netbase.lowlevel import (
     start_tls_args,
     stream_repr,
 )
+from netbase.lowlevel import busy_error as busy
 from netbase_asyncio._timer import Deadline, Expired
-from netbase_asyncio._transports import RECV_CHUNK, Layer, StreamProtocol, TLSLayer
+from netbase_asyncio._transports import (
+    RECV_CHUNK,
+    WRITE_SLICE,
+    Layer,
+    StreamProtocol,
+    TLSLayer,
+)
 
 __all__ = ["NetworkStream"]
 
@@ -62,12 +69,18 @@ class NetworkStream(AsyncNetworkStreamInterface):
     ) -> None:
         self._protocol = protocol
         self._loop = protocol._loop
+        assert protocol.transport is not None
+        self._transport = protocol.transport
         self._sock = sock
         self._peer = format_peer(peer)
         self._hostname = hostname
         self._top: Layer = protocol
         self._tls = False
         self._closed = False
+        # A read (a write) is waiting: a second one at once is a caller's bug,
+        # and raises at once instead of stealing the first one's wake-up.
+        self._reading = False
+        self._writing = False
         self._read_op: Deadline | None = None
         self._write_op: Deadline | None = None
         # What is_readable() had to read to answer: bytes, b"" for end of
@@ -136,6 +149,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "task")
         deadline = current_deadline()  # one ContextVar.get() when no timeout is active
         if deadline != math.inf and deadline <= _monotonic():
             raise ReadTimeout("timed out: the deadline passed")
@@ -150,6 +165,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             op = self._read_op
             if op is None or op.when != deadline:
                 op = self._read_op = self._new_op(op, deadline)
+        self._reading = True
         try:
             data = await top.recv(max_bytes, op)
         except Expired as exc:
@@ -159,6 +175,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
                 raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        finally:
+            self._reading = False
         if not data and self._closed:
             # close() from another task ends the transport, which wakes this
             # read with nothing: that is not the peer's end of stream.
@@ -175,6 +193,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "task")
         deadline = current_deadline()
         if deadline != math.inf and deadline <= _monotonic():
             # Nothing went, but the contract is simple and uniform: a stream
@@ -190,10 +210,13 @@ class NetworkStream(AsyncNetworkStreamInterface):
             op = self._write_op
             if op is None or op.when != deadline:
                 op = self._write_op = self._new_op(op, deadline)
+        self._writing = True
         try:
-            if top is protocol:
+            if top is protocol and len(data) <= WRITE_SLICE:
                 protocol.send_nowait(data)
-                if protocol.write_paused:  # the kernel did not take it all
+                # The kernel did not take it all, or refused it (the transport
+                # then closes itself, and says why a moment later).
+                if protocol.write_paused or self._transport.is_closing():
                     await protocol.drain(op)
             else:
                 await top.send(data, op)
@@ -203,6 +226,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         except OSError as exc:
             self._abort()
             raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+        finally:
+            self._writing = False
 
     def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
         """The deadline of the operations to come, replacing `old`.

@@ -50,7 +50,8 @@ INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
 # Emptied buffers wait here, one list per size, for the next stream that
 # receives (threads with their own loops share them safely: list.append and
-# list.pop are atomic). A stream holds a buffer only while it has unread bytes,
+# list.pop are atomic, and a pop is tried, never checked first). A stream
+# holds a buffer only while it has unread bytes,
 # so an idle stream costs no buffer; a ping-pong takes the same buffer back on
 # every round trip, and a bulk transfer the grown buffer it gave back (under
 # uvloop, libuv reads up to 32 times per wakeup, so the buffer grows to the
@@ -62,6 +63,12 @@ _SMALL_POOL = _POOLS[INITIAL_BUFFER]
 _SMALL_POOL_LIMIT = _POOL_LIMITS[INITIAL_BUFFER]
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
+# A larger write goes to the transport a slice at a time, the next once the
+# kernel has taken the last: what the transport keeps beyond the kernel stays
+# bounded (Python 3.10 and 3.11 copy it into their own buffer, and 3.10 moves
+# what is left of that buffer after every send, on the loop's thread), and a
+# deadline is checked between slices instead of after the whole payload.
+WRITE_SLICE = 256 * 1024
 # The most plaintext one TLS record carries.
 RECORD = 16384
 
@@ -156,7 +163,12 @@ class StreamProtocol(asyncio.BufferedProtocol):
             pool = _POOLS[self._capacity]
             # None of that size is free: start small and grow as needed, as
             # the first time (a fresh large buffer would be zero-filled whole).
-            view = pool.pop() if pool else memoryview(bytearray(INITIAL_BUFFER))
+            # One pop, no check first: another thread's loop may take the last
+            # buffer between a check and the pop.
+            try:
+                view = pool.pop()
+            except IndexError:
+                view = memoryview(bytearray(INITIAL_BUFFER))
             self._view = view
             return view
         capacity = len(view)
@@ -303,13 +315,31 @@ class StreamProtocol(asyncio.BufferedProtocol):
         transport.write(data)
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
-        self.send_nowait(data)
-        if self.write_paused:
-            await self.drain(op)
+        transport = self.transport
+        assert transport is not None
+        if len(data) <= WRITE_SLICE:
+            self.send_nowait(data)
+            if self.write_paused or transport.is_closing():
+                await self.drain(op)
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_SLICE):
+            self.send_nowait(view[start : start + WRITE_SLICE])
+            if self.write_paused or transport.is_closing():
+                await self.drain(op)
 
     async def drain(self, op: Deadline | None) -> None:
-        """Wait until the transport has handed every byte to the kernel."""
-        while self.write_paused and not self.lost:
+        """Wait until the transport has handed every byte to the kernel.
+
+        Also the way a failed write is heard of: when the kernel refuses the
+        bytes (`EPIPE`, `ECONNRESET`), the transport only marks itself
+        closing, and tells the protocol why on the loop's next iteration
+        (`connection_lost`). Waiting for that turns the failure into this
+        write's exception, instead of a later read's end of stream.
+        """
+        transport = self.transport
+        assert transport is not None
+        while (self.write_paused or transport.is_closing()) and not self.lost:
             waiter = self._loop.create_future()
             if op is not None:
                 op.arm(waiter)

@@ -28,24 +28,35 @@ end
 Each event line is `TIME KIND ...` (seconds since the connection started).
 Data lines are `| ` text, one line of the payload per line, with `\r`,
 `\n`, `\t`, `\\` and `\xHH` escapes, or `: ` base64 for binary
-runs (a gzip body, an image). Text lines of HTTP stay text; binary survives
-byte for byte. Lines starting with `#` are comments. The `end` line makes
-a truncated file detectable; the byte counts catch a truncated or mis-edited
-data block. Errors name the file and the line.
+runs (a gzip body, an image; the `: ` lines of a run are one base64 text).
+Text lines of HTTP stay text; binary survives byte for byte. Lines starting
+with `#` are comments. The `end` line makes a truncated file detectable;
+the byte counts catch a truncated or mis-edited data block. Errors name the
+file and the line.
+
+Both ways stream: `save` writes as it goes (to a temporary file renamed
+into place, so a failed save leaves the previous cassette as it was) and
+`load` reads block by block, decoding runs of data lines in bulk, so a
+large cassette costs little more memory than the bytes it holds.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
+import codecs
+import contextlib
+import io
 import json
 import os
 import re
-from collections.abc import Iterator
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from netbase.lowlevel import format_address
-from netbase_recording._escape import escape, escaped_bytes, split_lines, unescape
+from netbase_recording._escape import escape, unescape
 from netbase_recording._events import (
     ERRORS,
     Close,
@@ -61,14 +72,13 @@ from netbase_recording._events import (
     TLSInfo,
     Write,
 )
-from netbase_recording._scrub import Scrub, scrub_connection
+from netbase_recording._scrub import Scrub, check_scrub, scrub_connection
 
 __all__ = ["VERSION", "CassetteError", "dumps", "load", "loads", "save"]
 
 VERSION = 1
 _MAGIC = "netbase-recording cassette"
 _HEADER = f"{_MAGIC} v{VERSION}"
-_B64_LINE = 48  # bytes per base64 line (64 characters)
 
 
 class CassetteError(ValueError):
@@ -83,6 +93,14 @@ class CassetteError(ValueError):
 
 # -- writing ------------------------------------------------------------------
 
+# Data is looked at in segments: a text segment is cut after a line end, a
+# binary one at a multiple of 57 and of 3072 bytes (76 or 4096 base64 characters).
+_SEGMENT = 57 * 1024  # a multiple of 57 and of 3072
+_LONG = 1 << 16  # events from this size on get long base64 lines
+_BATCH = 1 << 18  # characters handed to the file at once
+_TEXT_OR_HIGH = bytes(range(0x20, 0x7F)) + b"\t\r\n" + bytes(range(0x80, 0x100))
+_LINE_ENDS = {9: None, 10: None, 13: None}
+
 
 def _address(address: Any) -> str:
     if address is None:
@@ -96,95 +114,236 @@ def _address(address: Any) -> str:
     return "unix:" + text.replace(" ", "\\x20")
 
 
-def _text_line(line: bytes) -> str:
-    text = escape(line)
+def _mostly_text(data: bytes) -> bool:
+    r"""Whether at most 1 byte in 16 of `data` would be written `\xHH` (C calls only)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Not UTF-8 (binary fails at once): judge by a sample from the first bad byte.
+        sample = data[exc.start : exc.start + 4096]
+        bad = sample.decode("utf-8", "replace").count("\ufffd")
+        controls = len(sample.translate(None, _TEXT_OR_HIGH))
+        return (bad + controls) * 16 <= len(sample)
+    return len(data.translate(None, _TEXT_OR_HIGH)) * 16 <= len(data)
+
+
+def _clean(line: bytes) -> bool:
+    """Whether `line` is text with nothing to escape but line ends, tabs and backslashes."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.translate(_LINE_ENDS).isprintable()
+
+
+def _text_line(text: str) -> str:
     if text.endswith(" "):  # editors strip trailing spaces: make it visible
         text = text[:-1] + "\\x20"
-    return "    | " + text
+    return "    | " + text + "\n"
 
 
-def _data_lines(data: bytes) -> Iterator[str]:
-    lines = split_lines(data)
-    clean = 0
-    while clean < len(lines) and escaped_bytes(lines[clean]) == 0:
-        clean += 1
-    for line in lines[:clean]:
-        yield _text_line(line)
-    rest = b"".join(lines[clean:])
-    if not rest:
-        return
-    if escaped_bytes(rest) * 16 <= len(rest):  # mostly text: keep it readable
-        for line in lines[clean:]:
-            yield _text_line(line)
-        return
-    for i in range(0, len(rest), _B64_LINE):
-        yield "    : " + base64.b64encode(rest[i : i + _B64_LINE]).decode("ascii")
+def _text_block(data: bytes) -> str:
+    """`| ` lines for `data`, one per line of text."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # what follows the last line end (often nothing)
+    out = []
+    if pieces:
+        text = b"\n".join(pieces).decode("utf-8", "surrogateescape")
+        escaped = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\t", "\\t")
+        if escaped.translate(_LINE_ENDS).isprintable():  # the usual case, all in C
+            out.append("    | " + escaped.replace("\n", "\\n\n    | ") + "\\n\n")
+        else:
+            out.extend(_text_line(escape(piece + b"\n")) for piece in pieces)
+    if last:
+        out.append(_text_line(escape(last)))
+    return "".join(out)
 
 
-def _event_lines(event: Event) -> Iterator[str]:
+def _base64_block(data: bytes, width: int) -> str:
+    """`: ` lines of `width` base64 characters."""
+    if not data:
+        return ""
+    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
+    size = len(encoded)
+    # Slicing through map() keeps the per-line cost in C.
+    lines = map(
+        encoded.__getitem__, map(slice, range(0, size, width), range(width, size + width, width))
+    )
+    return "    : " + "\n    : ".join(lines) + "\n"
+
+
+def _data_text(data: bytes) -> Iterator[str]:
+    """The data lines of `data`: text stays text, binary runs become base64."""
+    i, n = 0, len(data)
+    # Base64 lines of 76 characters, as in e-mail; a large body gets longer lines
+    # (no one reads base64, and per-line work is what makes large cassettes slow).
+    width = 76 if n < _LONG else 4096
+    while i < n:
+        end = min(i + _SEGMENT, n)
+        segment = data[i:end]
+        if _mostly_text(segment):  # mostly text: keep it readable
+            if end < n:
+                line_end = data.find(b"\n", end, end + _SEGMENT)
+                if line_end >= 0:
+                    end = line_end + 1
+                    segment = data[i:end]
+            yield _text_block(segment)
+        else:
+            # Lines of clean text before the binary (an HTTP head before a gzip body) stay text.
+            start = 0
+            while (line_end := segment.find(b"\n", start)) >= 0:
+                if not _clean(segment[start : line_end + 1]):
+                    break
+                start = line_end + 1
+            if start:  # then go on from there, so base64 pieces stay whole groups of 3 bytes
+                yield _text_block(segment[:start])
+                i += start
+                continue
+            yield _base64_block(segment, width)
+        i = end
+
+
+def _event_text(event: Event) -> Iterator[str]:
     t = f"  {event.time:.3f}"
     if isinstance(event, Connected):
-        yield f"{t} connected {_address(event.client_addr)} {_address(event.server_addr)}"
+        yield f"{t} connected {_address(event.client_addr)} {_address(event.server_addr)}\n"
     elif isinstance(event, (Write, Read)):
         kind = "write" if isinstance(event, Write) else "read"
-        yield f"{t} {kind} {len(event.data)}"
-        yield from _data_lines(event.data)
+        yield f"{t} {kind} {len(event.data)}\n"
+        yield from _data_text(event.data)
     elif isinstance(event, EndOfStream):
-        yield f"{t} eof"
+        yield f"{t} eof\n"
     elif isinstance(event, StartTLS):
-        yield f"{t} start_tls {event.hostname or '-'}"
+        yield f"{t} start_tls {event.hostname or '-'}\n"
         if event.tls is not None:
             info = event.tls
             name, protocol, bits = info.cipher or ("-", "-", 0)
             yield (
                 f"    tls version={info.version or '-'} cipher={name} protocol={protocol} "
-                f"bits={bits} alpn={info.alpn or '-'}"
+                f"bits={bits} alpn={info.alpn or '-'}\n"
             )
             if info.peercert:
-                yield "    peercert " + json.dumps(info.peercert, sort_keys=True)
+                yield "    peercert " + json.dumps(info.peercert, sort_keys=True) + "\n"
     elif isinstance(event, Readable):
-        yield f"{t} readable {'yes' if event.value else 'no'}"
+        yield f"{t} readable {'yes' if event.value else 'no'}\n"
     elif isinstance(event, Failed):
-        yield f"{t} error {event.operation} {event.error} {escape(event.message.encode())}"
+        yield f"{t} error {event.operation} {event.error} {escape(event.message.encode())}\n"
     elif isinstance(event, Close):
-        yield f"{t} close"
+        yield f"{t} close\n"
     else:  # pragma: no cover - the Event union is closed
         raise TypeError(f"not an event: {event!r}")
 
 
-def dumps(recording: Recording, *, scrub: Scrub | None = None) -> str:
-    """The cassette text of `recording`; `scrub` redacts the bytes first."""
-    if scrub is not None and not callable(scrub):
-        raise TypeError("scrub must be a function taking and returning bytes")
-    out = [
-        _HEADER,
-        "# Recorded by netbase-recording. Data lines: '| ' text with \\r \\n \\t \\\\ \\xHH",
-        "# escapes, ': ' base64. Times are seconds since the connection started.",
-    ]
+def _cassette_text(recording: Recording, scrub: Scrub | None) -> Iterator[str]:
+    """The cassette, piece by piece (each piece ends with a line end)."""
+    yield (
+        f"{_HEADER}\n"
+        "# Recorded by netbase-recording. Data lines: '| ' text with \\r \\n \\t \\\\ \\xHH\n"
+        "# escapes, ': ' base64. Times are seconds since the connection started.\n"
+    )
     for number, connection in enumerate(list(recording.connections), 1):
         if scrub is not None:
             connection = scrub_connection(connection, scrub)
         target = connection.target if connection.path is None else _address(connection.path)
-        out.append("")
-        out.append(f"connection {number} {target} at {connection.started:.3f}")
+        yield f"\nconnection {number} {target} at {connection.started:.3f}\n"
         for event in connection.events:
-            out.extend(_event_lines(event))
-    out.append("")
-    out.append("end")
-    return "\n".join(out) + "\n"
+            yield from _event_text(event)
+    yield "\nend\n"
+
+
+def _batched(pieces: Iterable[str]) -> Iterator[str]:
+    """`pieces` joined into strings of about a megabyte."""
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH:
+            yield "".join(batch)
+            batch, size = [], 0
+    yield "".join(batch)
+
+
+def dumps(recording: Recording, *, scrub: Scrub | None = None) -> str:
+    """The cassette text of `recording`; `scrub` redacts the bytes first."""
+    check_scrub(scrub)
+    return "".join(_cassette_text(recording, scrub))
 
 
 def save(recording: Recording, path: str | os.PathLike[str], *, scrub: Scrub | None = None) -> None:
-    """Write `recording` to the cassette file at `path` (directories are created)."""
-    text = dumps(recording, scrub=scrub)
-    directory = os.path.dirname(os.fspath(path))
+    """Write `recording` to the cassette file at `path` (directories are created).
+
+    The cassette is written to a temporary file in the same directory and
+    renamed over `path` once complete, so a save that fails part-way (disk
+    full, a size limit, a scrub hook that raises) leaves the previous
+    cassette untouched and no partial file behind.
+    """
+    check_scrub(scrub)
+    target = os.fspath(path)
+    directory = os.path.dirname(target)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as file:
-        file.write(text)
+    temporary = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="\n") as file:
+            for text in _batched(_cassette_text(recording, scrub)):
+                file.write(text)
+        if os.path.exists(target):
+            shutil.copymode(target, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 # -- reading ------------------------------------------------------------------
+
+_BLOCK = 1 << 18  # bytes read at once
+# Runs of data lines are decoded in bulk; these find where a run ends.
+# Inside a run, the end of each line is marked with NUL, which the writer never
+# leaves raw in a line (a run that holds one is read line by line instead).
+_SEP = "\x00"
+# Whitespace at the end of a data line (the writer never leaves any: a trailing
+# space is written `\x20`) but hand edits and CRLF checkouts do; the line by
+# line path strips it, as it always has.
+_TRAILING = (" ", "\t", "\r")
+
+
+def _run_at(buf: str, pos: int, expected: int) -> tuple[int, int, str] | None:
+    """The run of data lines of one kind (`: ` or `| `) that starts at `pos`.
+
+    Returns where it stops, how many lines it has and their contents joined
+    by `_SEP`; `None` when no whole line is there yet. All in C calls: first
+    over a window the size the event's byte count says the rest of its data
+    lines take (`expected` bytes), then over the whole buffer.
+    """
+    last = buf.rfind("\n") + 1
+    if last <= pos:
+        return None
+    prefix = "\n" + buf[pos : pos + 6]
+    # Base64 takes 4/3 of the bytes, plus 7 characters a line: 1.5 covers it.
+    window = max(expected, 0) * 3 // 2 + 4096
+    while True:
+        cut = last if pos + window >= last else buf.rfind("\n", pos, pos + window) + 1
+        if cut <= pos:  # one line longer than the window
+            window *= 2
+            continue
+        piece = buf[pos:cut]
+        if _SEP in piece:
+            return None
+        joined = piece.replace(prefix, _SEP)
+        end = joined.find("\n")
+        if end < len(joined) - 1 or cut == last:
+            separators = joined.count(_SEP, 0, end)
+            return pos + end + 1 + 6 * separators, separators + 1, joined[6:end]
+        window = len(buf)
+
+
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/=]*")
+_STRICT_BASE64 = sys.version_info >= (3, 11)  # binascii's strict_mode checks the alphabet
+_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "5²".isdigit() is true
+_TIME = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
 
 
 def load(path: str | os.PathLike[str]) -> Recording:
@@ -195,23 +354,41 @@ def load(path: str | os.PathLike[str]) -> Recording:
     """
     name = os.fspath(path)
     try:
-        with open(path, encoding="utf-8", newline="\n") as file:
-            text = file.read()
+        file = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError as exc:
         raise FileNotFoundError(exc.errno, "no such cassette", name) from None
-    except UnicodeDecodeError as exc:
-        line = text_line_of(path, exc.start)
-        raise CassetteError(name, line, f"not UTF-8 text ({exc.reason})") from None
-    return loads(text, path=name)
+    with file:
+        return _Parser(name).parse(_decoded(file, name))
+
+
+def _decoded(file: io.BufferedReader, name: str) -> Iterator[str]:
+    """The file's text, block by block; an encoding error names its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes read before this block
+    while True:
+        block = file.read(_BLOCK)
+        pending = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            line = text_line_of(name, offset - pending + exc.start)
+            raise CassetteError(name, line, f"not UTF-8 text ({exc.reason})") from None
+        offset += len(block)
+        if text:
+            yield text
+        if not block:
+            return
+
+
+def loads(text: str, *, path: str = "<string>") -> Recording:
+    """Parse cassette `text`; errors name `path` and the line."""
+    return _Parser(path).parse(text[i : i + _BLOCK] for i in range(0, len(text), _BLOCK))
 
 
 def text_line_of(path: str | os.PathLike[str], offset: int) -> int:
     """The line number of byte `offset` in the file."""
     with open(path, "rb") as file:
         return file.read(offset).count(b"\n") + 1
-
-
-_TIME = re.compile(r"^\d+(\.\d+)?$")
 
 
 def _tuples(value: Any) -> Any:
@@ -224,24 +401,56 @@ def _tuples(value: Any) -> Any:
 
 
 class _Parser:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.lines = text.split("\n")
-        if self.lines and self.lines[-1] == "":
-            self.lines.pop()
         self.connections: list[Connection] = []
         self.pending: tuple[int, str, float, int] | None = None  # line, kind, time, size
-        self.data: list[bytes] = []
-        self.b64: list[str] = []
-        self.tls_line: int | None = None
+        self.data = io.BytesIO()
+        self.b64_carry = ""  # base64 characters waiting for a complete group of 4
+        self.b64_padded = False
+        self.b64_line = 0  # the last base64 line of the run
+        self.ended = False
 
     def fail(self, line: int, message: str) -> CassetteError:
         return CassetteError(self.path, line, message)
 
-    def parse(self) -> Recording:
-        if not self.lines:
+    def parse(self, chunks: Iterable[str]) -> Recording:
+        source = iter(chunks)
+        buf, pos, number, more = "", 0, 0, True
+        while True:
+            if self.pending is not None and buf.startswith(("    : ", "    | "), pos):
+                # A run of data lines: decoded in one go (line by line if it is wrong).
+                run = _run_at(buf, pos, self.pending[3] - self.data.tell())
+                kind = buf[pos + 4]
+                if run is not None:
+                    pos, lines, content = run
+                    self.data_run(number + 1, lines, kind, content)
+                    number += lines
+                    continue
+            end = buf.find("\n", pos)
+            if end < 0:
+                if more:
+                    chunk = next(source, None)
+                    if chunk is None:
+                        more = False
+                    else:
+                        buf, pos = buf[pos:] + chunk, 0
+                    continue
+                if pos >= len(buf):
+                    break
+                end = len(buf)  # the last line has no line end
+            number += 1
+            self.line(number, buf[pos:end])
+            pos = end + 1
+        if number == 0:
             raise self.fail(1, f"empty file, not a netbase-recording cassette ({_HEADER!r})")
-        first = self.lines[0].strip()
+        if not self.ended:
+            self.finish_data()
+            raise self.fail(number + 1, "the cassette ends without its 'end' line: truncated?")
+        return Recording(self.connections)
+
+    def header(self, line: str) -> None:
+        first = line.strip()
         if first != _HEADER:
             match = re.fullmatch(re.escape(_MAGIC) + r" v(\S+)", first)
             if match:
@@ -251,35 +460,55 @@ class _Parser:
                     f"reads version {VERSION}; upgrade netbase-recording or re-record",
                 )
             raise self.fail(1, f"not a netbase-recording cassette (expected {_HEADER!r})")
-        ended = False
-        for number, raw in enumerate(self.lines[1:], 2):
-            stripped = raw.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            if ended:
-                raise self.fail(number, "text after the 'end' line")
-            if raw.startswith("    "):
-                self.detail(number, stripped)
-                continue
-            self.finish_data(number)
-            if raw.startswith("  "):
-                self.event(number, stripped)
-            elif stripped == "end":
-                ended = True
-            elif stripped.startswith("connection "):
-                self.connection(number, stripped)
+
+    def line(self, number: int, raw: str) -> None:
+        if number == 1:
+            self.header(raw)
+            return
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            return
+        if self.ended:
+            raise self.fail(number, "text after the 'end' line")
+        if raw.startswith("    "):
+            self.detail(number, stripped)
+            return
+        self.finish_data()
+        if raw.startswith("  "):
+            self.event(number, stripped)
+        elif stripped == "end":
+            self.ended = True
+        elif stripped.startswith("connection "):
+            self.connection(number, stripped)
+        else:
+            raise self.fail(number, f"expected 'connection ...' or 'end', found {stripped!r}")
+
+    def data_run(self, first: int, lines: int, kind: str, content: str) -> None:
+        """`lines` data lines (`content`: theirs, joined by `_SEP`) from line `first`."""
+        if kind == ":":
+            state = (self.b64_carry, self.b64_padded, self.b64_line)
+            try:
+                self.b64_feed(content.replace(_SEP, ""))
+                self.b64_line = first + lines - 1
+                return
+            except ValueError:
+                self.b64_carry, self.b64_padded, self.b64_line = state
+        elif not (content[-1:] in _TRAILING or any(c + _SEP in content for c in _TRAILING)):
+            try:
+                data = unescape(content, separator=_SEP)
+            except ValueError:
+                pass
             else:
-                raise self.fail(number, f"expected 'connection ...' or 'end', found {stripped!r}")
-        if not ended:
-            self.finish_data(len(self.lines) + 1)
-            raise self.fail(
-                len(self.lines) + 1, "the cassette ends without its 'end' line: truncated?"
-            )
-        return Recording(self.connections)
+                self.flush_b64()
+                self.data.write(data)
+                return
+        # Something in the run is unusual or wrong: line by line, to name the line.
+        for number, line in enumerate(content.split(_SEP), first):
+            self.detail(number, (kind + " " + line).strip())
 
     def connection(self, number: int, line: str) -> None:
         parts = line.split(" ")
-        if len(parts) != 5 or parts[3] != "at" or not parts[1].isdigit():
+        if len(parts) != 5 or parts[3] != "at" or not _NUMBER.fullmatch(parts[1]):
             raise self.fail(number, f"expected 'connection N HOST:PORT at TIME', found {line!r}")
         target, started = parts[2], self.time(number, parts[4])
         if target.startswith("unix:"):
@@ -294,8 +523,8 @@ class _Parser:
             host, sep, port = text[1:].partition("]:")
         else:
             host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise self.fail(number, f"expected HOST:PORT, found {text!r}")
+        if not sep or not host or not _NUMBER.fullmatch(port) or int(port) > 65535:
+            raise self.fail(number, f"expected HOST:PORT (a port up to 65535), found {text!r}")
         return host, int(port)
 
     def address(self, number: int, text: str) -> Any:
@@ -306,7 +535,7 @@ class _Parser:
         return self.host_port(number, text)
 
     def time(self, number: int, text: str) -> float:
-        if not _TIME.match(text):
+        if not _TIME.fullmatch(text):
             raise self.fail(number, f"expected a time in seconds, found {text!r}")
         return float(text)
 
@@ -326,7 +555,7 @@ class _Parser:
         t = self.time(number, time_text)
         kind, _, args = rest.partition(" ")
         if kind in ("write", "read"):
-            if not args.isdigit():
+            if not _NUMBER.fullmatch(args):
                 raise self.fail(number, f"expected '{kind} BYTE_COUNT', found {line!r}")
             self.pending = (number, kind, t, int(args))
         elif kind in ("eof", "close") and not args:
@@ -340,7 +569,6 @@ class _Parser:
             )
         elif kind == "start_tls" and args and " " not in args:
             self.add(StartTLS(t, None if args == "-" else args))
-            self.tls_line = number
         elif kind == "readable" and args in ("yes", "no"):
             self.add(Readable(t, args == "yes"))
         elif kind == "error":
@@ -359,10 +587,16 @@ class _Parser:
     def detail(self, number: int, line: str) -> None:
         if self.pending is not None and (line == "|" or line.startswith(("| ", ": "))):
             if line.startswith(":"):
-                self.b64.append(line[2:])
+                if not _B64_CHARS.fullmatch(line[2:]):
+                    raise self.fail(number, "bad base64 data: a character that is not base64")
+                try:
+                    self.b64_feed(line[2:])
+                except ValueError as exc:
+                    raise self.fail(number, f"bad base64 data: {exc}") from None
+                self.b64_line = number
                 return
-            self.flush_b64(number)
-            self.data.append(self.unescape(number, line[2:]))
+            self.flush_b64()
+            self.data.write(self.unescape(number, line[2:]))
             return
         events = self.connections[-1].events if self.connections else []
         if line.startswith(("tls ", "peercert ")) and events and isinstance(events[-1], StartTLS):
@@ -376,17 +610,19 @@ class _Parser:
         info = event.tls or TLSInfo()
         if line.startswith("peercert "):
             try:
-                cert = json.loads(line[9:])
-            except ValueError as exc:
+                cert = _tuples(json.loads(line[9:]))
+            except (ValueError, RecursionError) as exc:
                 raise self.fail(number, f"peercert is not valid JSON: {exc}") from None
-            info = TLSInfo(info.version, info.cipher, info.alpn, _tuples(cert))
+            if not isinstance(cert, dict):
+                raise self.fail(number, "peercert must be a JSON object")
+            info = TLSInfo(info.version, info.cipher, info.alpn, cert)
         else:
             fields = dict(f.partition("=")[::2] for f in line[4:].split(" "))
             if set(fields) != {"version", "cipher", "protocol", "bits", "alpn"}:
                 raise self.fail(
                     number, "expected 'tls version=... cipher=... protocol=... bits=N alpn=...'"
                 )
-            if not fields["bits"].isdigit():
+            if not _NUMBER.fullmatch(fields["bits"]):
                 raise self.fail(number, f"bits must be a number, found {fields['bits']!r}")
             cipher = None
             if fields["cipher"] != "-":
@@ -399,21 +635,42 @@ class _Parser:
             )
         events[-1] = StartTLS(event.time, event.hostname, info)
 
-    def flush_b64(self, number: int) -> None:
-        if self.b64:
-            try:
-                self.data.append(base64.b64decode("".join(self.b64), validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise self.fail(number - 1, f"bad base64 data: {exc}") from None
-            self.b64 = []
+    def b64_feed(self, text: str) -> None:
+        """Decode whole groups of 4 base64 characters; keep the rest for the next line."""
+        if self.b64_padded and text:
+            raise ValueError("more data after the '=' padding that ends base64 data")
+        text = self.b64_carry + text
+        whole = len(text) - len(text) % 4
+        chunk, self.b64_carry = text[:whole], text[whole:]
+        padding = chunk.find("=")
+        if padding >= 0:
+            if padding < whole - 2 or chunk[padding:].strip("=") or self.b64_carry:
+                raise ValueError("'=' padding in the middle of base64 data")
+            self.b64_padded = True
+        if _STRICT_BASE64:
+            self.data.write(binascii.a2b_base64(chunk, strict_mode=True))  # type: ignore[call-arg,unused-ignore]
+        elif _B64_CHARS.fullmatch(chunk):
+            self.data.write(binascii.a2b_base64(chunk))
+        else:
+            raise ValueError("a character that is not base64")
 
-    def finish_data(self, number: int) -> None:
+    def flush_b64(self) -> None:
+        """The base64 run is over: it must have ended on a whole group."""
+        if self.b64_carry:
+            raise self.fail(
+                self.b64_line,
+                f"bad base64 data: it ends with {len(self.b64_carry)} character(s) "
+                "of an incomplete group of 4",
+            )
+        self.b64_padded = False
+
+    def finish_data(self) -> None:
         if self.pending is None:
             return
-        self.flush_b64(number)
+        self.flush_b64()
         line, kind, t, size = self.pending
-        data = b"".join(self.data)
-        self.pending, self.data = None, []
+        data = self.data.getvalue()  # shares the buffer: no copy of a large body
+        self.pending, self.data = None, io.BytesIO()
         if len(data) != size:
             raise self.fail(
                 line,
@@ -421,8 +678,3 @@ class _Parser:
                 "(truncated or edited? fix the count)",
             )
         self.add(Write(t, data) if kind == "write" else Read(t, data))
-
-
-def loads(text: str, *, path: str = "<string>") -> Recording:
-    """Parse cassette `text`; errors name `path` and the line."""
-    return _Parser(text, path).parse()

@@ -8,7 +8,9 @@ data) and `unescape()` gives back exactly what went in.
 
 from __future__ import annotations
 
-__all__ = ["escape", "escaped_bytes", "split_lines", "unescape"]
+import re
+
+__all__ = ["escape", "split_lines", "unescape"]
 
 _SIMPLE = {"\\": "\\\\", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _UNSIMPLE = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t"}
@@ -16,8 +18,17 @@ _UNSIMPLE = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t"}
 
 def escape(data: bytes) -> str:
     """Render `data` as one line of text (no raw control characters)."""
+    text = data.decode("utf-8", "surrogateescape")
+    # Fast paths in C for what HTTP is made of: printable text, maybe with \r\n or tabs.
+    if text.isprintable() and "\\" not in text:
+        return text
+    escaped = (
+        text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    )
+    if escaped.isprintable():
+        return escaped
     out: list[str] = []
-    for ch in data.decode("utf-8", "surrogateescape"):
+    for ch in text:
         simple = _SIMPLE.get(ch)
         if simple is not None:
             out.append(simple)
@@ -30,50 +41,50 @@ def escape(data: bytes) -> str:
     return "".join(out)
 
 
-def escaped_bytes(data: bytes) -> int:
-    r"""How many bytes of `data` `escape()` writes as `\xHH` (not text)."""
-    count = 0
-    for ch in data.decode("utf-8", "surrogateescape"):
-        if ch in _SIMPLE:
-            continue
-        if "\udc80" <= ch <= "\udcff":
-            count += 1
-        elif not ch.isprintable():
-            count += len(ch.encode("utf-8"))
-    return count
+# The character each escape stands for; bytes that are not ASCII become the
+# surrogates of "surrogateescape", so one encode() at the end gives the bytes back.
+_UNESCAPED = {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\t": "\t"}
+_HEX = "0123456789abcdefABCDEF"
+for _hi in _HEX:
+    for _lo in _HEX:
+        _byte = int(_hi + _lo, 16)
+        _UNESCAPED[f"\\x{_hi}{_lo}"] = chr(_byte) if _byte < 0x80 else chr(0xDC00 + _byte)
+_ESCAPE = re.compile(r"(\\x[0-9a-fA-F]{2}|\\[\\rnt])")
 
 
-def unescape(text: str) -> bytes:
-    """The bytes `escape()` rendered as `text`; `ValueError` on a bad escape."""
-    out = bytearray()
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch != "\\":
-            j = text.find("\\", i)
-            j = n if j < 0 else j
-            out += text[i:j].encode("utf-8")
-            i = j
-            continue
-        code = text[i + 1 : i + 2]
-        if code in _UNSIMPLE:
-            out += _UNSIMPLE[code].encode()
-            i += 2
-        elif code == "x":
-            digits = text[i + 2 : i + 4]
-            try:
-                if len(digits) != 2:
-                    raise ValueError
-                out.append(int(digits, 16))
-            except ValueError:
-                raise ValueError(
-                    f"bad escape {text[i : i + 4]!r} (\\xHH wants 2 hex digits)"
-                ) from None
-            i += 4
-        else:
-            raise ValueError(f"unknown escape {text[i : i + 2]!r} (known: \\\\ \\r \\n \\t \\xHH)")
-    return bytes(out)
+def unescape(text: str, *, separator: str | None = None) -> bytes:
+    """The bytes `escape` rendered as `text`; `ValueError` on a bad escape.
+
+    With a `separator`, `text` is several rendered lines joined by it (line
+    ends in the data are escapes, so the separators are dropped).
+    """
+    if separator is not None:
+        if "\\" + separator in text:  # an escape cut by a line end, or a \\ at one
+            raise ValueError("a line ends with a backslash")
+        text = text.replace(separator, "")
+    if "\\" not in text:
+        return _encode(text)
+    pieces = _ESCAPE.split(text)
+    literals = pieces[0::2]
+    if "\\" in "".join(literals):
+        for literal in literals:
+            i = literal.find("\\")
+            if i < 0:
+                continue
+            if literal[i + 1 : i + 2] == "x":
+                raise ValueError(f"bad escape {literal[i : i + 4]!r} (\\xHH wants 2 hex digits)")
+            raise ValueError(
+                f"unknown escape {literal[i : i + 2]!r} (known: \\\\ \\r \\n \\t \\xHH)"
+            )
+    pieces[1::2] = [_UNESCAPED[code] for code in pieces[1::2]]
+    return _encode("".join(pieces))
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:  # a lone surrogate in a str given to loads()
+        raise ValueError(f"not text: {exc.reason}") from None
 
 
 def split_lines(data: bytes) -> list[bytes]:

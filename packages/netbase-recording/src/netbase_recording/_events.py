@@ -187,6 +187,9 @@ class Recording:
         self.connections: list[Connection] = list(connections or [])
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
+        self._opened = len(self.connections)  # connects started, in order
+        self._last_kept = self._opened
+        self._order: dict[int, int] = {}  # id(connection) -> when its connect started
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Recording):
@@ -201,29 +204,58 @@ class Recording:
     # -- used by the recording streams -------------------------------------
 
     def open(self, host: str | None, port: int | None, path: str | None = None) -> Tape:
-        """Start a new connection and return the tape its events go on."""
+        """Start a new connection and return the tape its events go on.
+
+        The connection joins `connections` only when `Tape.keep`
+        says so: once connected, or once the connect failed with a network
+        error. A connect that never happened (bad arguments) or was cancelled
+        leaves no trace, so a replay never demands it.
+        """
         now = time.monotonic()
         connection = Connection(host, port, path, started=round(now - self._t0, 3))
         with self._lock:
-            self.connections.append(connection)
-        return Tape(connection, self._lock, now)
+            self._opened += 1
+            order = self._opened
+        return Tape(connection, self, order, now)
+
+    def _keep(self, connection: Connection, order: int) -> None:
+        """Add `connection` where its connect started, among those kept already."""
+        with self._lock:
+            self._order[id(connection)] = order
+            if order > self._last_kept:
+                self._last_kept = order
+                self.connections.append(connection)
+                return
+            # A connect that started earlier finished later (concurrent code).
+            i = len(self.connections)
+            while i > 0 and self._order.get(id(self.connections[i - 1]), 0) > order:
+                i -= 1
+            self.connections.insert(i, connection)
 
 
 class Tape:
     """Appends one connection's events with their times."""
 
-    __slots__ = ("_lock", "_t0", "connection")
+    __slots__ = ("_kept", "_order", "_recording", "_t0", "connection")
 
-    def __init__(self, connection: Connection, lock: threading.Lock, t0: float) -> None:
+    def __init__(self, connection: Connection, recording: Recording, order: int, t0: float) -> None:
         self.connection = connection
-        self._lock = lock
+        self._recording = recording
+        self._order = order
         self._t0 = t0
+        self._kept = False
 
     def now(self) -> float:
         """Seconds since the connection started, to the millisecond."""
         return round(time.monotonic() - self._t0, 3)
 
+    def keep(self) -> None:
+        """The connection happened (connected, or failed on the network): record it."""
+        if not self._kept:
+            self._kept = True
+            self._recording._keep(self.connection, self._order)
+
     def add(self, event: Event) -> None:
         """Append `event` (under the recording's lock, so threads never interleave badly)."""
-        with self._lock:
+        with self._recording._lock:
             self.connection.events.append(event)

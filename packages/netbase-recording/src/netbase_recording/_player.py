@@ -10,7 +10,6 @@ have, it raises at once.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from netbase_recording._events import (
     StartTLS,
     Write,
 )
+from netbase_recording._scrub import apply_scrub
 from netbase_recording._tls import RecordedSSLObject
 
 __all__ = ["Player", "ReplayError", "ReplayMismatch", "describe"]
@@ -105,10 +105,6 @@ class Player:
         self.closed = False
         self.tls: RecordedSSLObject | None = None
         self.problems: list[str] = []
-        # Set by a replay that binds connections on first use (in_order=False):
-        # called once, before the first read, write or start_tls.
-        self.binder: Callable[[Player, bytes | None], None] | None = None
-        self.started = False
         self.load(connection, number)
 
     def load(self, connection: Connection, number: int) -> None:
@@ -127,23 +123,6 @@ class Player:
             self.client_addr = self._events[0].client_addr
             self.server_addr = self._events[0].server_addr
             self._pos = 1
-
-    def opens_with(self, connection: Connection, data: bytes) -> bool:
-        """Whether `connection`'s first recorded write run begins with `data`."""
-        run = b"".join(
-            e.data
-            for e in itertools.takewhile(
-                lambda e: isinstance(e, (Write, Connected, Readable)), connection.events
-            )
-            if isinstance(e, Write)
-        )
-        return self._norm(run).startswith(self._norm(data))
-
-    def _start(self, data: bytes | None) -> None:
-        if not self.started:
-            if self.binder is not None:
-                self.binder(self, data)
-            self.started = True
 
     def connect_failure(self) -> netbase.NetworkError | None:
         """The recorded connect error, if the connection failed to open."""
@@ -176,7 +155,7 @@ class Player:
         return data, end - self._pos
 
     def _norm(self, data: bytes) -> bytes:
-        return self._scrub(data) if self._scrub is not None else data
+        return apply_scrub(self._scrub, data) if self._scrub is not None else data
 
     def _end_run(self, action: str) -> None:
         """Before another operation: the writes so far must be the recorded run, all of it."""
@@ -198,7 +177,6 @@ class Player:
 
     def write(self, data: bytes) -> None:
         """Match `data` against the recorded byte stream."""
-        self._start(data)
         with self._lock:
             if self.closed:
                 raise netbase.WriteError(f"cannot write: {self.name} is closed")
@@ -226,7 +204,6 @@ class Player:
 
     def read(self, max_bytes: int) -> bytes:
         """The next recorded chunk (up to `max_bytes`), end of stream, or the recorded error."""
-        self._start(None)
         with self._lock:
             if self.closed:
                 raise netbase.ReadError(f"cannot read: {self.name} is closed")
@@ -257,7 +234,6 @@ class Player:
 
     def start_tls(self, hostname: str | None) -> None:
         """Match the recorded `start_tls` and take its TLS facts."""
-        self._start(None)
         with self._lock:
             if self.closed:
                 raise netbase.ConnectError(f"cannot start TLS: {self.name} is closed")
@@ -301,7 +277,7 @@ class Player:
             self.closed = True
             try:
                 self._end_run("closes the connection")
-            except ReplayError as exc:
+            except (ReplayError, TypeError) as exc:  # TypeError: a scrub hook's bad answer
                 self.problems.append(str(exc))
                 return
             if isinstance(self._peek(), Close):

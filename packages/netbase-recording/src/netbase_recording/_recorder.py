@@ -57,6 +57,7 @@ class StreamTape:
                 stream.get_extra_info("server_addr"),
             )
         )
+        self._tape.keep()
 
     def wrote(self, data: bytes) -> None:
         """`write(data)` returned."""
@@ -76,6 +77,7 @@ class StreamTape:
     def failed(self, operation: str, exc: netbase.NetworkError) -> None:
         """`operation` raised `exc`."""
         self._tape.add(Failed(self._tape.now(), operation, error_name(exc), str(exc)))
+        self._tape.keep()
 
     def tls(self, hostname: str | None, ssl_object: Any | None, exc: Exception | None) -> None:
         """`start_tls(hostname=...)` finished (`exc` when it failed)."""

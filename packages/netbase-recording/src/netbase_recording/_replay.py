@@ -6,8 +6,9 @@ import os
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import netbase
 from netbase import (
     AsyncNetworkBackendInterface,
     AsyncNetworkStreamInterface,
@@ -25,6 +26,7 @@ from netbase.lowlevel import (
 from netbase_recording._cassette import load
 from netbase_recording._events import Connection, Recording
 from netbase_recording._player import Player, ReplayError
+from netbase_recording._scrub import check_scrub
 
 __all__ = [
     "AsyncReplayBackend",
@@ -46,7 +48,7 @@ def same_target(
 
 
 class _Cassette:
-    """The connections of a recording, handed out in order (thread safe)."""
+    """The connections of a recording, and which replayed stream holds each (thread safe)."""
 
     def __init__(
         self,
@@ -67,84 +69,74 @@ class _Cassette:
             )
         if match is not None and not callable(match):
             raise TypeError("match must be a function (connection, host, port, path) -> bool")
-        if scrub is not None and not callable(scrub):
-            raise TypeError("scrub must be a function taking and returning bytes")
+        check_scrub(scrub)
         self._match = match or same_target
         self._scrub = scrub
         self._in_order = in_order
-        self._used = [False] * len(self.recording.connections)
-        self._players: list[Player] = []
-        self._targets: dict[int, tuple[str | None, int | None, str | None]] = {}
-        self._lock = threading.Lock()
+        self._claimed: dict[int, _Seat] = {}  # connection index -> the stream that is it
+        self._seats: list[_Seat] = []
+        self.lock = threading.RLock()
 
-    def open(self, host: str | None, port: int | None, path: str | None) -> Player:
-        what = f"unix:{path}" if path is not None else f"{host}:{port}"
+    def open(self, host: str | None, port: int | None, path: str | None) -> _Seat:
+        what = f"unix:{path}" if path is not None else format_address(host or "", port or 0)
         connections = self.recording.connections
-        with self._lock:
-            candidates = [i for i, used in enumerate(self._used) if not used]
-            if not candidates:
+        with self.lock:
+            free = [i for i in range(len(connections)) if i not in self._claimed]
+            if not free:
                 raise ReplayError(
                     f"connect to {what}: {self.name} has no more connections "
                     f"(all {len(connections)} were played)"
                 )
             if self._in_order:
-                candidates = candidates[:1]
-            for i in candidates:
-                if self._match(connections[i], host, port, path):
-                    break
+                if not self._match(connections[free[0]], host, port, path):
+                    raise ReplayError(
+                        f"connect to {what}, but the next connection in {self.name} "
+                        f"(connection {free[0] + 1}) goes to {connections[free[0]].target}"
+                    )
+                candidates = free[:1]
             else:
-                expected = connections[candidates[0]]
-                raise ReplayError(
-                    f"connect to {what}, but the next connection in {self.name} "
-                    f"(connection {candidates[0] + 1}) goes to {expected.target}"
+                candidates = [i for i in free if self._match(connections[i], host, port, path)]
+                if not candidates:
+                    targets = sorted({connections[i].target for i in free})
+                    raise ReplayError(
+                        f"connect to {what}, but {self.name} has no connection to it left "
+                        f"(left: {', '.join(targets)})"
+                    )
+                # Streams still open that may be one of these hold one each.
+                held = sum(
+                    1
+                    for seat in self._seats
+                    if not seat.settled and any(p.number - 1 in candidates for p in seat.players)
                 )
-            self._used[i] = True
-            player = Player(connections[i], i + 1, self._scrub)
-            self._players.append(player)
-            if not self._in_order:
-                player.binder = self._bind
-                self._targets[id(player)] = (host, port, path)
-        failure = player.connect_failure()
-        if failure is not None:
-            player.closed = True
-            raise failure
-        return player
+                if len(candidates) <= held:
+                    raise ReplayError(
+                        f"connect to {what}, but {self.name} has no connection to it left: "
+                        f"the {len(candidates)} it has are held by streams still open"
+                    )
+            seat = _Seat(
+                self, what, [Player(connections[i], i + 1, self._scrub) for i in candidates]
+            )
+            self._seats.append(seat)
+            seat.play(_connect)
+        return seat
 
-    def _bind(self, player: Player, data: bytes | None) -> None:
-        """Out of order: on its first write, a stream takes the connection that wrote that.
+    def claim(self, seat: _Seat) -> None:
+        """`seat` is down to one recorded connection: no other stream may take it."""
+        self._claimed.setdefault(seat.players[0].number - 1, seat)
 
-        Connections to one target opened concurrently come in any order; the
-        bytes a stream writes first tell which recorded connection it is. A
-        connection held by a stream that has not started yet is swapped.
-        """
-        with self._lock:
-            if player.started or data is None or player.opens_with(player.connection, data):
-                player.started = True
-                return
-            host, port, path = self._targets[id(player)]
-            holders = {p.number - 1: p for p in self._players if not p.started}
-            connections = self.recording.connections
-            for i, connection in enumerate(connections):
-                free = not self._used[i]
-                if not (free or i in holders) or i == player.number - 1:
-                    continue
-                if not self._match(connection, host, port, path):
-                    continue
-                if not player.opens_with(connection, data):
-                    continue
-                mine = player.number - 1
-                if free:
-                    self._used[mine], self._used[i] = False, True
-                else:
-                    holders[i].load(connections[mine], mine + 1)
-                player.load(connection, i + 1)
-                break
-            player.started = True
+    def taken(self, player: Player, seat: _Seat) -> bool:
+        """Whether another stream holds `player`'s connection."""
+        holder = self._claimed.get(player.number - 1)
+        return holder is not None and holder is not seat
 
     def check_played(self) -> None:
-        with self._lock:
-            problems = [p for player in self._players for p in player.unplayed()]
-            unused = [i for i, used in enumerate(self._used) if not used]
+        with self.lock:
+            for seat in self._seats:
+                seat.settle()
+            problems = [
+                p for seat in self._seats if seat.settled for p in seat.players[0].unplayed()
+            ]
+            unused = [i for i in range(len(self.recording.connections)) if i not in self._claimed]
         for i in unused:
             target = self.recording.connections[i].target
             problems.append(f"connection {i + 1} to {target} was never opened")
@@ -155,6 +147,104 @@ class _Cassette:
         return f'["{self.name}" {len(self.recording.connections)} connection(s)]'
 
 
+T = TypeVar("T")
+
+
+def _connect(player: Player) -> None:
+    failure = player.connect_failure()
+    if failure is not None:
+        player.closed = True
+        raise failure
+
+
+def _outcome(result: object, error: BaseException | None) -> object:
+    """What a caller would see of one candidate's answer, to compare candidates."""
+    if error is not None:
+        return (type(error), str(error))
+    return ("returns", result)
+
+
+class _Seat:
+    """One replayed stream: the recorded connections it may still be, played in step.
+
+    In order there is one. Out of order (`in_order=False`) every connection
+    to the target that no other stream holds is a candidate, and each call
+    (start_tls with its hostname, the bytes written as they come, reads) is
+    played on all of them: those that disagree with the code drop out, and as
+    long as the survivors answer alike they all stay. When their answers
+    differ, the first one recorded wins. So two requests that share their
+    first bytes (two POSTs to one URL, head then body) each find their own
+    conversation, whichever comes first.
+    """
+
+    def __init__(self, cassette: _Cassette, what: str, players: list[Player]) -> None:
+        self.cassette = cassette
+        self.what = what
+        self.players = players
+        self.settled = False
+        if len(players) == 1:
+            self._settle_on(players[0])
+
+    @property
+    def player(self) -> Player:
+        """The candidate that answers questions that do not decide (addresses, repr)."""
+        return self.players[0]
+
+    def _settle_on(self, player: Player) -> None:
+        self.players = [player]
+        self.settled = True
+        self.cassette.claim(self)
+
+    def settle(self) -> None:
+        """Take the first candidate still free (for `check_played()` on an open stream)."""
+        if not self.settled:
+            players = [p for p in self.players if not self.cassette.taken(p, self)]
+            if players:
+                self._settle_on(players[0])
+
+    def play(self, operation: Callable[[Player], T]) -> T:
+        with self.cassette.lock:
+            players = [p for p in self.players if not self.cassette.taken(p, self)]
+            if not players:
+                raise ReplayError(
+                    f"{self.what}: every recorded connection this stream could be "
+                    f"({', '.join(str(p.number) for p in self.players)}) is taken by another stream"
+                )
+            answers: list[tuple[Player, object, BaseException | None]] = []
+            refused: list[ReplayError] = []
+            for player in players:
+                try:
+                    answers.append((player, operation(player), None))
+                except ReplayError as exc:
+                    refused.append(exc)
+                except netbase.NetworkError as exc:  # a recorded failure: an answer
+                    answers.append((player, None, exc))
+            if not answers:
+                raise max(refused, key=lambda e: getattr(e, "offset", -1))
+            first = _outcome(answers[0][1], answers[0][2])
+            if any(_outcome(result, error) != first for _, result, error in answers[1:]):
+                answers = answers[:1]
+            if len(answers) == 1:
+                self._settle_on(answers[0][0])
+            else:
+                self.players = [player for player, _, _ in answers]
+            _, result, error = answers[0]
+            if error is not None:
+                raise error
+            return result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self.cassette.lock:
+            players = [p for p in self.players if not self.cassette.taken(p, self)]
+            for player in players:
+                player.close()
+            if players and not self.settled:
+                # The conversation is over: the candidate that played all it recorded wins.
+                self._settle_on(min(players, key=lambda p: (len(p.unplayed()), p.number)))
+            elif not players:
+                self.players[0].closed = True
+
+
 class ReplayBackend(NetworkBackendInterface):
     """A sync backend that serves a recording or a cassette file, with no network.
 
@@ -162,9 +252,10 @@ class ReplayBackend(NetworkBackendInterface):
     Connections must come in the recorded order, to the recorded host and port;
     `match(connection, host, port, path) -> bool` replaces the target rule,
     and `in_order=False` lets any not yet played connection that matches
-    serve (for concurrent code whose connection order varies): a stream then
-    takes, on its first write, the matching connection whose recording
-    begins with those bytes. `scrub` is the
+    serve (for concurrent code whose connection order varies): a stream is
+    then played against every such connection at once, and the TLS hostname
+    and the bytes it writes, as they come, narrow them down to the one it
+    is (see the recording docs). `scrub` is the
     hook the cassette was saved with: writes are scrubbed the same way before
     they are compared. [`check_played()`][netbase_recording.ReplayBackend.check_played] raises if
     something was not played.
@@ -203,9 +294,10 @@ class ReplayBackend(NetworkBackendInterface):
         return f"<ReplayBackend {self._cassette!r}>"
 
 
-def _extra(player: Player, key: str) -> Any:
+def _extra(seat: _Seat, key: str) -> Any:
     if key == "is_readable":
-        return player.is_readable()
+        return seat.play(Player.is_readable)
+    player = seat.player
     if key == "ssl_object":
         return player.tls
     if key == "client_addr":
@@ -215,7 +307,8 @@ def _extra(player: Player, key: str) -> Any:
     return None
 
 
-def _repr(kind: str, player: Player) -> str:
+def _repr(kind: str, seat: _Seat) -> str:
+    player = seat.player
     address = player.server_addr
     peer = player.connection.target
     if isinstance(address, tuple):
@@ -228,33 +321,35 @@ def _repr(kind: str, player: Player) -> str:
 class ReplayStream(NetworkStreamInterface):
     """A replayed connection: reads give the recorded bytes, writes must match."""
 
-    def __init__(self, player: Player) -> None:
-        self._player = player
+    def __init__(self, seat: _Seat) -> None:
+        self._seat = seat
 
     def read(self, max_bytes: int | None = None) -> bytes:
         """The next recorded bytes (or end of stream, or the recorded error)."""
-        return self._player.read(check_max_bytes(max_bytes))
+        size = check_max_bytes(max_bytes)
+        return self._seat.play(lambda player: player.read(size))
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Compare `data` with the tape ([`ReplayMismatch`][netbase_recording.ReplayMismatch])."""
         check_data(data)
-        self._player.write(bytes(data))
+        chunk = bytes(data)
+        self._seat.play(lambda player: player.write(chunk))
 
     def start_tls(self, ctx: ssl.SSLContext | None = None, hostname: str | None = None) -> None:
         """Replay the recorded `start_tls` (no handshake: the bytes are plaintext)."""
         check_tls_args(ctx, hostname)
-        self._player.start_tls(hostname)
+        self._seat.play(lambda player: player.start_tls(hostname))
 
     def get_extra_info(self, key: str) -> Any:
         """Recorded addresses, a stub `ssl_object`, the replayed `is_readable`."""
-        return _extra(self._player, key)
+        return _extra(self._seat, key)
 
     def close(self) -> None:
         """Close (never raises; what went wrong shows in `check_played()`)."""
-        self._player.close()
+        self._seat.close()
 
     def __repr__(self) -> str:
-        return _repr("ReplayStream", self._player)
+        return _repr("ReplayStream", self._seat)
 
 
 class AsyncReplayBackend(AsyncNetworkBackendInterface):
@@ -296,32 +391,34 @@ class AsyncReplayBackend(AsyncNetworkBackendInterface):
 class AsyncReplayStream(AsyncNetworkStreamInterface):
     """A replayed connection (async): reads give the recorded bytes, writes must match."""
 
-    def __init__(self, player: Player) -> None:
-        self._player = player
+    def __init__(self, seat: _Seat) -> None:
+        self._seat = seat
 
     async def read(self, max_bytes: int | None = None) -> bytes:
         """The next recorded bytes (or end of stream, or the recorded error)."""
-        return self._player.read(check_max_bytes(max_bytes))
+        size = check_max_bytes(max_bytes)
+        return self._seat.play(lambda player: player.read(size))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Compare `data` with the tape ([`ReplayMismatch`][netbase_recording.ReplayMismatch])."""
         check_data(data)
-        self._player.write(bytes(data))
+        chunk = bytes(data)
+        self._seat.play(lambda player: player.write(chunk))
 
     async def start_tls(
         self, ctx: ssl.SSLContext | None = None, hostname: str | None = None
     ) -> None:
         """Replay the recorded `start_tls` (no handshake: the bytes are plaintext)."""
         check_tls_args(ctx, hostname)
-        self._player.start_tls(hostname)
+        self._seat.play(lambda player: player.start_tls(hostname))
 
     def get_extra_info(self, key: str) -> Any:
         """Recorded addresses, a stub `ssl_object`, the replayed `is_readable`."""
-        return _extra(self._player, key)
+        return _extra(self._seat, key)
 
     async def close(self) -> None:
         """Close (never raises; what went wrong shows in `check_played()`)."""
-        self._player.close()
+        self._seat.close()
 
     def __repr__(self) -> str:
-        return _repr("AsyncReplayStream", self._player)
+        return _repr("AsyncReplayStream", self._seat)

@@ -15,9 +15,23 @@ from dataclasses import replace
 
 from netbase_recording._events import Connection, Event, Read, Write
 
-__all__ = ["Scrub", "scrub_connection", "scrub_headers"]
+__all__ = ["Scrub", "apply_scrub", "check_scrub", "scrub_connection", "scrub_headers"]
 
 Scrub = Callable[[bytes], bytes]
+
+
+def check_scrub(scrub: object) -> None:
+    """`TypeError` at once for a scrub hook that is not a function."""
+    if scrub is not None and not callable(scrub):
+        raise TypeError("scrub must be a function taking and returning bytes")
+
+
+def apply_scrub(scrub: Scrub, data: bytes) -> bytes:
+    """`scrub(data)`, checked: a hook that forgets `return` must not match everything."""
+    scrubbed = scrub(data)
+    if not isinstance(scrubbed, bytes):
+        raise TypeError(f"a scrub hook returns bytes, not {type(scrubbed).__name__}")
+    return scrubbed
 
 
 def scrub_headers(*names: str, replacement: bytes = b"REDACTED") -> Scrub:
@@ -40,9 +54,7 @@ def scrub_headers(*names: str, replacement: bytes = b"REDACTED") -> Scrub:
 
 def _scrub_run(run: list[Read | Write], scrub: Scrub) -> list[Read | Write]:
     joined = b"".join(e.data for e in run)
-    scrubbed = scrub(joined)
-    if not isinstance(scrubbed, bytes):
-        raise TypeError(f"a scrub hook returns bytes, not {type(scrubbed).__name__}")
+    scrubbed = apply_scrub(scrub, joined)
     if scrubbed == joined:
         return run
     if len(scrubbed) != len(joined):

@@ -2,9 +2,10 @@
 
 `getaddrinfo()` cannot be cancelled on any OS (urllib3 #1334): a stalled
 system resolver blocks its thread for as long as it likes. So when a deadline
-is active the lookup runs in a daemon worker thread, and the caller stops
-waiting at the deadline and abandons it. With no deadline it runs in the
-caller's thread: no thread, no cost.
+is active the lookup runs in one of a few shared worker threads
+(`netbase._lookups`: at most `LIMIT` at once, the rest queue), and the
+caller stops waiting at the deadline and abandons it. With no deadline it runs
+in the caller's thread: no thread, no cost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from netbase import ConnectTimeout, remaining
 from netbase.lowlevel import connect_error, getaddrinfo_addresses
+from netbase.lowlevel import submit_lookup as submit
 
 __all__ = ["Resolver", "SystemResolver"]
 
@@ -35,33 +37,15 @@ class SystemResolver:
         timeout = remaining(ConnectTimeout)
         if timeout is None:
             return getaddrinfo_addresses(host, port)
-        lookup = _Lookup(host, port)
-        thread = threading.Thread(target=lookup.run, name="netbase-resolver", daemon=True)
-        thread.start()
-        if not lookup.done.wait(timeout):
+        done = threading.Event()
+        lookup = submit(getaddrinfo_addresses, host, port, notify=done.set)
+        if not done.wait(timeout):
+            lookup.abandon()
             raise connect_error(host, port, "timed out resolving the name", ConnectTimeout)
         if lookup.error is not None:
             raise lookup.error
-        return lookup.result
+        result: list[str] = lookup.result
+        return result
 
     def __repr__(self) -> str:
         return "SystemResolver()"
-
-
-class _Lookup:
-    """One getaddrinfo() call in a worker thread; abandoned if nobody waits for it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self.done = threading.Event()
-        self.result: list[str] = []
-        self.error: OSError | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = getaddrinfo_addresses(self.host, self.port)
-        except OSError as exc:
-            self.error = exc
-        finally:
-            self.done.set()

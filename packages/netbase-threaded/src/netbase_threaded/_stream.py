@@ -28,6 +28,7 @@ from netbase.lowlevel import (
     start_tls_args,
     stream_repr,
 )
+from netbase.lowlevel import busy_error as busy
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
 
 __all__ = ["NetworkStream"]
@@ -64,9 +65,10 @@ class NetworkStream(NetworkStreamInterface):
         self._top: Transport = PlainSocket(sock)
         self._tls = False
         self._closed = False
-        # Whether a read / a write is under way: close() must then wake it.
-        # Two flags, not one counter: the reader and the writer may be two
-        # threads, and "+= 1" on a shared attribute is not atomic.
+        # Whether a read / a write is under way: close() must then wake it,
+        # and a second read (write) meanwhile is a caller's bug, reported at
+        # once. Two flags, not one counter: the reader and the writer may be
+        # two threads, and "+= 1" on a shared attribute is not atomic.
         self._reading = False
         self._writing = False
         # What is_readable() had to read to answer: bytes, b"" for end of
@@ -86,6 +88,8 @@ class NetworkStream(NetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "thread")
         timeout = remaining(ReadTimeout)
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
@@ -117,6 +121,8 @@ class NetworkStream(NetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "thread")
         try:
             timeout = remaining(WriteTimeout)
         except WriteTimeout:

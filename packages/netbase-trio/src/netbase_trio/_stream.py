@@ -40,6 +40,7 @@ from netbase.lowlevel import (
     start_tls_args,
     stream_repr,
 )
+from netbase.lowlevel import busy_error as busy
 from netbase_trio._deadline import Expired, deadline_for
 from netbase_trio._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
@@ -62,7 +63,18 @@ class NetworkStream(AsyncNetworkStreamInterface):
     """
 
     # A few hundred bytes per idle stream matter to a pool of thousands.
-    __slots__ = ("_closed", "_fd", "_hostname", "_peer", "_readahead", "_sock", "_tls", "_top")
+    __slots__ = (
+        "_closed",
+        "_fd",
+        "_hostname",
+        "_peer",
+        "_readahead",
+        "_reading",
+        "_sock",
+        "_tls",
+        "_top",
+        "_writing",
+    )
 
     def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
         peer = check_stream_socket(sock, "NetworkStream()")
@@ -85,6 +97,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._top: Transport = PlainSocket(sock)
         self._tls = False
         self._closed = False
+        # A read (a write) is under way: a second one at once is a caller's
+        # bug, reported at once instead of breaking the stream under the first.
+        self._reading = False
+        self._writing = False
         # What is_readable() had to read to answer: bytes, b"" for end of
         # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
@@ -116,6 +132,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
         if self._closed:
             raise ReadError(f"cannot read: {self!r} is closed")
+        if self._reading:
+            raise busy(self, "read", "task")
         deadline = deadline_for(ReadTimeout)
         await _checkpoint_if_cancelled()
         if self._readahead is not None:
@@ -123,6 +141,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             await _cancel_shielded_checkpoint()
             return data
         top = self._top
+        self._reading = True
         try:
             data_or_none = top.recv_nowait(max_bytes)
             if data_or_none is None:
@@ -139,6 +158,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
                 raise ReadError(f"cannot read: {self!r} is closed") from exc
             self._abort()
             raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+        finally:
+            self._reading = False
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -151,6 +172,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         check_data(data)
         if self._closed:
             raise WriteError(f"cannot write: {self!r} is closed")
+        if self._writing:
+            raise busy(self, "write", "task")
         try:
             deadline = deadline_for(WriteTimeout)
         except WriteTimeout:
@@ -160,6 +183,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
             raise
         await _checkpoint_if_cancelled()
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self._writing = True
         try:
             waited = await self._top.send_all(view, deadline)
         except Expired as exc:
@@ -174,6 +198,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
             # Cancelled part-way: how much went is unknown, the stream is unusable.
             self._abort()
             raise
+        finally:
+            self._writing = False
         if not waited:
             await _cancel_shielded_checkpoint()
 

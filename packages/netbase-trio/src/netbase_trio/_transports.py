@@ -191,7 +191,12 @@ class TLSLayer:
                     return None
                 self._feed(data)
             except ssl.SSLEOFError:
-                return b""  # the peer closed without close_notify: end of stream
+                # The peer closed without close_notify: end of stream. The
+                # alert OpenSSL queued for it has nobody to go to, and the
+                # layer below may have ended too: drop it, so that the read
+                # does not fail sending it.
+                self.outgoing.read()
+                return b""
 
     async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
         while True:

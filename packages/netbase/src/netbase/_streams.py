@@ -63,3 +63,16 @@ def poll_readable(fd: int) -> bool:
 def stream_repr(peer: str, tls: bool, closed: bool) -> str:
     """`<NetworkStream ["127.0.0.1:443" TLS CLOSED]>`."""
     return f'<NetworkStream ["{peer}"{" TLS" if tls else ""}{" CLOSED" if closed else ""}]>'
+
+
+def busy(stream: object, operation: str, by: str) -> RuntimeError:
+    """The error for a second `read` (or `write`) while one is in progress.
+
+    Raised at once, before the second call touches anything, so the first
+    call and the stream carry on unharmed: trio's and anyio's streams do the
+    same (`BusyResourceError`). `by` is "task" or "thread".
+    """
+    return RuntimeError(
+        f"{operation}() called on {stream!r} while another {by} is already in "
+        f"{operation}(): one reader and one writer at a time"
+    )

@@ -30,7 +30,8 @@ The names, by what they are for:
 - **Streams**: `format_address`, `format_peer` and `stream_repr` write
   addresses as the messages and reprs do; `address_info` answers
   `get_extra_info("client_addr" | "server_addr")`; `set_nodelay` and
-  `poll_readable` are socket helpers.
+  `poll_readable` are socket helpers; `busy_error` is the error for a second
+  reader (or writer) while one is in progress.
 - **TLS**: `shared_default_context_ready` and `build_shared_in_thread` let an
   event loop load the system's trust for `start_tls(ctx=None)` without
   blocking the loop.
@@ -38,6 +39,10 @@ The names, by what they are for:
   `listening_address`, `accepted_peer`, `closed_listener_error`,
   `prepare_serve`, `DEFAULT_BACKLOG`, and the `ListenerBase` and `ServerBase`
   classes that the built-in listeners and servers extend.
+- **Name lookups**: `submit_lookup` runs a blocking `getaddrinfo` in a
+  small process-wide pool of threads, so that a lookup abandoned at its
+  deadline neither blocks the caller nor piles threads up; it returns a
+  `Lookup`.
 - **Runtime**: `current_async_runtime` says whether asyncio or trio runs the
   current task.
 
@@ -75,6 +80,8 @@ from netbase._listeners import (
     prepare_serve,
     start_tls_args,
 )
+from netbase._lookups import Lookup
+from netbase._lookups import submit as submit_lookup
 from netbase._options import check_backend_options, check_unix_path
 from netbase._runtime import current_async_runtime
 from netbase._ssl import build_shared_in_thread, shared_default_context_ready
@@ -84,6 +91,9 @@ from netbase._streams import (
     poll_readable,
     set_nodelay,
     stream_repr,
+)
+from netbase._streams import (
+    busy as busy_error,
 )
 from netbase._validate import (
     DEFAULT_MAX_BYTES,
@@ -98,11 +108,13 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "HappyEyeballs",
     "ListenerBase",
+    "Lookup",
     "ServerBase",
     "SocketOption",
     "accepted_peer",
     "address_info",
     "build_shared_in_thread",
+    "busy_error",
     "check_backend_options",
     "check_data",
     "check_host_port",
@@ -131,4 +143,5 @@ __all__ = [
     "sockaddr_for",
     "start_tls_args",
     "stream_repr",
+    "submit_lookup",
 ]
