@@ -9,18 +9,28 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
-from netbase._happy_eyeballs import SocketOption, connection_targets, is_ip_literal
-from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
-from netbase._listeners import (
+from netbase import (
+    AsyncLock,
+    AsyncNetworkBackendInterface,
+    ConnectError,
+    ConnectTimeout,
+    current_deadline,
+    remaining,
+)
+from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    SocketOption,
+    check_backend_options,
+    check_host_port,
+    check_resolver_answer,
+    check_unix_path,
+    connect_error,
+    connection_targets,
+    is_ip_literal,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
 )
-from netbase._options import check_backend_options, check_unix_path
-from netbase._timeout import current_deadline, remaining
-from netbase._validate import check_host_port, check_resolver_answer
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
 from netbase_asyncio._listener import NetworkListener

@@ -7,15 +7,8 @@ import math
 import socket
 import time
 
-from netbase._exceptions import ConnectTimeout, NetworkError
-from netbase._listeners import (
-    AsyncNetworkListenerInterface,
-    ListenerBase,
-    accepted_peer,
-    closed_listener_error,
-    listening_address,
-)
-from netbase._timeout import current_deadline
+from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError, current_deadline
+from netbase.lowlevel import ListenerBase, accepted_peer, closed_listener_error, listening_address
 from netbase_asyncio._stream import NetworkStream
 from netbase_asyncio._timer import Expired, run_until
 

@@ -16,9 +16,7 @@ from collections import deque
 from types import TracebackType
 from typing import cast
 
-from netbase._exceptions import TimeoutError
-from netbase._interfaces import AsyncLock
-from netbase._timeout import remaining
+from netbase import AsyncLock, TimeoutError, remaining
 from netbase_asyncio._timer import Deadline, Expired
 
 __all__ = [

@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import getaddrinfo_addresses
-from netbase._timeout import current_deadline, remaining
+from netbase import ConnectTimeout, current_deadline, remaining
+from netbase.lowlevel import connect_error, getaddrinfo_addresses
 from netbase_asyncio._timer import Expired, run_until
 
 __all__ = ["Resolver", "SystemResolver"]

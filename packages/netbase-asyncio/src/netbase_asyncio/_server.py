@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from netbase._exceptions import NetworkError
-from netbase._listeners import ServerBase
+from netbase import NetworkError
+from netbase.lowlevel import ServerBase
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._stream import NetworkStream
 

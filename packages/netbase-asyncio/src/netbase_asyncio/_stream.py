@@ -10,28 +10,32 @@ import time
 import warnings
 from typing import Any, cast
 
-from netbase._addresses import format_peer
-from netbase._exceptions import (
+from netbase import (
+    AsyncNetworkStreamInterface,
     ConnectError,
     ConnectTimeout,
     ReadError,
     ReadTimeout,
     WriteError,
     WriteTimeout,
+    current_deadline,
+    remaining,
 )
-from netbase._interfaces import AsyncNetworkStreamInterface
-from netbase._listeners import start_tls_args
-from netbase._ssl import build_shared_in_thread, shared_default_context_ready
-from netbase._streams import (
+from netbase.lowlevel import (
+    DEFAULT_MAX_BYTES,
     address_info,
-    busy,
+    build_shared_in_thread,
+    check_data,
+    check_max_bytes,
     check_stream_socket,
+    format_peer,
     poll_readable,
     set_nodelay,
+    shared_default_context_ready,
+    start_tls_args,
     stream_repr,
 )
-from netbase._timeout import current_deadline, remaining
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
+from netbase.lowlevel import busy_error as busy
 from netbase_asyncio._timer import Deadline, Expired
 from netbase_asyncio._transports import (
     RECV_CHUNK,

@@ -8,7 +8,7 @@ import ssl
 from typing import Any, TextIO
 
 import netbase
-from netbase._interfaces import (
+from netbase import (
     AsyncEvent,
     AsyncLock,
     AsyncNetworkBackendInterface,
@@ -24,7 +24,7 @@ __all__ = ["AsyncRecordingBackend", "AsyncRecordingStream", "running_loop_backen
 
 def running_loop_backend() -> AsyncNetworkBackendInterface:
     """A `NetworkBackend()` of the async library running this task (asyncio or trio)."""
-    from netbase._runtime import current_async_runtime
+    from netbase.lowlevel import current_async_runtime
 
     name = current_async_runtime()
     try:
@@ -66,7 +66,7 @@ class AsyncRecordingBackend(AsyncNetworkBackendInterface):
         """The wrapped backend; by default, the running loop's (one per library: asyncio, trio)."""
         if self._backend is not None:
             return self._backend
-        from netbase._runtime import current_async_runtime
+        from netbase.lowlevel import current_async_runtime
 
         name = current_async_runtime()
         backend = self._by_runtime.get(name)

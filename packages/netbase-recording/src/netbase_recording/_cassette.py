@@ -55,7 +55,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from netbase._addresses import format_address
+from netbase.lowlevel import format_address
 from netbase_recording._escape import escape, unescape
 from netbase_recording._events import (
     ERRORS,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import netbase
-from netbase._addresses import format_address
+from netbase.lowlevel import format_address
 
 __all__ = [
     "Close",

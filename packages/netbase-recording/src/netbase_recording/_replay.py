@@ -9,15 +9,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import netbase
-from netbase._addresses import format_address
-from netbase._interfaces import (
+from netbase import (
     AsyncNetworkBackendInterface,
     AsyncNetworkStreamInterface,
     NetworkBackendInterface,
     NetworkStreamInterface,
 )
-from netbase._options import check_unix_path
-from netbase._validate import check_data, check_host_port, check_max_bytes, check_tls_args
+from netbase.lowlevel import (
+    check_data,
+    check_host_port,
+    check_max_bytes,
+    check_tls_args,
+    check_unix_path,
+    format_address,
+)
 from netbase_recording._cassette import load
 from netbase_recording._events import Connection, Recording
 from netbase_recording._player import Player, ReplayError

@@ -7,13 +7,7 @@ import ssl
 from typing import Any, TextIO
 
 import netbase
-from netbase._interfaces import (
-    Event,
-    Lock,
-    NetworkBackendInterface,
-    NetworkStreamInterface,
-    Semaphore,
-)
+from netbase import Event, Lock, NetworkBackendInterface, NetworkStreamInterface, Semaphore
 from netbase_recording._echo import Echo
 from netbase_recording._events import Recording
 from netbase_recording._recorder import StreamTape, open_tape

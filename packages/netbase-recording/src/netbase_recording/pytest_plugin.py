@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from netbase._interfaces import (
+from netbase import (
     AsyncNetworkBackendInterface,
     AsyncNetworkStreamInterface,
     NetworkBackendInterface,

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 
-from netbase import _threads
-from netbase._addresses import format_address, format_peer
-from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
-from netbase._interfaces import NetworkBackendInterface
-from netbase._listeners import (
+from netbase import (
+    ConnectError,
+    ConnectTimeout,
+    NetworkBackendInterface,
+    current_deadline,
+    remaining,
+)
+from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    check_backend_options,
+    check_host_port,
+    check_resolver_answer,
+    check_unix_path,
+    connect_error,
+    format_address,
+    format_peer,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
 )
-from netbase._options import check_backend_options, check_unix_path
-from netbase._timeout import current_deadline, remaining
-from netbase._validate import check_host_port, check_resolver_answer
 from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
 from netbase_threaded._listener import NetworkListener
 from netbase_threaded._resolver import Resolver, SystemResolver
@@ -149,7 +157,7 @@ class NetworkBackend(NetworkBackendInterface):
 
     def sleep(self, seconds: float) -> None:
         """`time.sleep`."""
-        _threads.sleep(seconds)
+        time.sleep(seconds)
 
     def __repr__(self) -> str:
         return "<NetworkBackend [threaded]>"

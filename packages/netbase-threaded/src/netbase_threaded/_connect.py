@@ -23,14 +23,15 @@ import socket
 import time
 from collections.abc import Sequence
 
-from netbase._addresses import format_address
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import (
+from netbase import ConnectTimeout
+from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
+    connect_error,
     connect_failed,
     connection_targets,
     due_attempts,
+    format_address,
     is_ip_literal,
     new_socket,
     sockaddr_for,

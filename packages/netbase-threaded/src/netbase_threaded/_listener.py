@@ -9,17 +9,15 @@ import threading
 import time
 from typing import Any
 
-from netbase._addresses import format_peer
-from netbase._exceptions import ConnectTimeout, NetworkError
-from netbase._listeners import (
+from netbase import ConnectTimeout, NetworkError, NetworkListenerInterface, current_deadline
+from netbase.lowlevel import (
     ListenerBase,
-    NetworkListenerInterface,
     accepted_peer,
     closed_listener_error,
+    format_peer,
     listening_address,
+    set_nodelay,
 )
-from netbase._streams import set_nodelay
-from netbase._timeout import current_deadline
 from netbase_threaded._stream import NetworkStream
 
 __all__ = ["NetworkListener"]

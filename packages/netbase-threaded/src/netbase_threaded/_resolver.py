@@ -14,10 +14,9 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import getaddrinfo_addresses
-from netbase._lookups import submit
-from netbase._timeout import remaining
+from netbase import ConnectTimeout, remaining
+from netbase.lowlevel import connect_error, getaddrinfo_addresses
+from netbase.lowlevel import submit_lookup as submit
 
 __all__ = ["Resolver", "SystemResolver"]
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from netbase._exceptions import NetworkError
-from netbase._listeners import ServerBase
+from netbase import NetworkError
+from netbase.lowlevel import ServerBase
 from netbase_threaded._listener import NetworkListener
 from netbase_threaded._stream import NetworkStream
 

@@ -6,27 +6,29 @@ import socket
 import ssl
 from typing import Any
 
-from netbase._addresses import format_peer
-from netbase._exceptions import (
+from netbase import (
     ConnectError,
     ConnectTimeout,
+    NetworkStreamInterface,
     ReadError,
     ReadTimeout,
     WriteError,
     WriteTimeout,
+    remaining,
 )
-from netbase._interfaces import NetworkStreamInterface
-from netbase._listeners import start_tls_args
-from netbase._streams import (
+from netbase.lowlevel import (
+    DEFAULT_MAX_BYTES,
     address_info,
-    busy,
+    check_data,
+    check_max_bytes,
     check_stream_socket,
+    format_peer,
     poll_readable,
     set_nodelay,
+    start_tls_args,
     stream_repr,
 )
-from netbase._timeout import remaining
-from netbase._validate import DEFAULT_MAX_BYTES, check_data, check_max_bytes
+from netbase.lowlevel import busy_error as busy
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
 
 __all__ = ["NetworkStream"]

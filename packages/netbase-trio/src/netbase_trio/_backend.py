@@ -10,18 +10,22 @@ from typing import cast
 
 import trio
 
-from netbase._addresses import format_address, format_peer
-from netbase._exceptions import ConnectError, ConnectTimeout, connect_error
-from netbase._happy_eyeballs import SocketOption, is_ip_literal
-from netbase._interfaces import AsyncLock, AsyncNetworkBackendInterface
-from netbase._listeners import (
+from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectError, ConnectTimeout
+from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    SocketOption,
+    check_backend_options,
+    check_host_port,
+    check_resolver_answer,
+    check_unix_path,
+    connect_error,
+    format_address,
+    format_peer,
+    is_ip_literal,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
 )
-from netbase._options import check_backend_options, check_unix_path
-from netbase._validate import check_host_port, check_resolver_answer
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait

@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from netbase._happy_eyeballs import (
+from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
     connect_failed,

@@ -25,8 +25,7 @@ from typing import TypeVar
 
 import trio
 
-from netbase._exceptions import TimeoutError
-from netbase._timeout import current_deadline
+from netbase import TimeoutError, current_deadline
 
 __all__ = ["Expired", "deadline_for", "trio_deadline", "wait"]
 

@@ -7,15 +7,14 @@ from typing import Any
 
 import trio
 
-from netbase._exceptions import ConnectTimeout, NetworkError
-from netbase._listeners import (
-    AsyncNetworkListenerInterface,
+from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError
+from netbase.lowlevel import (
     ListenerBase,
     accepted_peer,
     closed_listener_error,
     listening_address,
+    set_nodelay,
 )
-from netbase._streams import set_nodelay
 from netbase_trio._deadline import deadline_for, trio_deadline
 from netbase_trio._stream import NetworkStream
 

@@ -14,7 +14,7 @@ from types import TracebackType
 
 import trio
 
-from netbase._exceptions import TimeoutError
+from netbase import TimeoutError
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = [

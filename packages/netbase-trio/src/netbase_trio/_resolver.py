@@ -23,9 +23,9 @@ from typing import Protocol
 
 import trio
 
-from netbase._exceptions import ConnectTimeout, connect_error
-from netbase._happy_eyeballs import getaddrinfo_addresses
-from netbase._lookups import submit
+from netbase import ConnectTimeout
+from netbase.lowlevel import connect_error, getaddrinfo_addresses
+from netbase.lowlevel import submit_lookup as submit
 from netbase_trio._deadline import Expired, deadline_for, wait
 
 __all__ = ["Resolver", "SystemResolver"]

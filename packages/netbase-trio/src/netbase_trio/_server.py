@@ -8,8 +8,8 @@ from typing import Any
 
 import trio
 
-from netbase._exceptions import NetworkError
-from netbase._listeners import ServerBase
+from netbase import NetworkError
+from netbase.lowlevel import ServerBase
 from netbase_trio._listener import NetworkListener
 from netbase_trio._stream import NetworkStream
 

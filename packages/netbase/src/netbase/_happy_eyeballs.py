@@ -33,8 +33,10 @@ IP_BIND_ADDRESS_NO_PORT = getattr(
 )
 
 SocketOption = tuple[int, int, Any] | tuple[int, int, None, int]
+"""A socket option, as `setsockopt` takes it: `(level, option, value)` or
+`(level, option, None, length)`."""
 
-_T = TypeVar("_T")
+Conn = TypeVar("Conn")  # what a runtime calls a connection: its socket type
 
 
 def is_ip_literal(host: str) -> bool:
@@ -135,11 +137,11 @@ def new_socket(
     return sock
 
 
-class HappyEyeballs(Generic[_T]):
+class HappyEyeballs(Generic[Conn]):
     """RFC 8305's connection race, decided with no I/O and no clock of its own.
 
     The runtime owns the sockets and the waiting; this object owns every
-    decision, and holds the winning connection (a socket, of type `_T`) once
+    decision, and holds the winning connection (a socket, of type `Conn`) once
     there is one. Attempts are numbered in the order of `targets` (already
     interleaved by family, see `connection_targets`), so an address given
     twice is two attempts. A runtime runs it so:
@@ -188,7 +190,7 @@ class HappyEyeballs(Generic[_T]):
         #: the attempt that connected first, once there is one
         self.winner: int | None = None
         #: its connection: the runtime's to close if it gives up after the win
-        self.connection: _T | None = None
+        self.connection: Conn | None = None
         self._delay = delay
         self._next = 0  # the next attempt to start
         self._next_start = now  # when it is due, unless one fails first
@@ -233,7 +235,7 @@ class HappyEyeballs(Generic[_T]):
         self._next_start = math.inf if self._delay is None else now + self._delay
         return attempt
 
-    def connected(self, attempt: int, connection: _T) -> bool:
+    def connected(self, attempt: int, connection: Conn) -> bool:
         """`attempt` connected: `True` if it wins, `False` if it came too late.
 
         The race keeps a winner's `connection`; a late one is the runtime's to close.
@@ -264,7 +266,7 @@ class HappyEyeballs(Generic[_T]):
         """The `ConnectError` for a race that every attempt lost."""
         return connect_failed(host, port, self.failures)
 
-    def result(self, host: str, port: int) -> tuple[_T, str]:
+    def result(self, host: str, port: int) -> tuple[Conn, str]:
         """The winner's connection and address; `error` raised when every attempt failed."""
         if self.winner is None or self.connection is None:
             raise self.error(host, port)

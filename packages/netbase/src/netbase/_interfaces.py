@@ -331,19 +331,33 @@ class _AsyncRuntime(Protocol):
     def create_event(self) -> AsyncEvent: ...
 
 
+# One backend per async library, made on first use: it holds no resources.
+_runtime_backends: dict[str, _AsyncRuntime] = {}
+
+
 def _async_runtime() -> _AsyncRuntime:
-    """The primitives module of the async runtime running this task.
+    """The backend of the async library running this task, for its primitives.
 
     Lets a custom async backend (and a pool written against the interfaces)
-    run unchanged on asyncio and on trio.
+    run unchanged on asyncio and on trio. The primitives come from the public
+    `NetworkBackend` of `netbase_asyncio` or `netbase_trio`, which answers
+    the four methods with its own runtime's; the core imports nothing private
+    of a runtime package.
     """
     from netbase._runtime import current_async_runtime
 
     name = current_async_runtime()
-    try:
-        primitives = importlib.import_module(f"netbase_{name}._primitives")
-    except ImportError as exc:  # pragma: no cover - depends on what is installed
-        raise RuntimeError(
-            f"running under {name}, but netbase-{name} is not installed: pip install netbase-{name}"
-        ) from exc
-    return cast("_AsyncRuntime", primitives)
+    backend = _runtime_backends.get(name)
+    if backend is None:
+        try:
+            backend_class = importlib.import_module(f"netbase_{name}").NetworkBackend
+        except (ImportError, AttributeError) as exc:  # pragma: no cover - depends on install
+            raise RuntimeError(
+                f"running under {name}, but netbase-{name} is not installed: "
+                f"pip install netbase-{name}"
+            ) from exc
+        if backend_class.sleep is AsyncNetworkBackendInterface.sleep:  # pragma: no cover
+            # It would ask this function again, for ever.
+            raise RuntimeError(f"netbase_{name}.NetworkBackend does not provide its primitives")
+        backend = _runtime_backends[name] = cast("_AsyncRuntime", backend_class())
+    return backend

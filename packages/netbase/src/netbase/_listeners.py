@@ -50,6 +50,7 @@ __all__ = [
 # (4096 on Linux since 5.4). trio asks for as much as it can too: a burst of
 # clients beyond the backlog waits for SYN retransmissions, a second or more.
 DEFAULT_BACKLOG = 4096
+"""The listen queue asked for when no `backlog` is given (the OS may cap it)."""
 
 # Where serve() reports a handler that raised: the server keeps serving, and
 # the error, with its traceback, goes to this logger at ERROR level.

@@ -283,12 +283,12 @@ _waiters: list[Callable[[], object]] | None = None  # callbacks of the build in 
 
 
 def build_shared_in_thread(on_done: Callable[[], object]) -> None:
-    """Build the shared context in a short-lived thread; then call ``on_done`` there.
+    """Build the shared context in a short-lived thread; then call `on_done` there.
 
-    For event loops: the first ``start_tls(ctx=None)`` of a process loads the
+    For event loops: the first `start_tls(ctx=None)` of a process loads the
     system's trust (tens of milliseconds), and must not do it on the loop's
     thread. Callers that arrive while a build is under way wait for that one.
-    ``on_done`` is called even if the build failed (the caller's own
+    `on_done` is called even if the build failed (the caller's own
     `shared_default_context` then raises the error), and what it raises
     (a loop closed meanwhile) is ignored.
     """

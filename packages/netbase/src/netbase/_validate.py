@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from netbase._ssl import shared_default_context
 
 DEFAULT_MAX_BYTES = 65536
+"""What `read()` returns at most when no `max_bytes` is given."""
 
 # The most one read() asks the layer below for. A socket read allocates its
 # whole buffer before it knows what will arrive, so `read(10**12)` must not
