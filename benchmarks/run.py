@@ -531,8 +531,14 @@ def run(
                     for cand, wls in batches:
                         t1 = time.perf_counter()
                         values = measure(cand, wls, sizes, ports, ca, timeout)
+                        spent = time.perf_counter() - t1
                         if rnd == 0 and any(wl.name == "memory-tls" for wl in wls):
-                            memory_tls_time += time.perf_counter() - t1
+                            memory_tls_time += spent
+                        print(
+                            f"benchmarks: round {rnd + 1}: {runtime}/{cand.name}: "
+                            f"{', '.join(wl.name for wl in wls)}: {spent:.1f} s",
+                            file=sys.stderr,
+                        )
                         for wl, value in zip(wls, values, strict=True):
                             k = Results.key(runtime, cand.key, wl.name)
                             if isinstance(value, str):
