@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ FORMS = ["", "-deadline", "-deadline-op"]
 PLAIN_ORDER = [t + f for t in TWINS[:3] for f in FORMS]
 TLS_ORDER = [t + f for t in TWINS[3:] for f in FORMS] + ["connect-tls", "connect-tls-default"]
 WORKLOAD_ORDER = PLAIN_ORDER + TLS_ORDER
+#: accepting connections: a loop over a listener's accept(), and a server with a handler each
+ACCEPT_ORDER = ["accept", "accept-serve"]
 #: the workloads of the chart of ratios
-CHART_ORDER = [*PLAIN_ORDER, *TLS_ORDER[:-1], "connect-many"]
+CHART_ORDER = [*PLAIN_ORDER, *TLS_ORDER[:-1], "connect-many", *ACCEPT_ORDER]
 
 #: The targets netbase set itself: cost vs the fastest raw candidate of the same
 #: runtime, same run.
@@ -186,8 +189,9 @@ class Table:
         return statistics.median(ratios) if ratios else None
 
     def cost(self, rt: str, cand: str, wl: str) -> float | None:
-        # The floors have no default context: theirs is the stdlib one of the twin.
-        base_wl = "connect-tls" if wl == "connect-tls-default" else wl
+        # The floors have no default context: theirs is the stdlib one of the twin;
+        # nor a server: theirs is the accept loop.
+        base_wl = {"connect-tls-default": "connect-tls", "accept-serve": "accept"}.get(wl, wl)
         return self.ratio(rt, cand, wl, self.baseline(rt, base_wl), base_wl)
 
     def deadline_cost(self, rt: str, cand: str, twin: str, form: str) -> float | None:
@@ -222,7 +226,9 @@ def display(wl: str, seconds_per_unit: float) -> tuple[str, str]:
     if wl.startswith("bulk"):
         return f"{1 / seconds_per_unit / 1e6:,.0f}", "MB/s"
     unit = (
-        "µs/connect"
+        "µs/connection"
+        if wl.startswith("accept")
+        else "µs/connect"
         if wl == "connect-many"
         else "µs/cycle"
         if wl.startswith("connect")
@@ -421,8 +427,9 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         f"{s['pingpong']:,} × 64 B; connect {s['connect']:,} cycles ({s['connect_tls']:,} with "
         f"TLS); memory {s['memory']:,} idle streams; connect-many {s['connect_many']:,} "
         "connects at once; scale " + ", ".join(f"{n:,}" for n in counts) + " streams at once, "
-        f"{s['scale_round_trips']:,} round trips shared out (at least 5 each); warm-up 1/8 of "
-        "the work first",
+        f"{s['scale_round_trips']:,} round trips shared out (at least 5 each); "
+        + (f"accept {s['accept']:,} connections queued at once; " if "accept" in s else "")
+        + "warm-up 1/8 of the work first",
         f"- Method: {s['rounds']} rounds; in each round every candidate runs each workload "
         f"once (memory too; memory-tls in {min(s['memory_tls_rounds'], s['rounds'])}), candidates "
         "back to back, order rotated per round; "
@@ -431,7 +438,8 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
             if m["quick"]
             else "a fresh client process for each memory measurement and for each batch (a "
             "workload and its two deadline twins; connect-tls and connect-tls-default; "
-            "connect and connect-many; the scale workloads), in an order rotated per round"
+            "connect and connect-many; the scale workloads; accept and accept-serve), in an "
+            "order rotated per round"
         )
         + "; each workload warms up, then is timed with time.perf_counter around its loop; "
         "a failed measurement is not retried",
@@ -508,18 +516,18 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "| runtime | candidate | plain | min–max | TLS | min–max |",
         "|---|---|--:|--:|--:|--:|",
     ]
-    for rt in RUNTIME_LABEL:
-        for c in t.group(rt):
-            cells = []
-            for wl in ("memory", "memory-tls"):
-                r = t.rounds(rt, c["key"], wl)
-                errs = t.errors.get(f"{rt}|{c['key']}|{wl}")
-                if r:
-                    cells += [kib(statistics.median(r.values())), spread(wl, r)]
-                else:
-                    cells += ["failed" if errs else "–", ""]
-            if set(cells) != {"–", ""}:
-                lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
+
+    def memory_cells(rt: str, key: str) -> list[str]:
+        cells = []
+        for wl in ("memory", "memory-tls"):
+            r = t.rounds(rt, key, wl)
+            if r:
+                cells += [kib(statistics.median(r.values())), spread(wl, r)]
+            else:
+                cells += ["failed" if t.errors.get(f"{rt}|{key}|{wl}") else "–", ""]
+        return cells
+
+    lines += candidate_rows(t, memory_cells)
 
     lines += [
         "",
@@ -547,6 +555,40 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
                 cells.append(fmt(t.scale_growth(rt, c["key"])))
                 lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
 
+    if any(k.split("|")[2] in ACCEPT_ORDER for k in [*t.values, *t.errors]):
+        lines += [
+            "",
+            "## Accepting connections",
+            "",
+            f"{s.get('accept', 0):,} connections from this process to itself on loopback, "
+            "each opened with a plain blocking socket before the timer starts (the kernel "
+            "completes the handshakes and queues them in the listen backlog, the same for "
+            "every candidate), then accepted and closed, the accept side alone timed; µs per "
+            "connection, and each client must see its connection closed. accept: a loop "
+            "over the listener's accept (a blocking `socket.accept()`, `loop.sock_accept`, "
+            "a non-blocking `accept()` on `trio.lowlevel.wait_readable`; netbase's "
+            "`NetworkListener.accept()`, anyio's listener, trio's `open_tcp_listeners`). "
+            "accept-serve: the same connections through a server running a handler per "
+            "connection, which closes it (netbase's `serve()`, `asyncio.start_server`, "
+            "`trio.serve_listeners` as `trio.serve_tcp` runs it, anyio's `serve()`); its "
+            "**cost** is against the floor's accept loop. httpcore has no listener.",
+            "",
+            "| runtime | candidate | accept | cost | accept-serve | cost |",
+            "|---|---|--:|--:|--:|--:|",
+        ]
+
+        def accept_cells(rt: str, key: str) -> list[str]:
+            cells = []
+            for wl in ACCEPT_ORDER:
+                value = t.median(rt, key, wl)
+                if value is None:
+                    cells += ["failed" if t.errors.get(f"{rt}|{key}|{wl}") else "–", ""]
+                else:
+                    cells += [micro(value), fmt(t.cost(rt, key, wl))]
+            return cells
+
+        lines += candidate_rows(t, accept_cells)
+
     lines += [
         "",
         "## All measurements",
@@ -554,8 +596,13 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "| runtime | candidate | workload | median | cost vs floor | min–max |",
         "|---|---|---|--:|--:|--:|",
     ]
-    all_order = [*WORKLOAD_ORDER, "memory", "memory-tls", "connect-many"] + [
-        f"scale-{n}" for n in counts
+    all_order = [
+        *WORKLOAD_ORDER,
+        "memory",
+        "memory-tls",
+        "connect-many",
+        *(f"scale-{n}" for n in counts),
+        *ACCEPT_ORDER,
     ]
     for rt in RUNTIME_LABEL:
         for wl in all_order:
@@ -605,6 +652,18 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
     draw(t, chart)
     draw_scale(t, scale_chart, counts)
+
+
+def candidate_rows(t: Table, cells_of: Callable[[str, str], list[str]]) -> list[str]:
+    """A row per candidate measured in each runtime, its cells from `cells_of(runtime, key)`;
+    none for a candidate whose cells are all blank (a dash, or empty)."""
+    rows = []
+    for rt in RUNTIME_LABEL:
+        for c in t.group(rt):
+            cells = cells_of(rt, c["key"])
+            if not c["missing"] and not set(cells) <= {"–", ""}:
+                rows.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def micro(seconds: float | None) -> str:

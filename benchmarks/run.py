@@ -76,7 +76,7 @@ MAX_THREADS = 1_000
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # bulk | pingpong | connect | memory | connect_many | scale
+    kind: str  # bulk | pingpong | connect | memory | connect_many | scale | accept | serve
     tls: bool = False
     deadline: str = ""  # "" | "loop" | "op"
     streams: int = 1  # scale: streams at once
@@ -97,6 +97,8 @@ class Sizes:
     #: the stream counts of the scale workloads, and the round trips they share
     scale: tuple[int, ...]
     scale_round_trips: int
+    #: connections accepted (accept, serve), all queued in the listen backlog at once
+    accept: int
     rounds: int
     #: memory-tls runs in the first N rounds only: 10,000 TLS handshakes per
     #: measurement cost seconds of CPU each time
@@ -108,6 +110,8 @@ class Sizes:
             return self.connect_tls if wl.tls else self.connect
         if wl.kind == "scale":
             return self.round_trips_per_stream(wl.streams)
+        if wl.kind == "serve":
+            return self.accept
         return int(getattr(self, wl.kind))
 
     def round_trips_per_stream(self, streams: int) -> int:
@@ -124,6 +128,7 @@ FULL = Sizes(
     connect_many=1_000,
     scale=(1, 100, 1_000, 10_000),
     scale_round_trips=10_000,
+    accept=2_000,
     rounds=5,
     memory_tls_rounds=2,
     quick=False,
@@ -137,6 +142,7 @@ QUICK = Sizes(
     connect_many=20,
     scale=(1, 4, 16),
     scale_round_trips=32,
+    accept=20,
     rounds=1,
     memory_tls_rounds=1,
     quick=True,
@@ -161,6 +167,10 @@ def workloads(sizes: Sizes) -> list[Workload]:
     out += [
         Workload(f"scale-{n}", "scale", deadline="loop", streams=n, batch="scale")
         for n in sizes.scale
+    ]
+    out += [
+        Workload("accept", "accept", batch="accept"),
+        Workload("accept-serve", "serve", batch="accept"),
     ]
     return out
 
@@ -369,6 +379,10 @@ def runs(cand: Candidate, wl: Workload) -> bool:
         # The other asyncio floor, for the workloads where it can be the faster one;
         # it keeps a buffer per stream by design, so not an idle stream either.
         return wl.kind in ("bulk", "pingpong")
+    if wl.kind in ("accept", "serve"):
+        # those with a listener (accept) or a server (serve): the client class says
+        cls = importlib.import_module(GROUPS[cand.runtime]).CANDIDATES[cand.key][1]
+        return hasattr(cls, wl.kind)
     return True
 
 
@@ -409,7 +423,13 @@ def make_batches(
 
 
 def unit_of(kind: str) -> str:
-    return {"connect": "cycles", "memory": "streams", "connect_many": "connects"}.get(kind, "bytes")
+    return {
+        "connect": "cycles",
+        "memory": "streams",
+        "connect_many": "connects",
+        "accept": "connections",
+        "serve": "connections",
+    }.get(kind, "bytes")
 
 
 def measure(

@@ -6,8 +6,10 @@ import functools
 import gc
 import os
 import resource
+import socket
 import ssl
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -17,6 +19,9 @@ MESSAGE = b"x" * 64
 #: The per-operation timeout of the "-deadline" workloads: long enough never
 #: to fire, so only the cost of keeping it armed is measured.
 DEADLINE = 30.0
+#: The listen backlog of the accept workloads: room for every connection queued
+#: at once (the kernel caps it at net.core.somaxconn).
+BACKLOG = 4096
 
 
 class BenchError(Exception):
@@ -27,13 +32,14 @@ class BenchError(Exception):
 class Job:
     """One measurement: which workload, how big, against which ports."""
 
-    #: bulk | pingpong | connect | memory | connect_many | scale
+    #: bulk | pingpong | connect | memory | connect_many | scale | accept | serve
     workload: str
     tls: bool
     #: "" (none), "loop" (one scope around the timed loop) or "op" (one per operation)
     deadline: str
     #: bytes for bulk, round trips for pingpong (per stream for scale), cycles for
-    #: connect, streams for memory, concurrent connects for connect_many
+    #: connect, streams for memory, concurrent connects for connect_many,
+    #: connections for accept and serve
     size: int
     ports: dict[str, int]
     cafile: str
@@ -72,7 +78,8 @@ class Job:
 
 
 def expected_count(job: Job) -> int:
-    """What a measurement must count: bytes (bulk, pingpong, scale), cycles or streams."""
+    """What a measurement must count: bytes (bulk, pingpong, scale), cycles, streams
+    or connections (accept, serve: each accepted and closed, as its client saw)."""
     if job.workload == "pingpong":
         return job.size * len(MESSAGE)
     if job.workload == "scale":
@@ -81,8 +88,70 @@ def expected_count(job: Job) -> int:
 
 
 def per_unit(job: Job) -> int:
-    """What a time is divided by: bytes (bulk), round trips, cycles, connects."""
+    """What a time is divided by: bytes (bulk), round trips, cycles, connects, connections."""
     return job.size * job.streams if job.workload == "scale" else job.size
+
+
+@dataclass
+class Clients:
+    """The connecting side of the accept workloads, the same for every candidate.
+
+    `connect(port)` opens `n` connections one after another with plain blocking
+    sockets, before the timer starts: on loopback the kernel completes each
+    handshake by itself and queues the connection in the listen backlog, so
+    the timed loop is the accept side alone (accept, close), draining a full
+    backlog as a loaded server does. A server's handler counts each connection
+    it closed with `served()`. `close()` closes the clients' sockets.
+    """
+
+    n: int
+    socks: list[socket.socket] = field(default_factory=list)
+    handled: int = 0
+
+    def served(self) -> bool:
+        """Count one connection a handler closed; whether it was the last one."""
+        self.handled += 1
+        return self.handled == self.n
+
+    def connect(self, port: int) -> None:
+        limit = somaxconn()
+        if self.n > min(limit, BACKLOG):
+            # Past it the kernel drops the handshake's last ACK and the client
+            # retries a second later: the figure would be the retry timer's.
+            raise BenchError(
+                f"{self.n} connections do not fit the listen backlog "
+                f"(net.core.somaxconn = {limit}, backlog {BACKLOG})"
+            )
+        for _ in range(self.n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.socks.append(sock)
+            sock.connect((HOST, port))
+
+    def closed_by_server(self) -> int:
+        """How many connections the server closed: each client reads its end of stream."""
+        deadline = time.monotonic() + DEADLINE
+        count = 0
+        for sock in self.socks:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                if sock.recv(1) == b"":
+                    count += 1
+            except OSError:  # reset, or not closed in time: not counted
+                pass
+        return count
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+
+
+def somaxconn() -> int:
+    """The kernel's cap on a listen backlog (4096 where it cannot be read)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return BACKLOG
 
 
 def bulk_request(nbytes: int) -> bytes:

@@ -9,6 +9,12 @@ Deadlines on equal terms, two forms for every candidate:
 - one scope per operation (the loops' ``op`` branches): the same scopes
   entered around each call, httpcore's ``timeout=``.
 
+Accepting (accept: a loop over an accept call; serve: a server calling a
+handler per connection): the floor is ``loop.sock_accept`` on a listening
+socket; the runtime's own server is ``asyncio.start_server`` (the streams
+candidate); anyio's listener does both; httpcore has no listener. Each
+handler closes its stream before it is counted.
+
 The workload driver (``measure``) is shared with the trio group.
 """
 
@@ -16,18 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks.clients._common import (
+    BACKLOG,
     CHUNK,
     DEADLINE,
     HOST,
     MESSAGE,
     TLS_HOSTNAME,
     BenchError,
+    Clients,
     Job,
     bulk_request,
     rss_bytes,
@@ -138,6 +147,19 @@ class RawProtocol:
         proto.transport.close()
         await proto.done
 
+    async def accept(self, clients: Clients) -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        with socket.create_server((HOST, 0), backlog=BACKLOG) as listener:
+            listener.setblocking(False)
+            clients.connect(listener.getsockname()[1])
+            sock_accept, n = loop.sock_accept, clients.n
+            t0 = time.perf_counter()
+            for _ in range(n):
+                conn, _ = await sock_accept(listener)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.close()
+            return time.perf_counter() - t0, n
+
 
 class RawBufferedProtocol(RawProtocol):
     name = "raw asyncio.BufferedProtocol"
@@ -192,6 +214,34 @@ class Streams:
         rw[1].close()
         with contextlib.suppress(OSError):
             await rw[1].wait_closed()
+
+    async def serve(self, clients: Clients) -> tuple[float, int]:
+        done = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self.close((reader, writer))
+            if clients.served():
+                done.set()
+
+        # A socket listening already: asyncio's server listens when it starts serving.
+        sock = socket.create_server((HOST, 0), backlog=BACKLOG)
+        try:
+            server = await asyncio.start_server(
+                handle, sock=sock, backlog=BACKLOG, start_serving=False
+            )
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            clients.connect(sock.getsockname()[1])
+            t0 = time.perf_counter()
+            await server.start_serving()
+            await bounded(done.wait())
+            seconds = time.perf_counter() - t0
+        finally:
+            server.close()
+            await server.wait_closed()
+        return seconds, clients.handled
 
 
 class AnyIO:
@@ -261,6 +311,32 @@ class AnyIO:
 
     async def close(self, stream: Any) -> None:
         await stream.aclose()
+
+    async def accept(self, clients: Clients) -> tuple[float, int]:
+        anyio = self.anyio
+        async with await anyio.create_tcp_listener(local_host=HOST, backlog=BACKLOG) as multi:
+            listener = multi.listeners[0]
+            clients.connect(listener.extra(anyio.abc.SocketAttribute.local_port))
+            return await accept_and_aclose(listener.accept, clients.n)
+
+    async def serve(self, clients: Clients) -> tuple[float, int]:
+        anyio = self.anyio
+        done = anyio.Event()
+
+        async def handle(stream: Any) -> None:
+            await stream.aclose()
+            if clients.served():
+                done.set()
+
+        async with await anyio.create_tcp_listener(local_host=HOST, backlog=BACKLOG) as multi:
+            clients.connect(multi.extra(anyio.abc.SocketAttribute.local_port))
+            async with anyio.create_task_group() as tg:
+                t0 = time.perf_counter()
+                tg.start_soon(multi.serve, handle)
+                await self.in_scope(done.wait())
+                seconds = time.perf_counter() - t0
+                tg.cancel_scope.cancel()
+        return seconds, clients.handled
 
 
 class HttpcoreAsync:
@@ -408,6 +484,40 @@ class NetbaseAsync:
     async def close(self, stream: Any) -> None:
         await stream.close()
 
+    def event(self) -> Any:
+        """An event of the runtime underneath."""
+        return asyncio.Event()
+
+    async def accept(self, clients: Clients) -> tuple[float, int]:
+        listener = await self.backend.listen(HOST, 0, backlog=BACKLOG)
+        async with listener:
+            clients.connect(listener.port)
+            accept, n = listener.accept, clients.n
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await (await accept()).close()
+            return time.perf_counter() - t0, n
+
+    async def serve(self, clients: Clients) -> tuple[float, int]:
+        done = self.event()
+
+        async def handle(stream: Any) -> None:
+            await stream.close()  # serve() would close it after: closed before it is counted
+            if clients.served():
+                done.set()
+
+        server = self.backend.serve(HOST, 0, handle, backlog=BACKLOG)
+        try:
+            clients.connect(server.port)  # it listens from here, accepts inside `async with`
+        except BaseException:
+            await server.listener.close()
+            raise
+        t0 = time.perf_counter()
+        async with server:
+            await self.in_scope(done.wait())
+            seconds = time.perf_counter() - t0
+        return seconds, clients.handled
+
 
 CANDIDATES: dict[str, tuple[str, type[Any]]] = {
     "raw": ("asyncio", RawProtocol),
@@ -417,6 +527,15 @@ CANDIDATES: dict[str, tuple[str, type[Any]]] = {
     "httpcore": ("httpcore", HttpcoreAsync),
     "netbase": ("netbase_asyncio", NetbaseAsync),
 }
+
+
+async def accept_and_aclose(accept: Callable[[], Awaitable[Any]], n: int) -> tuple[float, int]:
+    """Time `n` accepts of anyio's or trio's listener, each stream closed at once."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await (await accept()).aclose()
+    return time.perf_counter() - t0, n
+
 
 Gather = Callable[[list[Callable[[], Awaitable[Any]]]], Awaitable[list[Any]]]
 
@@ -474,6 +593,12 @@ async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[
         for s in streams:
             await cand.close(s)
         return {"seconds": seconds, "count": sum(counts)}
+    if job.workload in ("accept", "serve"):
+        for n in (warmup_size(job.size), job.size):
+            with contextlib.closing(Clients(n)) as clients:
+                seconds, handled = await getattr(cand, job.workload)(clients)
+                count = min(handled, clients.closed_by_server())
+        return {"seconds": seconds, "count": count}
     if job.workload == "connect":
         await cand.connect(job, warmup_size(job.size), job.op)
         seconds, count = await _timed(cand, job, lambda op: cand.connect(job, job.size, op))

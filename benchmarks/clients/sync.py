@@ -14,6 +14,10 @@ Deadlines, two forms for every candidate:
 
 Many streams at once (connect_many, scale) run one thread per stream: that is
 what a blocking library offers.
+
+Accepting (accept: a loop over `accept()`; serve: a server calling a handler per
+connection): the floor is a blocking socket's `accept()`; httpcore has no
+listener.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchmarks.clients._common import (
+    BACKLOG,
     CHUNK,
     DEADLINE,
     HOST,
     MESSAGE,
     TLS_HOSTNAME,
     BenchError,
+    Clients,
     Job,
     bulk_request,
     rss_bytes,
@@ -116,6 +122,18 @@ class RawSocket:
 
     def close(self, sock: Any) -> None:
         sock.close()
+
+    def accept(self, clients: Clients) -> tuple[float, int]:
+        with socket.create_server((HOST, 0), backlog=BACKLOG) as listener:
+            clients.connect(listener.getsockname()[1])
+            accept, n = listener.accept, clients.n
+            t0 = time.perf_counter()
+            for _ in range(n):
+                conn, _ = accept()
+                # as the connect loop's socket, and as a server that will talk does
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.close()
+            return time.perf_counter() - t0, n
 
 
 class HttpcoreSync:
@@ -277,6 +295,36 @@ class NetbaseThreaded:
     def close(self, stream: Any) -> None:
         stream.close()
 
+    def accept(self, clients: Clients) -> tuple[float, int]:
+        with self.backend.listen(HOST, 0, backlog=BACKLOG) as listener:
+            clients.connect(listener.port)
+            accept, n = listener.accept, clients.n
+            t0 = time.perf_counter()
+            for _ in range(n):
+                accept().close()
+            return time.perf_counter() - t0, n
+
+    def serve(self, clients: Clients) -> tuple[float, int]:
+        lock, done = threading.Lock(), threading.Event()
+
+        def handle(stream: Any) -> None:
+            stream.close()  # serve() would close it after: closed before it is counted
+            with lock:
+                if clients.served():
+                    done.set()
+
+        server = self.backend.serve(HOST, 0, handle, backlog=BACKLOG)
+        try:
+            clients.connect(server.port)  # it listens from here, accepts inside `with`
+        except BaseException:
+            server.listener.close()
+            raise
+        t0 = time.perf_counter()
+        with server:
+            done.wait(DEADLINE)
+            seconds = time.perf_counter() - t0
+        return seconds, clients.handled
+
 
 CANDIDATES: dict[str, tuple[str, type[Any]]] = {
     # key: (the module it needs, class)
@@ -361,6 +409,12 @@ def run(key: str, job: Job) -> dict[str, float]:
         for s in streams:
             cand.close(s)
         return {"seconds": seconds, "count": sum(counts)}
+    if job.workload in ("accept", "serve"):
+        for n in (warmup_size(job.size), job.size):
+            with contextlib.closing(Clients(n)) as clients:
+                seconds, handled = getattr(cand, job.workload)(clients)
+                count = min(handled, clients.closed_by_server())
+        return {"seconds": seconds, "count": count}
     if job.workload == "connect":
         cand.connect(job, warmup_size(job.size), job.deadline)
         t0 = time.perf_counter()

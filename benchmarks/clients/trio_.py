@@ -7,26 +7,41 @@ with none of the checks trio's streams add. The workload driver and the anyio,
 httpcore and netbase candidates are the asyncio group's: they are written
 against those libraries' own APIs, which do not change with the runtime
 underneath.
+
+Accepting: the floor's loop is a non-blocking socket's ``accept()`` on
+``wait_readable``; trio's own listener is ``open_tcp_listeners`` (a
+``SocketListener``, whose ``accept()`` the accept loop calls) and its server
+``serve_listeners``, which ``serve_tcp`` runs on them (started here after the
+connections are queued).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks.clients._common import (
+    BACKLOG,
     CHUNK,
     DEADLINE,
     HOST,
     MESSAGE,
     TLS_HOSTNAME,
     BenchError,
+    Clients,
     Job,
     bulk_request,
 )
-from benchmarks.clients.aio import AnyIO, HttpcoreAsync, NetbaseAsync, measure
+from benchmarks.clients.aio import (
+    AnyIO,
+    HttpcoreAsync,
+    NetbaseAsync,
+    accept_and_aclose,
+    measure,
+)
 
 
 class _Plain:
@@ -208,9 +223,57 @@ class TrioSocket:
     async def close(self, stream: Any) -> None:
         await stream.aclose()
 
+    async def accept(self, clients: Clients) -> tuple[float, int]:
+        wait_readable = self.trio.lowlevel.wait_readable
+        with socket.create_server((HOST, 0), backlog=BACKLOG) as listener:
+            listener.setblocking(False)
+            clients.connect(listener.getsockname()[1])
+            n = clients.n
+            t0 = time.perf_counter()
+            for _ in range(n):
+                while True:
+                    try:
+                        conn, _ = listener.accept()
+                    except BlockingIOError:
+                        await wait_readable(listener)
+                    else:
+                        break
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.close()
+            return time.perf_counter() - t0, n
+
 
 class TrioStreams(TrioSocket):
     name = "trio streams"
+
+    async def accept(self, clients: Clients) -> tuple[float, int]:
+        (listener,) = await self.trio.open_tcp_listeners(0, host=HOST, backlog=BACKLOG)
+        async with listener:
+            clients.connect(listener.socket.getsockname()[1])
+            return await accept_and_aclose(listener.accept, clients.n)
+
+    async def serve(self, clients: Clients) -> tuple[float, int]:
+        trio = self.trio
+        done = trio.Event()
+
+        async def handle(stream: Any) -> None:
+            await stream.aclose()
+            if clients.served():
+                done.set()
+
+        listeners = await trio.open_tcp_listeners(0, host=HOST, backlog=BACKLOG)
+        try:
+            clients.connect(listeners[0].socket.getsockname()[1])
+            async with trio.open_nursery() as nursery:
+                t0 = time.perf_counter()
+                nursery.start_soon(trio.serve_listeners, handle, listeners)
+                await self.in_scope(done.wait())
+                seconds = time.perf_counter() - t0
+                nursery.cancel_scope.cancel()
+        finally:
+            for listener in listeners:
+                await listener.aclose()
+        return seconds, clients.handled
 
     async def open(self, job: Job) -> Any:
         stream = await self.trio.open_tcp_stream(HOST, job.port)
@@ -234,6 +297,11 @@ class HttpcoreTrio(HttpcoreAsync):
 class NetbaseTrio(NetbaseAsync):
     name = "netbase_trio"
     module = "netbase_trio"
+
+    def event(self) -> Any:
+        import trio
+
+        return trio.Event()
 
 
 CANDIDATES: dict[str, tuple[str, type[Any]]] = {
