@@ -28,7 +28,11 @@ The names, by what they are for:
   I/O and no clock; `connection_targets`, `due_attempts`, `new_socket`,
   `sockaddr_for`, `is_ip_literal`, `getaddrinfo_addresses` and the
   `SocketOption` type are what a runtime needs to run it.
-- **Streams**: `format_address`, `format_peer` and `stream_repr` write
+- **Streams**: `StreamBase` is what the three streams share (the state
+  `OPEN` / `BROKEN` / `CLOSED`, the mapping of a native failure to
+  `ReadError` / `WriteError` / `ConnectError`, the read-ahead of
+  `is_readable`, `get_extra_info`, the checks opening `start_tls`);
+  `format_address`, `format_peer` and `stream_repr` write
   addresses as the messages and reprs do; `address_info` answers
   `get_extra_info("client_addr" | "server_addr")`; `set_nodelay` and
   `poll_readable` are socket helpers; `busy_error` is the error for a second
@@ -87,6 +91,10 @@ from netbase._options import check_backend_options, check_unix_path
 from netbase._runtime import current_async_runtime
 from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
+    BROKEN,
+    CLOSED,
+    OPEN,
+    StreamBase,
     address_info,
     check_stream_socket,
     poll_readable,
@@ -106,13 +114,17 @@ from netbase._validate import (
 )
 
 __all__ = [
+    "BROKEN",
+    "CLOSED",
     "DEFAULT_BACKLOG",
     "DEFAULT_MAX_BYTES",
     "HappyEyeballs",
     "ListenerBase",
     "Lookup",
+    "OPEN",
     "ServerBase",
     "SocketOption",
+    "StreamBase",
     "accepted_peer",
     "address_info",
     "build_shared_in_thread",
