@@ -33,11 +33,11 @@ from netbase.lowlevel import (
 )
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
+from netbase_asyncio._deadline import Expired, run_until
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._server import Server
 from netbase_asyncio._stream import NetworkStream
-from netbase_asyncio._timer import Expired, run_until
 from netbase_asyncio._transports import StreamProtocol
 
 __all__ = ["NetworkBackend"]

@@ -31,7 +31,7 @@ from netbase.lowlevel import (
     new_socket,
     sockaddr_for,
 )
-from netbase_asyncio._timer import Expired, run_until
+from netbase_asyncio._deadline import Expired, run_until
 
 __all__ = ["can_loop_connect", "loop_connect", "open_tcp_socket"]
 

@@ -9,8 +9,8 @@ import time
 
 from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError, current_deadline
 from netbase.lowlevel import ListenerBase, accepted_peer, closed_listener_error, listening_address
+from netbase_asyncio._deadline import Expired, run_until
 from netbase_asyncio._stream import NetworkStream
-from netbase_asyncio._timer import Expired, run_until
 
 __all__ = ["NetworkListener"]
 

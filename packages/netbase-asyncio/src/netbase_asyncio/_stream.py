@@ -37,7 +37,7 @@ from netbase.lowlevel import (
     shared_default_context_ready,
 )
 from netbase.lowlevel import busy_error as busy
-from netbase_asyncio._timer import Deadline, Expired
+from netbase_asyncio._deadline import Deadline, Expired
 from netbase_asyncio._transports import (
     RECV_CHUNK,
     WRITE_SLICE,

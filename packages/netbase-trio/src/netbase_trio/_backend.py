@@ -28,7 +28,7 @@ from netbase.lowlevel import (
 )
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
-from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
+from netbase_trio._deadline import Expired, deadline_for, run_until, trio_deadline
 from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
 from netbase_trio._server import Server
@@ -126,7 +126,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         try:
             for option in self._socket_options:
                 sock.setsockopt(*option)
-            await wait(lambda s: connect_socket(s, address), sock, deadline)
+            await run_until(lambda s: connect_socket(s, address), sock, deadline)
         except Expired as exc:
             sock.close()
             raise ConnectTimeout(f"{address!r}: timed out connecting") from exc

@@ -26,7 +26,7 @@ import trio
 from netbase import ConnectTimeout
 from netbase.lowlevel import connect_error, getaddrinfo_addresses
 from netbase.lowlevel import submit_lookup as submit
-from netbase_trio._deadline import Expired, deadline_for, wait
+from netbase_trio._deadline import Expired, deadline_for, run_until
 
 __all__ = ["Resolver", "SystemResolver"]
 
@@ -51,7 +51,7 @@ class SystemResolver:
             getaddrinfo_addresses, host, port, notify=lambda: token.run_sync_soon(done.set)
         )
         try:
-            await wait(_wait_event, done, deadline)
+            await run_until(_wait_event, done, deadline)
         except Expired as exc:
             lookup.abandon()
             raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc

@@ -20,7 +20,9 @@ The names, by what they are for:
   `check_resolver_answer` for what a resolver returned.
 - **Deadlines**: [`netbase.current_deadline()`][netbase.current_deadline] and
   [`netbase.remaining()`][netbase.remaining] read the effective deadline; a
-  backend waits on its own runtime until then.
+  backend waits on its own runtime until then, and raises `Expired` from
+  its wait when the deadline cuts it (each operation maps it to its
+  timeout).
 - **Errors**: `connect_error` and `connect_failed` build the
   [`ConnectError`][netbase.ConnectError] of a failed connection, naming the
   host and port, with every cause kept.
@@ -104,6 +106,7 @@ from netbase._streams import (
 from netbase._streams import (
     busy as busy_error,
 )
+from netbase._timeout import Expired
 from netbase._validate import (
     DEFAULT_MAX_BYTES,
     check_data,
@@ -118,6 +121,7 @@ __all__ = [
     "CLOSED",
     "DEFAULT_BACKLOG",
     "DEFAULT_MAX_BYTES",
+    "Expired",
     "HappyEyeballs",
     "ListenerBase",
     "Lookup",
