@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from netbase import (
     AsyncLock,
     AsyncNetworkBackendInterface,
-    ConnectError,
     ConnectTimeout,
     current_deadline,
     remaining,
@@ -24,12 +23,15 @@ from netbase.lowlevel import (
     check_host_port,
     check_resolver_answer,
     check_unix_path,
+    close_on_failure,
     connect_error,
     connection_targets,
     is_ip_literal,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
+    resolve_errors,
+    unix_connect_errors,
 )
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
@@ -104,14 +106,11 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             happy_eyeballs_delay=self._happy_eyeballs_delay,
             deadline=deadline,
         )
-        try:
-            return await NetworkStream._open(sock, None, host, from_backend=True)
-        except OSError as exc:
-            sock.close()
-            raise connect_error(host, port, str(exc)) from exc
-        except BaseException:
-            sock.close()
-            raise
+        with close_on_failure(sock):
+            try:
+                return await NetworkStream._open(sock, None, host, from_backend=True)
+            except OSError as exc:
+                raise connect_error(host, port, str(exc)) from exc
 
     async def _resolve(self, host: str, port: int, deadline: float) -> Sequence[str]:
         """The resolver's answer, under the deadline whatever the resolver does."""
@@ -121,17 +120,11 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                 f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
                 "on asyncio (async def resolve(host, port))"
             )
-        try:
+        with resolve_errors(host, port, (Expired,)):
             if deadline == math.inf:
                 answer = await lookup  # no task to run it in: nothing to cancel it with
             else:
                 answer = await run_until(asyncio.ensure_future(lookup), deadline)
-        except Expired as exc:
-            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
-        except ConnectError:
-            raise
-        except OSError as exc:
-            raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
         return check_resolver_answer(self._resolver, host, answer)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
@@ -139,7 +132,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         address = check_unix_path(path)
         remaining(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
+        with unix_connect_errors(address, (Expired,)), close_on_failure(sock):
             for option in self._socket_options:
                 sock.setsockopt(*option)
             sock.setblocking(False)
@@ -148,15 +141,6 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                 asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
             )
             return await NetworkStream._open(sock, None, None, from_backend=True)
-        except Expired as exc:
-            sock.close()
-            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"{address!r}: {exc}") from exc
-        except BaseException:
-            sock.close()
-            raise
 
     async def listen(
         self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG

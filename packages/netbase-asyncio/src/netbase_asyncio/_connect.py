@@ -23,8 +23,9 @@ from netbase import ConnectTimeout
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
+    attempt_errors,
+    close_on_failure,
     connect_error,
-    connect_failed,
     connection_targets,
     due_attempts,
     format_address,
@@ -91,15 +92,11 @@ async def loop_connect(
     """
     loop = asyncio.get_running_loop()
     connecting = loop.create_connection(lambda: protocol, address, port)
-    try:
+    with attempt_errors(host, port, address, (Expired,)):
         if deadline == math.inf:
             transport, _ = await connecting
         else:
             transport, _ = await run_until(asyncio.ensure_future(connecting), deadline)
-    except Expired as exc:
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except OSError as exc:
-        raise connect_failed(host, port, [(address, exc)]) from exc
     return transport
 
 
@@ -117,21 +114,14 @@ async def _connect_single(
     except OSError as exc:
         raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
     sock.setblocking(False)
-    try:
+    # Closed here, not inside the task: a task cancelled before its first
+    # step (a deadline already passed) never runs a line of its own.
+    with attempt_errors(host, port, address, (Expired,)), close_on_failure(sock):
         connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
         if deadline == math.inf:
             await connecting
         else:
             await run_until(asyncio.ensure_future(connecting), deadline)
-    except BaseException as exc:
-        # Closed here, not inside the task: a task cancelled before its first
-        # step (a deadline already passed) never runs a line of its own.
-        sock.close()
-        if isinstance(exc, Expired):
-            raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-        if isinstance(exc, OSError):
-            raise connect_failed(host, port, [(address, exc)]) from exc
-        raise
     return sock
 
 

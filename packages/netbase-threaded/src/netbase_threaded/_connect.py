@@ -27,8 +27,9 @@ from netbase import ConnectTimeout
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
+    attempt_errors,
+    close_on_failure,
     connect_error,
-    connect_failed,
     connection_targets,
     due_attempts,
     format_address,
@@ -77,7 +78,7 @@ def _connect_single(
         sock = new_socket(family, local_address, socket_options)
     except OSError as exc:
         raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
-    try:
+    with attempt_errors(host, port, address, (TimeoutError,)), close_on_failure(sock):
         if deadline == math.inf:
             sock.connect(sockaddr)
         else:
@@ -87,14 +88,6 @@ def _connect_single(
             sock.settimeout(left)
             sock.connect(sockaddr)
             sock.settimeout(None)
-    except TimeoutError as exc:
-        sock.close()
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except BaseException as exc:
-        sock.close()
-        if isinstance(exc, OSError):
-            raise connect_failed(host, port, [(address, exc)]) from exc
-        raise
     return sock
 
 

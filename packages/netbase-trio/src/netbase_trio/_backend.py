@@ -10,7 +10,7 @@ from typing import cast
 
 import trio
 
-from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectError, ConnectTimeout
+from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectTimeout
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
     SocketOption,
@@ -18,6 +18,7 @@ from netbase.lowlevel import (
     check_host_port,
     check_resolver_answer,
     check_unix_path,
+    close_on_failure,
     connect_error,
     format_address,
     format_peer,
@@ -25,6 +26,8 @@ from netbase.lowlevel import (
     listen_socket,
     listen_unix_socket,
     prepare_serve,
+    resolve_errors,
+    unix_connect_errors,
 )
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
@@ -99,12 +102,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
                     f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
                     "on trio (async def resolve(host, port))"
                 )
-            try:
+            with resolve_errors(host, port):
                 answer = await pending
-            except ConnectError:
-                raise
-            except OSError as exc:
-                raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
             addresses = check_resolver_answer(self._resolver, host, answer)
         step[0] = "connecting"
         sock, address = await open_tcp_socket(
@@ -123,19 +122,10 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         address = check_unix_path(path)
         deadline = deadline_for(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
+        with unix_connect_errors(address, (Expired,)), close_on_failure(sock):
             for option in self._socket_options:
                 sock.setsockopt(*option)
             await run_until(lambda s: connect_socket(s, address), sock, deadline)
-        except Expired as exc:
-            sock.close()
-            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"{address!r}: {exc}") from exc
-        except BaseException:
-            sock.close()
-            raise
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     async def listen(

@@ -30,7 +30,8 @@ import trio
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
-    connect_failed,
+    attempt_errors,
+    close_on_failure,
     connection_targets,
     new_socket,
     sockaddr_for,
@@ -64,11 +65,8 @@ async def _attempt(
 ) -> socket.socket:
     family, sockaddr = sockaddr_for(address, port)
     sock = new_socket(family, local_address, socket_options)
-    try:
+    with close_on_failure(sock):
         await connect_socket(sock, sockaddr)
-    except BaseException:
-        sock.close()
-        raise
     return sock
 
 
@@ -84,10 +82,8 @@ async def open_tcp_socket(
     """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        try:
+        with attempt_errors(host, port, targets[0]):
             return await _attempt(targets[0], port, local_address, socket_options), targets[0]
-        except OSError as exc:
-            raise connect_failed(host, port, [(targets[0], exc)]) from exc
     return await _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay)
 
 

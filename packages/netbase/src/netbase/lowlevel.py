@@ -25,7 +25,11 @@ The names, by what they are for:
   timeout).
 - **Errors**: `connect_error` and `connect_failed` build the
   [`ConnectError`][netbase.ConnectError] of a failed connection, naming the
-  host and port, with every cause kept.
+  host and port, with every cause kept. Around a connect's waits,
+  `resolve_errors`, `attempt_errors` and `unix_connect_errors` (three uses
+  of `map_errors`) map a native failure (or the runtime's timeout) to it,
+  and `close_on_failure` closes the socket when anything goes wrong, a
+  cancellation included.
 - **Connecting**: `HappyEyeballs` decides RFC 8305's connection race with no
   I/O and no clock; `connection_targets`, `due_attempts`, `new_socket`,
   `sockaddr_for`, `is_ip_literal`, `getaddrinfo_addresses` and the
@@ -63,6 +67,13 @@ primitives.
 from __future__ import annotations
 
 from netbase._addresses import format_address, format_peer
+from netbase._connecting import (
+    attempt_errors,
+    close_on_failure,
+    map_errors,
+    resolve_errors,
+    unix_connect_errors,
+)
 from netbase._exceptions import connect_error
 from netbase._happy_eyeballs import (
     HappyEyeballs,
@@ -131,6 +142,7 @@ __all__ = [
     "StreamBase",
     "accepted_peer",
     "address_info",
+    "attempt_errors",
     "build_shared_in_thread",
     "busy_error",
     "check_backend_options",
@@ -141,6 +153,7 @@ __all__ = [
     "check_stream_socket",
     "check_tls_args",
     "check_unix_path",
+    "close_on_failure",
     "closed_listener_error",
     "connect_error",
     "connect_failed",
@@ -154,13 +167,16 @@ __all__ = [
     "listen_socket",
     "listen_unix_socket",
     "listening_address",
+    "map_errors",
     "new_socket",
     "poll_readable",
     "prepare_serve",
+    "resolve_errors",
     "set_nodelay",
     "shared_default_context_ready",
     "sockaddr_for",
     "start_tls_args",
     "stream_repr",
     "submit_lookup",
+    "unix_connect_errors",
 ]
