@@ -108,7 +108,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         )
         with close_on_failure(sock):
             try:
-                return await NetworkStream._open(sock, None, host, from_backend=True)
+                return await NetworkStream._adopt(sock, None, host)
             except OSError as exc:
                 raise connect_error(host, port, str(exc)) from exc
 
@@ -140,7 +140,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             await run_until(
                 asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
             )
-            return await NetworkStream._open(sock, None, None, from_backend=True)
+            return await NetworkStream._adopt(sock, None, None)
 
     async def listen(
         self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG

@@ -8,7 +8,14 @@ import socket
 import time
 
 from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError, current_deadline
-from netbase.lowlevel import ListenerBase, accepted_peer, closed_listener_error, listening_address
+from netbase.lowlevel import (
+    ListenerBase,
+    accepted_peer,
+    close_on_failure,
+    closed_listener_error,
+    listening_address,
+    set_nodelay,
+)
 from netbase_asyncio._deadline import Expired, run_until
 from netbase_asyncio._stream import NetworkStream
 
@@ -67,13 +74,12 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
                 await run_until(asyncio.shield(self._watch()), deadline)
             except Expired as exc:
                 raise ConnectTimeout(f"timed out waiting for a connection on {self!r}") from exc
-        try:
-            return await NetworkStream._open(conn, accepted_peer(self._address, peer), None)
-        except BaseException as exc:
-            conn.close()
-            if isinstance(exc, OSError):
+        with close_on_failure(conn):
+            try:
+                set_nodelay(conn)
+                return await NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
+            except OSError as exc:
                 raise NetworkError(f"accepting a connection on {self!r} failed: {exc}") from exc
-            raise
 
     def _watch(self) -> asyncio.Future[None]:
         readable = self._readable

@@ -65,7 +65,7 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         self,
         protocol: StreamProtocol,
         sock: socket.socket,
-        peer: Any,
+        peer: str,
         *,
         hostname: str | None = None,
     ) -> None:
@@ -74,7 +74,7 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         assert protocol.transport is not None
         self._transport = protocol.transport
         self._sock = sock
-        self._peer = format_peer(peer)
+        self._peer = peer
         self._hostname = hostname
         self._top: Layer = protocol
         self._tls = False
@@ -98,17 +98,18 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         the caller.
         """
         peer = check_stream_socket(sock, "NetworkStream.from_socket()")
-        return await cls._open(sock, peer, hostname)
+        set_nodelay(sock)
+        return await cls._adopt(sock, format_peer(peer), hostname)
 
     @classmethod
-    async def _open(
-        cls, sock: socket.socket, peer: Any, hostname: str | None, *, from_backend: bool = False
+    async def _adopt(
+        cls, sock: socket.socket, peer: str | None, hostname: str | None
     ) -> NetworkStream:
-        """Put `sock` on the running loop.
+        """The backend's constructor: put `sock`, connected, on the running loop.
 
-        The backend's sockets already have TCP_NODELAY, and their peer address
-        is the one the loop reads for its transport (`peer=None`): no second
-        system call for either.
+        As on the other runtimes, the socket is known good (TCP_NODELAY set)
+        and `peer` is written as the repr writes it; `None` reads it from the
+        transport the loop makes (no second system call).
         """
         loop = asyncio.get_running_loop()
         protocol = StreamProtocol(loop)
@@ -116,12 +117,10 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         if sock.family == socket.AF_UNIX:
             await loop.create_unix_connection(lambda: protocol, sock=sock)
         else:
-            if not from_backend:
-                set_nodelay(sock)
             await loop.create_connection(lambda: protocol, sock=sock)
         if peer is None:
             assert protocol.transport is not None
-            peer = protocol.transport.get_extra_info("peername")
+            peer = format_peer(protocol.transport.get_extra_info("peername"))
         return cls(protocol, sock, peer, hostname=hostname)
 
     @classmethod
@@ -134,7 +133,8 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         transport = protocol.transport
         assert transport is not None
         sock = cast("socket.socket", transport.get_extra_info("socket"))
-        return cls(protocol, sock, transport.get_extra_info("peername"), hostname=hostname)
+        peer = format_peer(transport.get_extra_info("peername"))
+        return cls(protocol, sock, peer, hostname=hostname)
 
     # -- reading and writing -------------------------------------------------
 
