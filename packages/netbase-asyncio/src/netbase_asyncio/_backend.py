@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import os
 import socket
@@ -18,10 +17,11 @@ from netbase import (
 )
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    BackendOptions,
     SocketOption,
-    check_backend_options,
     check_host_port,
     check_resolver_answer,
+    check_resolver_call,
     check_unix_path,
     close_on_failure,
     connect_error,
@@ -45,7 +45,7 @@ from netbase_asyncio._transports import StreamProtocol
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(AsyncNetworkBackendInterface):
+class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
     """Opens TCP and UNIX streams on the running asyncio loop (uvloop included).
 
     Every option is keyword-only and optional:
@@ -61,6 +61,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -69,12 +71,9 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.
@@ -115,11 +114,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
     async def _resolve(self, host: str, port: int, deadline: float) -> Sequence[str]:
         """The resolver's answer, under the deadline whatever the resolver does."""
         lookup = self._resolver.resolve(host, port)
-        if not inspect.isawaitable(lookup):
-            raise TypeError(
-                f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
-                "on asyncio (async def resolve(host, port))"
-            )
+        check_resolver_call(self._resolver, lookup, "asyncio")
         with resolve_errors(host, port, (Expired,)):
             if deadline == math.inf:
                 answer = await lookup  # no task to run it in: nothing to cancel it with

@@ -15,7 +15,7 @@ from netbase import (
 )
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
-    check_backend_options,
+    BackendOptions,
     check_host_port,
     check_resolver_answer,
     check_unix_path,
@@ -37,7 +37,7 @@ from netbase_threaded._stream import NetworkStream
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(NetworkBackendInterface):
+class NetworkBackend(BackendOptions, NetworkBackendInterface):
     """Opens TCP and UNIX streams on blocking sockets.
 
     Every option is keyword-only and optional:
@@ -52,6 +52,8 @@ class NetworkBackend(NetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -60,12 +62,9 @@ class NetworkBackend(NetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -13,10 +12,11 @@ import trio
 from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectTimeout
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    BackendOptions,
     SocketOption,
-    check_backend_options,
     check_host_port,
     check_resolver_answer,
+    check_resolver_call,
     check_unix_path,
     close_on_failure,
     connect_error,
@@ -40,7 +40,7 @@ from netbase_trio._stream import NetworkStream
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(AsyncNetworkBackendInterface):
+class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
     """Opens TCP and UNIX streams on trio.
 
     Every option is keyword-only and optional:
@@ -56,6 +56,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -64,12 +66,9 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.
@@ -97,11 +96,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             addresses: Sequence[str] = [host]
         else:
             pending = self._resolver.resolve(host, port)
-            if not inspect.isawaitable(pending):
-                raise TypeError(
-                    f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
-                    "on trio (async def resolve(host, port))"
-                )
+            check_resolver_call(self._resolver, pending, "trio")
             with resolve_errors(host, port):
                 answer = await pending
             addresses = check_resolver_answer(self._resolver, host, answer)

@@ -16,7 +16,8 @@ The names, by what they are for:
   `TypeError` or `ValueError` before any I/O: `check_host_port`,
   `check_max_bytes` (and `DEFAULT_MAX_BYTES`), `check_data`,
   `check_tls_args`, `start_tls_args`, `check_unix_path`,
-  `check_backend_options`, `check_stream_socket`, and
+  `check_backend_options` (kept by the `BackendOptions` base of a backend),
+  `check_stream_socket`, and `check_resolver_call` and
   `check_resolver_answer` for what a resolver returned.
 - **Deadlines**: [`netbase.current_deadline()`][netbase.current_deadline] and
   [`netbase.remaining()`][netbase.remaining] read the effective deadline; a
@@ -100,7 +101,7 @@ from netbase._listeners import (
 )
 from netbase._lookups import Lookup
 from netbase._lookups import submit as submit_lookup
-from netbase._options import check_backend_options, check_unix_path
+from netbase._options import BackendOptions, check_backend_options, check_unix_path
 from netbase._runtime import current_async_runtime
 from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
@@ -124,10 +125,12 @@ from netbase._validate import (
     check_host_port,
     check_max_bytes,
     check_resolver_answer,
+    check_resolver_call,
     check_tls_args,
 )
 
 __all__ = [
+    "BackendOptions",
     "BROKEN",
     "CLOSED",
     "DEFAULT_BACKLOG",
@@ -150,6 +153,7 @@ __all__ = [
     "check_host_port",
     "check_max_bytes",
     "check_resolver_answer",
+    "check_resolver_call",
     "check_stream_socket",
     "check_tls_args",
     "check_unix_path",
