@@ -3,10 +3,8 @@
 Each runtime waits for a connection its own way; what it does when the wait
 fails is the same everywhere, and lives here as small context managers:
 
-- `close_on_failure(sock)`: the socket is closed if the block fails in any
-  way, a cancellation included, and the failure goes on.
-- `map_errors`, and its three uses `resolve_errors`, `attempt_errors`,
-  `unix_connect_errors`: a native
+- `resolve_errors`, `attempt_errors`, `unix_connect_errors`, three uses of
+  `map_errors` (in `_exceptions`, beside `close_on_failure`): a native
   failure (`OSError`, or the runtime's `Expired` / `TimeoutError` for its
   deadline, given as `timeouts`) becomes the contract's `ConnectError` or
   `ConnectTimeout`, with the cause chained. A netbase error raised inside
@@ -18,53 +16,14 @@ errors in an `except` clause (`StreamBase`), at no cost until one fails.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 
-from netbase._exceptions import ConnectError, ConnectTimeout, NetworkError, connect_error
+from netbase._exceptions import ConnectError, ConnectTimeout, connect_error, map_errors
 from netbase._happy_eyeballs import connect_failed
 
-__all__ = [
-    "attempt_errors",
-    "close_on_failure",
-    "map_errors",
-    "resolve_errors",
-    "unix_connect_errors",
-]
+__all__ = ["attempt_errors", "resolve_errors", "unix_connect_errors"]
 
 Timeouts = tuple[type[BaseException], ...]
-
-
-@contextmanager
-def close_on_failure(sock: socket.socket) -> Iterator[socket.socket]:
-    """Close `sock` if the block raises anything (cancellation included), and re-raise."""
-    try:
-        yield sock
-    except BaseException:
-        sock.close()
-        raise
-
-
-@contextmanager
-def map_errors(
-    timeouts: Timeouts,
-    timed_out: Callable[[], NetworkError],
-    failed: Callable[[OSError], NetworkError],
-) -> Iterator[None]:
-    """Raise `timed_out()` for one of `timeouts`, `failed(exc)` for an `OSError`, cause chained.
-
-    A `NetworkError` raised in the block goes through unchanged (it is an
-    `OSError` too, and already the contract's).
-    """
-    try:
-        yield
-    except NetworkError:
-        raise
-    except timeouts as exc:
-        raise timed_out() from exc
-    except OSError as exc:
-        raise failed(exc) from exc
 
 
 def resolve_errors(host: str, port: int, timeouts: Timeouts = ()) -> AbstractContextManager[None]:

@@ -24,7 +24,7 @@ else:  # pragma: no cover - 3.10 only
     from exceptiongroup import ExceptionGroup
 
 from netbase._addresses import format_address
-from netbase._exceptions import ConnectError, connect_error
+from netbase._exceptions import ConnectError, close_on_failure, connect_error
 
 # Linux: let bind() to a source address leave the port to connect(), so that
 # many connections from one source IP do not exhaust the ephemeral ports.
@@ -122,7 +122,7 @@ def new_socket(
 ) -> socket.socket:
     """A TCP socket with TCP_NODELAY, the user's options and source address set."""
     sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
+    with close_on_failure(sock):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for option in socket_options:
             sock.setsockopt(*option)
@@ -131,9 +131,6 @@ def new_socket(
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             sock.bind((local_address, 0))
-    except BaseException:
-        sock.close()
-        raise
     return sock
 
 

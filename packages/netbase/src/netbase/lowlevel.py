@@ -68,14 +68,8 @@ primitives.
 from __future__ import annotations
 
 from netbase._addresses import format_address, format_peer
-from netbase._connecting import (
-    attempt_errors,
-    close_on_failure,
-    map_errors,
-    resolve_errors,
-    unix_connect_errors,
-)
-from netbase._exceptions import connect_error
+from netbase._connecting import attempt_errors, resolve_errors, unix_connect_errors
+from netbase._exceptions import close_on_failure, connect_error, map_errors
 from netbase._happy_eyeballs import (
     HappyEyeballs,
     SocketOption,
