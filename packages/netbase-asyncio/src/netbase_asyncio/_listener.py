@@ -7,7 +7,7 @@ import math
 import socket
 import time
 
-from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError, current_deadline
+from netbase import AsyncNetworkListenerInterface, ConnectTimeout, current_deadline
 from netbase.lowlevel import (
     ListenerBase,
     accepted_peer,
@@ -73,13 +73,13 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
             try:
                 await run_until(asyncio.shield(self._watch()), deadline)
             except Expired as exc:
-                raise ConnectTimeout(f"timed out waiting for a connection on {self!r}") from exc
+                raise self._accept_timeout() from exc
         with close_on_failure(conn):
             try:
                 set_nodelay(conn)
                 return await NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
             except OSError as exc:
-                raise NetworkError(f"accepting a connection on {self!r} failed: {exc}") from exc
+                raise self._adopt_failed(exc) from exc
 
     def _watch(self) -> asyncio.Future[None]:
         readable = self._readable

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from netbase._addresses import format_peer, host_port
-from netbase._exceptions import NetworkError, close_on_failure
+from netbase._exceptions import ConnectTimeout, NetworkError, close_on_failure
 from netbase._options import check_unix_path
 from netbase._validate import check_host_port, check_tls_args
 
@@ -153,6 +153,14 @@ class ListenerBase:
     def port(self) -> int:
         """The TCP port listened on (the ephemeral one for port 0)."""
         return int(self._address[1])
+
+    def _accept_timeout(self) -> ConnectTimeout:
+        """The error of an `accept()` whose deadline passed."""
+        return ConnectTimeout(f"timed out waiting for a connection on {self!r}")
+
+    def _adopt_failed(self, exc: OSError) -> NetworkError:
+        """The error when an accepted socket cannot be made a stream (it is closed)."""
+        return NetworkError(f"accepting a connection on {self!r} failed: {exc}")
 
     def _accept_failed(self, exc: OSError) -> NetworkError | None:
         """What a failed `accept()` raises; `None` when it concerns one client only."""
