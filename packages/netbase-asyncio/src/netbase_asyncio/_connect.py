@@ -24,13 +24,11 @@ from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
     attempt_errors,
+    attempt_socket,
     close_on_failure,
     connect_error,
     connection_targets,
     due_attempts,
-    format_address,
-    new_socket,
-    sockaddr_for,
 )
 from netbase_asyncio._deadline import Expired, run_until
 
@@ -108,20 +106,17 @@ async def _connect_single(
     socket_options: Sequence[SocketOption],
     deadline: float,
 ) -> socket.socket:
-    try:
-        family, sockaddr = sockaddr_for(address, port)
-        sock = new_socket(family, local_address, socket_options)
-    except OSError as exc:
-        raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
-    sock.setblocking(False)
-    # Closed here, not inside the task: a task cancelled before its first
-    # step (a deadline already passed) never runs a line of its own.
-    with attempt_errors(host, port, address, (Expired,)), close_on_failure(sock):
-        connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
-        if deadline == math.inf:
-            await connecting
-        else:
-            await run_until(asyncio.ensure_future(connecting), deadline)
+    with attempt_errors(host, port, address, (Expired,)):
+        sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+        sock.setblocking(False)
+        # Closed here, not inside the task: a task cancelled before its first
+        # step (a deadline already passed) never runs a line of its own.
+        with close_on_failure(sock):
+            connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
+            if deadline == math.inf:
+                await connecting
+            else:
+                await run_until(asyncio.ensure_future(connecting), deadline)
     return sock
 
 

@@ -28,14 +28,12 @@ from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
     attempt_errors,
+    attempt_socket,
     close_on_failure,
     connect_error,
     connection_targets,
     due_attempts,
-    format_address,
     is_ip_literal,
-    new_socket,
-    sockaddr_for,
 )
 
 _monotonic = time.monotonic
@@ -73,21 +71,18 @@ def _connect_single(
     socket_options: Sequence[SocketOption],
     deadline: float,
 ) -> socket.socket:
-    try:
-        family, sockaddr = sockaddr_for(address, port)
-        sock = new_socket(family, local_address, socket_options)
-    except OSError as exc:
-        raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
-    with attempt_errors(host, port, address, (TimeoutError,)), close_on_failure(sock):
-        if deadline == math.inf:
-            sock.connect(sockaddr)
-        else:
-            left = deadline - _monotonic()
-            if left <= 0:
-                raise TimeoutError("timed out")
-            sock.settimeout(left)
-            sock.connect(sockaddr)
-            sock.settimeout(None)
+    with attempt_errors(host, port, address, (TimeoutError,)):
+        sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+        with close_on_failure(sock):
+            if deadline == math.inf:
+                sock.connect(sockaddr)
+            else:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                sock.settimeout(left)
+                sock.connect(sockaddr)
+                sock.settimeout(None)
     return sock
 
 

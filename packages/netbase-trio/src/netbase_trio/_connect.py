@@ -31,10 +31,9 @@ from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
     attempt_errors,
+    attempt_socket,
     close_on_failure,
     connection_targets,
-    new_socket,
-    sockaddr_for,
 )
 
 __all__ = ["connect_socket", "open_tcp_socket"]
@@ -63,8 +62,7 @@ async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
 async def _attempt(
     address: str, port: int, local_address: str | None, socket_options: Sequence[SocketOption]
 ) -> socket.socket:
-    family, sockaddr = sockaddr_for(address, port)
-    sock = new_socket(family, local_address, socket_options)
+    sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
     with close_on_failure(sock):
         await connect_socket(sock, sockaddr)
     return sock

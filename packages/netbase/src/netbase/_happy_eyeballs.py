@@ -134,6 +134,14 @@ def new_socket(
     return sock
 
 
+def attempt_socket(
+    address: str, port: int, local_address: str | None, socket_options: Sequence[SocketOption]
+) -> tuple[socket.socket, Any]:
+    """The socket of one attempt to `address` (`new_socket`), and the sockaddr to connect to."""
+    family, sockaddr = sockaddr_for(address, port)
+    return new_socket(family, local_address, socket_options), sockaddr
+
+
 class HappyEyeballs(Generic[Conn]):
     """RFC 8305's connection race, decided with no I/O and no clock of its own.
 
@@ -285,8 +293,9 @@ def due_attempts(
     """
     while (attempt := race.start(now)) is not None:
         try:
-            family, sockaddr = sockaddr_for(race.targets[attempt], port)
-            sock = new_socket(family, local_address, socket_options)
+            sock, sockaddr = attempt_socket(
+                race.targets[attempt], port, local_address, socket_options
+            )
         except OSError as exc:
             race.failed(attempt, exc, now)
             continue

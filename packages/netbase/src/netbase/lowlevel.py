@@ -32,7 +32,7 @@ The names, by what they are for:
   and `close_on_failure` closes the socket when anything goes wrong, a
   cancellation included.
 - **Connecting**: `HappyEyeballs` decides RFC 8305's connection race with no
-  I/O and no clock; `connection_targets`, `due_attempts`, `new_socket`,
+  I/O and no clock; `connection_targets`, `due_attempts`, `attempt_socket`, `new_socket`,
   `sockaddr_for`, `is_ip_literal`, `getaddrinfo_addresses` and the
   `SocketOption` type are what a runtime needs to run it.
 - **Streams**: `StreamBase` is what the three streams share (the state
@@ -73,6 +73,7 @@ from netbase._exceptions import close_on_failure, connect_error, map_errors
 from netbase._happy_eyeballs import (
     HappyEyeballs,
     SocketOption,
+    attempt_socket,
     connect_failed,
     connection_targets,
     due_attempts,
@@ -140,6 +141,7 @@ __all__ = [
     "accepted_peer",
     "address_info",
     "attempt_errors",
+    "attempt_socket",
     "build_shared_in_thread",
     "busy_error",
     "check_backend_options",
