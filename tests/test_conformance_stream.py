@@ -223,8 +223,16 @@ async def test_reset_while_reading_is_read_error_and_closes(runtime, net, reset_
         assert isinstance(info.value.__cause__, OSError)
         assert not isinstance(info.value.__cause__, netbase.NetworkError)
         assert "CLOSED" in repr(stream)
+        # Broken, not closed by the caller: the next call says which.
+        with pytest.raises(netbase.ReadError, match=r"is closed \(broken by an earlier failure\)"):
+            await stream.read()
+        with pytest.raises(netbase.WriteError, match=r"is closed \(broken"):
+            await stream.write(b"x")
     finally:
         await stream.close()
+    # Closed by the caller since: from then on it says only that.
+    with pytest.raises(netbase.ReadError, match=r"is closed$"):
+        await stream.read()
 
 
 async def test_write_after_reset_is_write_error(runtime, net, reset_server):

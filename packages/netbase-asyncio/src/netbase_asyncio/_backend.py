@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import os
 import socket
@@ -12,38 +11,41 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from netbase import (
     AsyncLock,
     AsyncNetworkBackendInterface,
-    ConnectError,
     ConnectTimeout,
     current_deadline,
     remaining,
 )
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    BackendOptions,
     SocketOption,
-    check_backend_options,
     check_host_port,
     check_resolver_answer,
+    check_resolver_call,
     check_unix_path,
+    close_on_failure,
     connect_error,
     connection_targets,
     is_ip_literal,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
+    resolve_errors,
+    unix_connect_errors,
 )
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
+from netbase_asyncio._deadline import Expired, run_until
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._server import Server
 from netbase_asyncio._stream import NetworkStream
-from netbase_asyncio._timer import Expired, run_until
 from netbase_asyncio._transports import StreamProtocol
 
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(AsyncNetworkBackendInterface):
+class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
     """Opens TCP and UNIX streams on the running asyncio loop (uvloop included).
 
     Every option is keyword-only and optional:
@@ -59,6 +61,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -67,12 +71,9 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.
@@ -104,34 +105,21 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             happy_eyeballs_delay=self._happy_eyeballs_delay,
             deadline=deadline,
         )
-        try:
-            return await NetworkStream._open(sock, None, host, from_backend=True)
-        except OSError as exc:
-            sock.close()
-            raise connect_error(host, port, str(exc)) from exc
-        except BaseException:
-            sock.close()
-            raise
+        with close_on_failure(sock):
+            try:
+                return await NetworkStream._adopt(sock, None, host)
+            except OSError as exc:
+                raise connect_error(host, port, str(exc)) from exc
 
     async def _resolve(self, host: str, port: int, deadline: float) -> Sequence[str]:
         """The resolver's answer, under the deadline whatever the resolver does."""
         lookup = self._resolver.resolve(host, port)
-        if not inspect.isawaitable(lookup):
-            raise TypeError(
-                f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
-                "on asyncio (async def resolve(host, port))"
-            )
-        try:
+        check_resolver_call(self._resolver, lookup, "asyncio")
+        with resolve_errors(host, port, (Expired,)):
             if deadline == math.inf:
                 answer = await lookup  # no task to run it in: nothing to cancel it with
             else:
                 answer = await run_until(asyncio.ensure_future(lookup), deadline)
-        except Expired as exc:
-            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
-        except ConnectError:
-            raise
-        except OSError as exc:
-            raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
         return check_resolver_answer(self._resolver, host, answer)
 
     async def connect_unix(self, path: str | bytes | os.PathLike[str]) -> NetworkStream:
@@ -139,7 +127,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         address = check_unix_path(path)
         remaining(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
+        with unix_connect_errors(address, (Expired,)), close_on_failure(sock):
             for option in self._socket_options:
                 sock.setsockopt(*option)
             sock.setblocking(False)
@@ -147,16 +135,7 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             await run_until(
                 asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
             )
-            return await NetworkStream._open(sock, None, None, from_backend=True)
-        except Expired as exc:
-            sock.close()
-            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"{address!r}: {exc}") from exc
-        except BaseException:
-            sock.close()
-            raise
+            return await NetworkStream._adopt(sock, None, None)
 
     async def listen(
         self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG

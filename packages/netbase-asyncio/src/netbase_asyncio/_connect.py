@@ -23,15 +23,14 @@ from netbase import ConnectTimeout
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
+    attempt_errors,
+    attempt_socket,
+    close_on_failure,
     connect_error,
-    connect_failed,
     connection_targets,
     due_attempts,
-    format_address,
-    new_socket,
-    sockaddr_for,
 )
-from netbase_asyncio._timer import Expired, run_until
+from netbase_asyncio._deadline import Expired, run_until
 
 __all__ = ["can_loop_connect", "loop_connect", "open_tcp_socket"]
 
@@ -91,15 +90,11 @@ async def loop_connect(
     """
     loop = asyncio.get_running_loop()
     connecting = loop.create_connection(lambda: protocol, address, port)
-    try:
+    with attempt_errors(host, port, address, (Expired,)):
         if deadline == math.inf:
             transport, _ = await connecting
         else:
             transport, _ = await run_until(asyncio.ensure_future(connecting), deadline)
-    except Expired as exc:
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except OSError as exc:
-        raise connect_failed(host, port, [(address, exc)]) from exc
     return transport
 
 
@@ -111,27 +106,17 @@ async def _connect_single(
     socket_options: Sequence[SocketOption],
     deadline: float,
 ) -> socket.socket:
-    try:
-        family, sockaddr = sockaddr_for(address, port)
-        sock = new_socket(family, local_address, socket_options)
-    except OSError as exc:
-        raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
-    sock.setblocking(False)
-    try:
-        connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
-        if deadline == math.inf:
-            await connecting
-        else:
-            await run_until(asyncio.ensure_future(connecting), deadline)
-    except BaseException as exc:
+    with attempt_errors(host, port, address, (Expired,)):
+        sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+        sock.setblocking(False)
         # Closed here, not inside the task: a task cancelled before its first
         # step (a deadline already passed) never runs a line of its own.
-        sock.close()
-        if isinstance(exc, Expired):
-            raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-        if isinstance(exc, OSError):
-            raise connect_failed(host, port, [(address, exc)]) from exc
-        raise
+        with close_on_failure(sock):
+            connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
+            if deadline == math.inf:
+                await connecting
+            else:
+                await run_until(asyncio.ensure_future(connecting), deadline)
     return sock
 
 

@@ -7,10 +7,17 @@ import math
 import socket
 import time
 
-from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError, current_deadline
-from netbase.lowlevel import ListenerBase, accepted_peer, closed_listener_error, listening_address
+from netbase import AsyncNetworkListenerInterface, ConnectTimeout, current_deadline
+from netbase.lowlevel import (
+    ListenerBase,
+    accepted_peer,
+    close_on_failure,
+    closed_listener_error,
+    listening_address,
+    set_nodelay,
+)
+from netbase_asyncio._deadline import Expired, run_until
 from netbase_asyncio._stream import NetworkStream
-from netbase_asyncio._timer import Expired, run_until
 
 __all__ = ["NetworkListener"]
 
@@ -66,14 +73,13 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
             try:
                 await run_until(asyncio.shield(self._watch()), deadline)
             except Expired as exc:
-                raise ConnectTimeout(f"timed out waiting for a connection on {self!r}") from exc
-        try:
-            return await NetworkStream._open(conn, accepted_peer(self._address, peer), None)
-        except BaseException as exc:
-            conn.close()
-            if isinstance(exc, OSError):
-                raise NetworkError(f"accepting a connection on {self!r} failed: {exc}") from exc
-            raise
+                raise self._accept_timeout() from exc
+        with close_on_failure(conn):
+            try:
+                set_nodelay(conn)
+                return await NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
+            except OSError as exc:
+                raise self._adopt_failed(exc) from exc
 
     def _watch(self) -> asyncio.Future[None]:
         readable = self._readable

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import cast
 
 from netbase import AsyncLock, TimeoutError, remaining
-from netbase_asyncio._timer import Deadline, Expired
+from netbase_asyncio._deadline import Deadline, Expired
 
 __all__ = [
     "DeadlineEvent",

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from netbase import ConnectTimeout, current_deadline, remaining
 from netbase.lowlevel import connect_error, getaddrinfo_addresses
-from netbase_asyncio._timer import Expired, run_until
+from netbase_asyncio._deadline import Expired, run_until
 
 __all__ = ["Resolver", "SystemResolver"]
 

@@ -22,8 +22,11 @@ from netbase import (
     remaining,
 )
 from netbase.lowlevel import (
+    BROKEN,
+    CLOSED,
     DEFAULT_MAX_BYTES,
-    address_info,
+    OPEN,
+    StreamBase,
     build_shared_in_thread,
     check_data,
     check_max_bytes,
@@ -32,11 +35,9 @@ from netbase.lowlevel import (
     poll_readable,
     set_nodelay,
     shared_default_context_ready,
-    start_tls_args,
-    stream_repr,
 )
 from netbase.lowlevel import busy_error as busy
-from netbase_asyncio._timer import Deadline, Expired
+from netbase_asyncio._deadline import Deadline, Expired
 from netbase_asyncio._transports import (
     RECV_CHUNK,
     WRITE_SLICE,
@@ -50,7 +51,7 @@ __all__ = ["NetworkStream"]
 _monotonic = time.monotonic
 
 
-class NetworkStream(AsyncNetworkStreamInterface):
+class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
     """A TCP (or UNIX) stream on an asyncio transport.
 
     Build one around a socket that is already connected with
@@ -64,7 +65,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self,
         protocol: StreamProtocol,
         sock: socket.socket,
-        peer: Any,
+        peer: str,
         *,
         hostname: str | None = None,
     ) -> None:
@@ -73,19 +74,17 @@ class NetworkStream(AsyncNetworkStreamInterface):
         assert protocol.transport is not None
         self._transport = protocol.transport
         self._sock = sock
-        self._peer = format_peer(peer)
+        self._peer = peer
         self._hostname = hostname
         self._top: Layer = protocol
         self._tls = False
-        self._closed = False
+        self._state = OPEN
         # A read (a write) is waiting: a second one at once is a caller's bug,
         # and raises at once instead of stealing the first one's wake-up.
         self._reading = False
         self._writing = False
         self._read_op: Deadline | None = None
         self._write_op: Deadline | None = None
-        # What is_readable() had to read to answer: bytes, b"" for end of
-        # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
 
     @classmethod
@@ -99,17 +98,18 @@ class NetworkStream(AsyncNetworkStreamInterface):
         the caller.
         """
         peer = check_stream_socket(sock, "NetworkStream.from_socket()")
-        return await cls._open(sock, peer, hostname)
+        set_nodelay(sock)
+        return await cls._adopt(sock, format_peer(peer), hostname)
 
     @classmethod
-    async def _open(
-        cls, sock: socket.socket, peer: Any, hostname: str | None, *, from_backend: bool = False
+    async def _adopt(
+        cls, sock: socket.socket, peer: str | None, hostname: str | None
     ) -> NetworkStream:
-        """Put `sock` on the running loop.
+        """The backend's constructor: put `sock`, connected, on the running loop.
 
-        The backend's sockets already have TCP_NODELAY, and their peer address
-        is the one the loop reads for its transport (`peer=None`): no second
-        system call for either.
+        As on the other runtimes, the socket is known good (TCP_NODELAY set)
+        and `peer` is written as the repr writes it; `None` reads it from the
+        transport the loop makes (no second system call).
         """
         loop = asyncio.get_running_loop()
         protocol = StreamProtocol(loop)
@@ -117,12 +117,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if sock.family == socket.AF_UNIX:
             await loop.create_unix_connection(lambda: protocol, sock=sock)
         else:
-            if not from_backend:
-                set_nodelay(sock)
             await loop.create_connection(lambda: protocol, sock=sock)
         if peer is None:
             assert protocol.transport is not None
-            peer = protocol.transport.get_extra_info("peername")
+            peer = format_peer(protocol.transport.get_extra_info("peername"))
         return cls(protocol, sock, peer, hostname=hostname)
 
     @classmethod
@@ -135,7 +133,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         transport = protocol.transport
         assert transport is not None
         sock = cast("socket.socket", transport.get_extra_info("socket"))
-        return cls(protocol, sock, transport.get_extra_info("peername"), hostname=hostname)
+        peer = format_peer(transport.get_extra_info("peername"))
+        return cls(protocol, sock, peer, hostname=hostname)
 
     # -- reading and writing -------------------------------------------------
 
@@ -148,8 +147,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
-        if self._closed:
-            raise ReadError(f"cannot read: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(ReadError)
         if self._reading:
             raise busy(self, "read", "task")
         deadline = current_deadline()  # one ContextVar.get() when no timeout is active
@@ -170,18 +169,15 @@ class NetworkStream(AsyncNetworkStreamInterface):
         try:
             data = await top.recv(max_bytes, op)
         except Expired as exc:
-            raise ReadTimeout(f"timed out reading from {self._peer}") from exc
-        except OSError as exc:
-            if self._closed:  # closed by another task while we were reading
-                raise ReadError(f"cannot read: {self!r} is closed") from exc
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+            raise self._timed_out(ReadError) from exc
+        except OSError as exc:  # (or closed by another task meanwhile: it says so)
+            raise self._failed(ReadError, exc) from exc
         finally:
             self._reading = False
-        if not data and self._closed:
+        if not data and self._state:
             # close() from another task ends the transport, which wakes this
             # read with nothing: that is not the peer's end of stream.
-            raise ReadError(f"cannot read: {self!r} is closed")
+            raise self._closed_error(ReadError)
         return data
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -192,8 +188,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         failure (also closed).
         """
         check_data(data)
-        if self._closed:
-            raise WriteError(f"cannot write: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(WriteError)
         if self._writing:
             raise busy(self, "write", "task")
         deadline = current_deadline()
@@ -222,13 +218,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
             else:
                 await top.send(data, op)
         except Expired as exc:
-            self._abort()
-            raise WriteTimeout(f"timed out writing to {self._peer}") from exc
-        except OSError as exc:
-            if self._closed:  # closed by another task while we were writing
-                raise WriteError(f"cannot write: {self!r} is closed") from exc
-            self._abort()
-            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+            raise self._timed_out(WriteError) from exc
+        except OSError as exc:  # (or closed by another task meanwhile: it says so)
+            raise self._failed(WriteError, exc) from exc
         finally:
             self._writing = False
 
@@ -243,17 +235,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
         if old is not None:
             old.cancel()
         return Deadline(self._loop, deadline)
-
-    def _take_readahead(self, max_bytes: int) -> bytes:
-        readahead = self._readahead
-        if isinstance(readahead, OSError):
-            self._readahead = None
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {readahead}") from readahead
-        assert readahead is not None
-        data, rest = readahead[:max_bytes], readahead[max_bytes:]
-        self._readahead = rest or None
-        return data
 
     # -- TLS -------------------------------------------------------------------
 
@@ -279,22 +260,16 @@ class NetworkStream(AsyncNetworkStreamInterface):
         """
         if ctx is None and not server_side and not shared_default_context_ready():
             await _load_default_context(self._loop)
-        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
-        if self._closed:
-            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+        ctx, hostname = self._start_tls_checks(ctx, hostname, server_side)
         timeout = remaining(ConnectTimeout)
-        if self._readahead is not None:
-            raise ConnectError("cannot start TLS: bytes were received before the handshake")
         op = None if timeout is None else Deadline(self._loop, _monotonic() + timeout)
         try:
             layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             await layer.handshake(op)
         except Expired as exc:
-            self._abort()
-            raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
+            raise self._timed_out(ConnectError) from exc
         except (OSError, ValueError) as exc:
-            self._abort()
-            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+            raise self._failed(ConnectError, exc) from exc
         except BaseException:
             self._abort()  # cancelled mid-handshake: the TLS state is unusable
             raise
@@ -306,47 +281,23 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     # -- information -----------------------------------------------------------
 
-    def get_extra_info(self, key: str) -> Any:
-        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
+    def _ssl_object(self) -> Any:
+        top = self._top
+        return top.obj if isinstance(top, TLSLayer) else None
 
-        Any other key gives `None`.
-        """
-        if key == "is_readable":
-            return self._is_readable()
-        if key == "ssl_object":
-            top = self._top
-            return top.obj if isinstance(top, TLSLayer) else None
-        if key == "socket":
-            return self._sock
-        if key in ("client_addr", "server_addr"):
-            return address_info(self._sock, key)
-        return None
-
-    def _is_readable(self) -> bool:
-        """Would a read return at once? Data, end of stream or an error pending.
-
-        On TLS, only application data or end of stream counts: a TLS 1.3
-        session ticket gives the reader nothing, so the answer comes from
-        decrypting, without waiting, what the loop has delivered; the result
-        is kept for the next `read()`.
-        """
-        if self._closed or self._readahead is not None:
-            return True
+    def _plain_readable(self) -> bool:
         protocol = self._protocol
-        if not self._tls:
-            if protocol.size or protocol.at_eof():
-                return True
-            # Bytes the kernel holds that the loop has not delivered yet.
-            return poll_readable(self._sock.fileno())
-        try:
-            data = self._top.recv_nowait(RECV_CHUNK)
-        except OSError as exc:
-            self._readahead = exc
+        if protocol.size or protocol.at_eof():
             return True
-        if data is None:
-            return False
-        self._readahead = data
-        return True
+        # Bytes the kernel holds that the loop has not delivered yet.
+        return poll_readable(self._sock.fileno())
+
+    def _peek_tls(self) -> bytes | OSError | None:
+        # Decrypts, without waiting, what the loop has delivered.
+        try:
+            return self._top.recv_nowait(RECV_CHUNK)
+        except OSError as exc:
+            return exc
 
     # -- closing ---------------------------------------------------------------
 
@@ -358,12 +309,13 @@ class NetworkStream(AsyncNetworkStreamInterface):
         closing is bounded and never raises because the peer has gone. Returns
         once the loop has closed the socket.
         """
-        if self._closed:
-            # Closed already, perhaps by a close() still under way in another
-            # task: return, as that one will, once the socket is closed.
+        if self._state:
+            # Closed already (or broken), perhaps by a close() still under way
+            # in another task: return, as that one will, once the socket is closed.
+            self._state = CLOSED
             await self._protocol.wait_closed()
             return
-        self._closed = True
+        self._state = CLOSED
         self._cancel_timers()
         protocol = self._protocol
         if not protocol.lost:
@@ -376,7 +328,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def _abort(self) -> None:
         """Close at once, without a closing handshake: the stream is broken."""
-        self._closed = True
+        if self._state == OPEN:
+            self._state = BROKEN
         self._cancel_timers()
         if not self._protocol.lost:
             self._protocol.abort()
@@ -386,9 +339,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
         # socket) for as long as it runs, so nothing else would free the
         # descriptor. Warn, once, as an unclosed socket does on threads and
         # trio, and abort the transport on the loop's thread.
-        if getattr(self, "_closed", True) or self._protocol.lost:
+        if getattr(self, "_state", CLOSED) or self._protocol.lost:
             return  # closed, or never fully made
-        self._closed = True
+        self._state = BROKEN
         warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1, source=self)
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -406,9 +359,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
         for op in (self._read_op, self._write_op):
             if op is not None:
                 op.cancel()
-
-    def __repr__(self) -> str:
-        return stream_repr(self._peer, self._tls, self._closed)
 
 
 async def _load_default_context(loop: asyncio.AbstractEventLoop) -> None:

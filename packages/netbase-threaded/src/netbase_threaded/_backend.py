@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from netbase import (
-    ConnectError,
     ConnectTimeout,
     NetworkBackendInterface,
     current_deadline,
@@ -16,16 +15,18 @@ from netbase import (
 )
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
-    check_backend_options,
+    BackendOptions,
     check_host_port,
     check_resolver_answer,
     check_unix_path,
-    connect_error,
+    close_on_failure,
     format_address,
     format_peer,
     listen_socket,
     listen_unix_socket,
     prepare_serve,
+    resolve_errors,
+    unix_connect_errors,
 )
 from netbase_threaded._connect import SocketOption, is_ip_literal, open_tcp_socket
 from netbase_threaded._listener import NetworkListener
@@ -36,7 +37,7 @@ from netbase_threaded._stream import NetworkStream
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(NetworkBackendInterface):
+class NetworkBackend(BackendOptions, NetworkBackendInterface):
     """Opens TCP and UNIX streams on blocking sockets.
 
     Every option is keyword-only and optional:
@@ -51,6 +52,8 @@ class NetworkBackend(NetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -59,12 +62,9 @@ class NetworkBackend(NetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.
@@ -79,12 +79,8 @@ class NetworkBackend(NetworkBackendInterface):
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
-            try:
+            with resolve_errors(host, port):
                 answer = self._resolver.resolve(host, port)
-            except ConnectError:
-                raise
-            except OSError as exc:
-                raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
             addresses = check_resolver_answer(self._resolver, host, answer)
         sock, address = open_tcp_socket(
             host,
@@ -102,21 +98,12 @@ class NetworkBackend(NetworkBackendInterface):
         address = check_unix_path(path)
         timeout = remaining(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
+        with unix_connect_errors(address, (TimeoutError,)), close_on_failure(sock):
             for option in self._socket_options:
                 sock.setsockopt(*option)
             sock.settimeout(timeout)
             sock.connect(address)
             sock.settimeout(None)
-        except TimeoutError as exc:
-            sock.close()
-            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"{address!r}: {exc}") from exc
-        except BaseException:
-            sock.close()
-            raise
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     def listen(self, host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> NetworkListener:

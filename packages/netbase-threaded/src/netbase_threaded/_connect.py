@@ -27,14 +27,13 @@ from netbase import ConnectTimeout
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
+    attempt_errors,
+    attempt_socket,
+    close_on_failure,
     connect_error,
-    connect_failed,
     connection_targets,
     due_attempts,
-    format_address,
     is_ip_literal,
-    new_socket,
-    sockaddr_for,
 )
 
 _monotonic = time.monotonic
@@ -72,29 +71,18 @@ def _connect_single(
     socket_options: Sequence[SocketOption],
     deadline: float,
 ) -> socket.socket:
-    try:
-        family, sockaddr = sockaddr_for(address, port)
-        sock = new_socket(family, local_address, socket_options)
-    except OSError as exc:
-        raise connect_error(host, port, f"{format_address(address, port)}: {exc}") from exc
-    try:
-        if deadline == math.inf:
-            sock.connect(sockaddr)
-        else:
-            left = deadline - _monotonic()
-            if left <= 0:
-                raise TimeoutError("timed out")
-            sock.settimeout(left)
-            sock.connect(sockaddr)
-            sock.settimeout(None)
-    except TimeoutError as exc:
-        sock.close()
-        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
-    except BaseException as exc:
-        sock.close()
-        if isinstance(exc, OSError):
-            raise connect_failed(host, port, [(address, exc)]) from exc
-        raise
+    with attempt_errors(host, port, address, (TimeoutError,)):
+        sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+        with close_on_failure(sock):
+            if deadline == math.inf:
+                sock.connect(sockaddr)
+            else:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                sock.settimeout(left)
+                sock.connect(sockaddr)
+                sock.settimeout(None)
     return sock
 
 

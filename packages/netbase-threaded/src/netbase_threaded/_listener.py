@@ -9,12 +9,12 @@ import threading
 import time
 from typing import Any
 
-from netbase import ConnectTimeout, NetworkError, NetworkListenerInterface, current_deadline
+from netbase import NetworkListenerInterface, current_deadline
 from netbase.lowlevel import (
     ListenerBase,
     accepted_peer,
+    close_on_failure,
     closed_listener_error,
-    format_peer,
     listening_address,
     set_nodelay,
 )
@@ -62,12 +62,12 @@ class NetworkListener(ListenerBase, NetworkListenerInterface):
                 self._waiters -= 1
                 if self._is_closed() and not self._waiters:
                     self._close_wakers()
-        try:
-            conn.setblocking(True)
-            set_nodelay(conn)
-        except OSError as exc:
-            conn.close()
-            raise NetworkError(f"accepting from {format_peer(peer)} failed: {exc}") from exc
+        with close_on_failure(conn):
+            try:
+                conn.setblocking(True)
+                set_nodelay(conn)
+            except OSError as exc:
+                raise self._adopt_failed(exc) from exc
         return NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
 
     def _accept(self, deadline: float) -> tuple[socket.socket, Any]:
@@ -78,7 +78,7 @@ class NetworkListener(ListenerBase, NetworkListenerInterface):
             if self._closed:
                 raise closed_listener_error(self)
             if deadline != math.inf and _monotonic() >= deadline:
-                raise ConnectTimeout(f"timed out waiting for a connection on {self!r}")
+                raise self._accept_timeout()
             try:
                 return self._sock.accept()
             except BlockingIOError:

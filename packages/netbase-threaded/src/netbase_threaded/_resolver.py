@@ -42,9 +42,7 @@ class SystemResolver:
         if not done.wait(timeout):
             lookup.abandon()
             raise connect_error(host, port, "timed out resolving the name", ConnectTimeout)
-        if lookup.error is not None:
-            raise lookup.error
-        result: list[str] = lookup.result
+        result: list[str] = lookup.outcome()
         return result
 
     def __repr__(self) -> str:

@@ -17,16 +17,17 @@ from netbase import (
     remaining,
 )
 from netbase.lowlevel import (
+    BROKEN,
+    CLOSED,
     DEFAULT_MAX_BYTES,
-    address_info,
+    OPEN,
+    StreamBase,
     check_data,
     check_max_bytes,
     check_stream_socket,
     format_peer,
     poll_readable,
     set_nodelay,
-    start_tls_args,
-    stream_repr,
 )
 from netbase.lowlevel import busy_error as busy
 from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
@@ -34,7 +35,7 @@ from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSS
 __all__ = ["NetworkStream"]
 
 
-class NetworkStream(NetworkStreamInterface):
+class NetworkStream(StreamBase, NetworkStreamInterface):
     """A TCP (or UNIX) stream on a blocking socket.
 
     `NetworkStream(sock)` wraps a socket that is already connected and takes
@@ -64,7 +65,7 @@ class NetworkStream(NetworkStreamInterface):
         self._hostname = hostname
         self._top: Transport = PlainSocket(sock)
         self._tls = False
-        self._closed = False
+        self._state = OPEN
         # Whether a read / a write is under way: close() must then wake it,
         # and a second read (write) meanwhile is a caller's bug, reported at
         # once. Two flags, not one counter: the reader and the writer may be
@@ -72,8 +73,6 @@ class NetworkStream(NetworkStreamInterface):
         self._reading = False
         self._writing = False
         self._handshaking = False
-        # What is_readable() had to read to answer: bytes, b"" for end of
-        # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
 
     # -- reading and writing -------------------------------------------------
@@ -87,8 +86,8 @@ class NetworkStream(NetworkStreamInterface):
         [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
-        if self._closed:
-            raise ReadError(f"cannot read: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(ReadError)
         if self._reading:
             raise busy(self, "read", "thread")
         timeout = remaining(ReadTimeout)
@@ -98,18 +97,15 @@ class NetworkStream(NetworkStreamInterface):
         try:
             data = self._top.recv(max_bytes, timeout)
         except TimeoutError as exc:
-            raise ReadTimeout(f"timed out reading from {self._peer}") from exc
-        except OSError as exc:
-            if self._closed:  # closed by another thread while we were reading
-                raise ReadError(f"cannot read: {self!r} is closed") from exc
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+            raise self._timed_out(ReadError) from exc
+        except OSError as exc:  # (or closed by another thread meanwhile: it says so)
+            raise self._failed(ReadError, exc) from exc
         finally:
             self._reading = False
-        if not data and self._closed:
+        if not data and self._state:
             # close() from another thread shuts the socket down, which wakes
             # this read with an empty result: that is not the peer's end of stream.
-            raise ReadError(f"cannot read: {self!r} is closed")
+            raise self._closed_error(ReadError)
         return data
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -120,8 +116,8 @@ class NetworkStream(NetworkStreamInterface):
         failure (also closed).
         """
         check_data(data)
-        if self._closed:
-            raise WriteError(f"cannot write: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(WriteError)
         if self._writing:
             raise busy(self, "write", "thread")
         try:
@@ -136,26 +132,11 @@ class NetworkStream(NetworkStreamInterface):
         try:
             self._top.send_all(view, timeout)
         except TimeoutError as exc:
-            self._abort()
-            raise WriteTimeout(f"timed out writing to {self._peer}") from exc
+            raise self._timed_out(WriteError) from exc
         except OSError as exc:
-            if self._closed:
-                raise WriteError(f"cannot write: {self!r} is closed") from exc
-            self._abort()
-            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+            raise self._failed(WriteError, exc) from exc
         finally:
             self._writing = False
-
-    def _take_readahead(self, max_bytes: int) -> bytes:
-        readahead = self._readahead
-        if isinstance(readahead, OSError):
-            self._readahead = None
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {readahead}") from readahead
-        assert readahead is not None
-        data, rest = readahead[:max_bytes], readahead[max_bytes:]
-        self._readahead = rest or None
-        return data
 
     # -- TLS -------------------------------------------------------------------
 
@@ -178,12 +159,8 @@ class NetworkStream(NetworkStreamInterface):
         [`netbase.ConnectError`][netbase.ConnectError] (or
         [`netbase.ConnectTimeout`][netbase.ConnectTimeout]) and closes the stream.
         """
-        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
-        if self._closed:
-            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+        ctx, hostname = self._start_tls_checks(ctx, hostname, server_side)
         timeout = remaining(ConnectTimeout)
-        if self._readahead is not None:
-            raise ConnectError("cannot start TLS: bytes were received before the handshake")
         self._handshaking = True  # close() from another thread must wake it
         try:
             if not self._tls:
@@ -205,69 +182,42 @@ class NetworkStream(NetworkStreamInterface):
                 layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             layer.handshake(timeout)
         except TimeoutError as exc:
-            self._abort()
-            raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
+            raise self._timed_out(ConnectError) from exc
         except (OSError, ValueError) as exc:
             if self._closed_meanwhile():  # by another thread, during the handshake
                 self._close_socket()  # (again: harmless, and the socket may be new)
-                raise ConnectError(f"cannot start TLS: {self!r} is closed") from exc
-            self._abort()
-            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+            raise self._failed(ConnectError, exc) from exc
         finally:
             self._handshaking = False
         if self._closed_meanwhile():  # as the handshake ended: the stream stays closed
-            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+            raise self._closed_error(ConnectError)
         self._top = layer
         self._tls = True
 
     def _closed_meanwhile(self) -> bool:
         """Whether another thread closed the stream since this one last looked."""
-        return self._closed
+        return self._state != OPEN
 
     # -- information -----------------------------------------------------------
 
-    def get_extra_info(self, key: str) -> Any:
-        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
-
-        Any other key gives `None`.
-        """
-        if key == "is_readable":
-            return self._is_readable()
-        if key == "ssl_object":
-            top = self._top
-            if isinstance(top, TLSLayer):
-                return top.obj
-            if isinstance(top, TLSSocket):
-                return top.sock
-            return None
-        if key == "socket":
-            return self._sock
-        if key in ("client_addr", "server_addr"):
-            return address_info(self._sock, key)
+    def _ssl_object(self) -> Any:
+        top = self._top
+        if isinstance(top, TLSLayer):
+            return top.obj
+        if isinstance(top, TLSSocket):
+            return top.sock
         return None
 
-    def _is_readable(self) -> bool:
-        """Would a read return at once? Data, end of stream or an error pending.
-
-        On TLS, only application data or end of stream counts: a TLS 1.3
-        session ticket makes the socket readable but gives the reader nothing,
-        so the answer comes from a read that does not wait, whose result is
-        kept for the next `read()`.
-        """
-        if self._closed or self._readahead is not None:
-            return True
+    def _peek_tls(self) -> bytes | OSError | None:
         top = self._top
-        if not self._tls:
-            return poll_readable(self._sock.fileno())
         if not top.has_buffered() and not poll_readable(self._sock.fileno()):
-            return False
+            return None
         try:
-            self._readahead = top.recv(RECV_CHUNK, 0.0)
+            return top.recv(RECV_CHUNK, 0.0)
         except TimeoutError:
-            return False
+            return None
         except OSError as exc:
-            self._readahead = exc
-        return True
+            return exc
 
     # -- closing ---------------------------------------------------------------
 
@@ -278,9 +228,10 @@ class NetworkStream(NetworkStreamInterface):
         it can go without waiting, and never waits for the peer's answer, so
         closing is bounded and never raises because the peer has gone.
         """
-        if self._closed:
+        if self._state:
+            self._state = CLOSED  # broken before: closed now, as the caller asked
             return
-        self._closed = True
+        self._state = CLOSED
         top: Transport | None = self._top
         while isinstance(top, (TLSLayer, TLSSocket)):
             try:
@@ -292,7 +243,8 @@ class NetworkStream(NetworkStreamInterface):
 
     def _abort(self) -> None:
         """Close at once, without a closing handshake: the stream is broken."""
-        self._closed = True
+        if self._state == OPEN:
+            self._state = BROKEN
         self._close_socket()
 
     def _close_socket(self) -> None:
@@ -306,6 +258,3 @@ class NetworkStream(NetworkStreamInterface):
             except OSError:
                 pass
         sock.close()
-
-    def __repr__(self) -> str:
-        return stream_repr(self._peer, self._tls, self._closed)

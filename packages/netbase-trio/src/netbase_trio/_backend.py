@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -10,14 +9,16 @@ from typing import cast
 
 import trio
 
-from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectError, ConnectTimeout
+from netbase import AsyncLock, AsyncNetworkBackendInterface, ConnectTimeout
 from netbase.lowlevel import (
     DEFAULT_BACKLOG,
+    BackendOptions,
     SocketOption,
-    check_backend_options,
     check_host_port,
     check_resolver_answer,
+    check_resolver_call,
     check_unix_path,
+    close_on_failure,
     connect_error,
     format_address,
     format_peer,
@@ -25,10 +26,12 @@ from netbase.lowlevel import (
     listen_socket,
     listen_unix_socket,
     prepare_serve,
+    resolve_errors,
+    unix_connect_errors,
 )
 from netbase_trio import _primitives
 from netbase_trio._connect import connect_socket, open_tcp_socket
-from netbase_trio._deadline import Expired, deadline_for, trio_deadline, wait
+from netbase_trio._deadline import Expired, deadline_for, run_until, trio_deadline
 from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
 from netbase_trio._server import Server
@@ -37,7 +40,7 @@ from netbase_trio._stream import NetworkStream
 __all__ = ["NetworkBackend"]
 
 
-class NetworkBackend(AsyncNetworkBackendInterface):
+class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
     """Opens TCP and UNIX streams on trio.
 
     Every option is keyword-only and optional:
@@ -53,6 +56,8 @@ class NetworkBackend(AsyncNetworkBackendInterface):
       another.
     """
 
+    _resolver: Resolver
+
     def __init__(
         self,
         *,
@@ -61,12 +66,9 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         socket_options: Iterable[SocketOption] = (),
         happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
-        self._socket_options: Sequence[SocketOption] = check_backend_options(
-            resolver, local_address, socket_options, happy_eyeballs_delay
+        self._set_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay, SystemResolver
         )
-        self._resolver: Resolver = resolver if resolver is not None else SystemResolver()
-        self._local_address = local_address
-        self._happy_eyeballs_delay = happy_eyeballs_delay
 
     async def connect(self, host: str, port: int) -> NetworkStream:
         """Resolve `host`, connect to `port` and return an open stream.
@@ -94,17 +96,9 @@ class NetworkBackend(AsyncNetworkBackendInterface):
             addresses: Sequence[str] = [host]
         else:
             pending = self._resolver.resolve(host, port)
-            if not inspect.isawaitable(pending):
-                raise TypeError(
-                    f"{type(self._resolver).__name__}.resolve() must be a coroutine function "
-                    "on trio (async def resolve(host, port))"
-                )
-            try:
+            check_resolver_call(self._resolver, pending, "trio")
+            with resolve_errors(host, port):
                 answer = await pending
-            except ConnectError:
-                raise
-            except OSError as exc:
-                raise connect_error(host, port, f"could not resolve the name: {exc}") from exc
             addresses = check_resolver_answer(self._resolver, host, answer)
         step[0] = "connecting"
         sock, address = await open_tcp_socket(
@@ -123,19 +117,10 @@ class NetworkBackend(AsyncNetworkBackendInterface):
         address = check_unix_path(path)
         deadline = deadline_for(ConnectTimeout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
+        with unix_connect_errors(address, (Expired,)), close_on_failure(sock):
             for option in self._socket_options:
                 sock.setsockopt(*option)
-            await wait(lambda s: connect_socket(s, address), sock, deadline)
-        except Expired as exc:
-            sock.close()
-            raise ConnectTimeout(f"{address!r}: timed out connecting") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"{address!r}: {exc}") from exc
-        except BaseException:
-            sock.close()
-            raise
+            await run_until(lambda s: connect_socket(s, address), sock, deadline)
         return NetworkStream._adopt(sock, format_peer(address), None)
 
     async def listen(

@@ -30,10 +30,10 @@ import trio
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
-    connect_failed,
+    attempt_errors,
+    attempt_socket,
+    close_on_failure,
     connection_targets,
-    new_socket,
-    sockaddr_for,
 )
 
 __all__ = ["connect_socket", "open_tcp_socket"]
@@ -62,13 +62,9 @@ async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
 async def _attempt(
     address: str, port: int, local_address: str | None, socket_options: Sequence[SocketOption]
 ) -> socket.socket:
-    family, sockaddr = sockaddr_for(address, port)
-    sock = new_socket(family, local_address, socket_options)
-    try:
+    sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+    with close_on_failure(sock):
         await connect_socket(sock, sockaddr)
-    except BaseException:
-        sock.close()
-        raise
     return sock
 
 
@@ -84,10 +80,8 @@ async def open_tcp_socket(
     """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        try:
+        with attempt_errors(host, port, targets[0]):
             return await _attempt(targets[0], port, local_address, socket_options), targets[0]
-        except OSError as exc:
-            raise connect_failed(host, port, [(targets[0], exc)]) from exc
     return await _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay)
 
 

@@ -26,15 +26,12 @@ from typing import TypeVar
 import trio
 
 from netbase import TimeoutError, current_deadline
+from netbase.lowlevel import Expired
 
-__all__ = ["Expired", "deadline_for", "trio_deadline", "wait"]
+__all__ = ["Expired", "deadline_for", "run_until", "trio_deadline", "wait"]
 
 _monotonic = time.monotonic
 _T = TypeVar("_T")
-
-
-class Expired(Exception):
-    """Our deadline passed while waiting (internal; the stream maps it)."""
 
 
 def deadline_for(expired: type[TimeoutError]) -> float | None:
@@ -56,7 +53,7 @@ def trio_deadline(deadline: float) -> float:
     return trio.current_time() + (deadline - _monotonic())
 
 
-async def wait(fn: Callable[[_T], Awaitable[object]], arg: _T, deadline: float | None) -> None:
+async def run_until(fn: Callable[[_T], Awaitable[object]], arg: _T, deadline: float | None) -> None:
     """`await fn(arg)`, raising `Expired` if `deadline` passes first.
 
     `deadline` is a `time.monotonic()` value, `None` for no limit.
@@ -68,3 +65,7 @@ async def wait(fn: Callable[[_T], Awaitable[object]], arg: _T, deadline: float |
         await fn(arg)
     if scope.cancelled_caught:
         raise Expired("timed out")
+
+
+# The name `_transports.py` imports (until its TLS engine is rewritten).
+wait = run_until

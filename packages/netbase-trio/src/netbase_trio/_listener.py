@@ -7,10 +7,11 @@ from typing import Any
 
 import trio
 
-from netbase import AsyncNetworkListenerInterface, ConnectTimeout, NetworkError
+from netbase import AsyncNetworkListenerInterface, ConnectTimeout
 from netbase.lowlevel import (
     ListenerBase,
     accepted_peer,
+    close_on_failure,
     closed_listener_error,
     listening_address,
     set_nodelay,
@@ -54,12 +55,12 @@ class NetworkListener(ListenerBase, AsyncNetworkListenerInterface):
             with trio.CancelScope(deadline=trio_deadline(deadline)) as scope:
                 conn, peer = await self._accept()
             if scope.cancelled_caught:
-                raise ConnectTimeout(f"timed out waiting for a connection on {self!r}")
-        try:
-            set_nodelay(conn)
-        except OSError as exc:
-            conn.close()
-            raise NetworkError(f"accepting a connection on {self!r} failed: {exc}") from exc
+                raise self._accept_timeout()
+        with close_on_failure(conn):
+            try:
+                set_nodelay(conn)
+            except OSError as exc:
+                raise self._adopt_failed(exc) from exc
         # No checkpoint from accept() to here: a cancellation cannot lose the socket.
         return NetworkStream._adopt(conn, accepted_peer(self._address, peer), None)
 

@@ -15,7 +15,7 @@ from types import TracebackType
 import trio
 
 from netbase import TimeoutError
-from netbase_trio._deadline import Expired, deadline_for, wait
+from netbase_trio._deadline import Expired, deadline_for, run_until
 
 __all__ = [
     "DeadlineEvent",
@@ -50,7 +50,7 @@ def create_event() -> DeadlineEvent:
 async def _under_deadline(fn: Callable[[], Awaitable[object]], what: str) -> None:
     deadline = deadline_for(TimeoutError)
     try:
-        await wait(lambda _: fn(), None, deadline)
+        await run_until(lambda _: fn(), None, deadline)
     except Expired as exc:
         raise TimeoutError(f"timed out waiting for {what}") from exc
 

@@ -24,9 +24,9 @@ from typing import Protocol
 import trio
 
 from netbase import ConnectTimeout
-from netbase.lowlevel import connect_error, getaddrinfo_addresses
+from netbase.lowlevel import getaddrinfo_addresses, resolve_errors
 from netbase.lowlevel import submit_lookup as submit
-from netbase_trio._deadline import Expired, deadline_for, wait
+from netbase_trio._deadline import Expired, deadline_for, run_until
 
 __all__ = ["Resolver", "SystemResolver"]
 
@@ -50,17 +50,13 @@ class SystemResolver:
         lookup = submit(
             getaddrinfo_addresses, host, port, notify=lambda: token.run_sync_soon(done.set)
         )
-        try:
-            await wait(_wait_event, done, deadline)
-        except Expired as exc:
-            lookup.abandon()
-            raise connect_error(host, port, "timed out resolving the name", ConnectTimeout) from exc
-        except BaseException:
-            lookup.abandon()  # cancelled: nobody waits for the answer
-            raise
-        if lookup.error is not None:
-            raise lookup.error
-        result: list[str] = lookup.result
+        with resolve_errors(host, port, (Expired,)):
+            try:
+                await run_until(_wait_event, done, deadline)
+            except BaseException:
+                lookup.abandon()  # timed out or cancelled: nobody waits for the answer
+                raise
+        result: list[str] = lookup.outcome()
         return result
 
     def __repr__(self) -> str:

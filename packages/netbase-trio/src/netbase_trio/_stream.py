@@ -27,8 +27,11 @@ from netbase import (
     WriteTimeout,
 )
 from netbase.lowlevel import (
+    BROKEN,
+    CLOSED,
     DEFAULT_MAX_BYTES,
-    address_info,
+    OPEN,
+    StreamBase,
     build_shared_in_thread,
     check_data,
     check_max_bytes,
@@ -37,8 +40,6 @@ from netbase.lowlevel import (
     poll_readable,
     set_nodelay,
     shared_default_context_ready,
-    start_tls_args,
-    stream_repr,
 )
 from netbase.lowlevel import busy_error as busy
 from netbase_trio._deadline import Expired, deadline_for
@@ -53,7 +54,7 @@ _cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _TRIO_ERRORS = (trio.ClosedResourceError, trio.BusyResourceError, trio.BrokenResourceError)
 
 
-class NetworkStream(AsyncNetworkStreamInterface):
+class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
     """A TCP (or UNIX) stream on trio.
 
     Build one around a socket that is already connected with
@@ -62,19 +63,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
     resolved and cached) still gets every behaviour of the contract.
     """
 
-    # A few hundred bytes per idle stream matter to a pool of thousands.
-    __slots__ = (
-        "_closed",
-        "_fd",
-        "_hostname",
-        "_peer",
-        "_readahead",
-        "_reading",
-        "_sock",
-        "_tls",
-        "_top",
-        "_writing",
-    )
+    # A few hundred bytes per idle stream matter to a pool of thousands
+    # (StreamBase has the slots of the state every stream shares).
+    __slots__ = ("_fd", "_reading", "_top", "_writing")
 
     def __init__(self, sock: socket.socket, *, hostname: str | None = None) -> None:
         peer = check_stream_socket(sock, "NetworkStream()")
@@ -96,13 +87,11 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._hostname = hostname
         self._top: Transport = PlainSocket(sock)
         self._tls = False
-        self._closed = False
+        self._state = OPEN
         # A read (a write) is under way: a second one at once is a caller's
         # bug, reported at once instead of breaking the stream under the first.
         self._reading = False
         self._writing = False
-        # What is_readable() had to read to answer: bytes, b"" for end of
-        # stream, or the error a read met. The next read() returns it first.
         self._readahead: bytes | OSError | None = None
 
     @classmethod
@@ -130,8 +119,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         [`netbase.ReadError`][netbase.ReadError] and close it.
         """
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
-        if self._closed:
-            raise ReadError(f"cannot read: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(ReadError)
         if self._reading:
             raise busy(self, "read", "task")
         deadline = deadline_for(ReadTimeout)
@@ -152,12 +141,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
             if self._tls and top.wants_flush():
                 await top.flush(deadline)
         except Expired as exc:
-            raise ReadTimeout(f"timed out reading from {self._peer}") from exc
-        except (OSError, *_TRIO_ERRORS) as exc:
-            if self._closed:  # closed by another task while we were reading
-                raise ReadError(f"cannot read: {self!r} is closed") from exc
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {exc}") from exc
+            raise self._timed_out(ReadError) from exc
+        except (OSError, *_TRIO_ERRORS) as exc:  # (or closed by another task meanwhile)
+            raise self._failed(ReadError, exc) from exc
         finally:
             self._reading = False
         return data
@@ -170,8 +156,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
         failure (also closed).
         """
         check_data(data)
-        if self._closed:
-            raise WriteError(f"cannot write: {self!r} is closed")
+        if self._state:
+            raise self._closed_error(WriteError)
         if self._writing:
             raise busy(self, "write", "task")
         try:
@@ -187,13 +173,9 @@ class NetworkStream(AsyncNetworkStreamInterface):
         try:
             waited = await self._top.send_all(view, deadline)
         except Expired as exc:
-            self._abort()
-            raise WriteTimeout(f"timed out writing to {self._peer}") from exc
-        except (OSError, *_TRIO_ERRORS) as exc:
-            if self._closed:  # closed by another task while we were writing
-                raise WriteError(f"cannot write: {self!r} is closed") from exc
-            self._abort()
-            raise WriteError(f"write to {self._peer} failed: {exc}") from exc
+            raise self._timed_out(WriteError) from exc
+        except (OSError, *_TRIO_ERRORS) as exc:  # (or closed by another task meanwhile)
+            raise self._failed(WriteError, exc) from exc
         except BaseException:
             # Cancelled part-way: how much went is unknown, the stream is unusable.
             self._abort()
@@ -202,17 +184,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
             self._writing = False
         if not waited:
             await _cancel_shielded_checkpoint()
-
-    def _take_readahead(self, max_bytes: int) -> bytes:
-        readahead = self._readahead
-        if isinstance(readahead, OSError):
-            self._readahead = None
-            self._abort()
-            raise ReadError(f"read from {self._peer} failed: {readahead}") from readahead
-        assert readahead is not None
-        data, rest = readahead[:max_bytes], readahead[max_bytes:]
-        self._readahead = rest or None
-        return data
 
     # -- TLS -------------------------------------------------------------------
 
@@ -238,24 +209,16 @@ class NetworkStream(AsyncNetworkStreamInterface):
         """
         if ctx is None and not server_side and not shared_default_context_ready():
             await _load_default_context()
-        ctx, hostname = start_tls_args(ctx, hostname, server_side, self._hostname)
-        if self._closed:
-            raise ConnectError(f"cannot start TLS: {self!r} is closed")
+        ctx, hostname = self._start_tls_checks(ctx, hostname, server_side)
         deadline = deadline_for(ConnectTimeout)
-        if self._readahead is not None:
-            raise ConnectError("cannot start TLS: bytes were received before the handshake")
         await _checkpoint_if_cancelled()
         try:
             layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             await layer.handshake(deadline)
         except Expired as exc:
-            self._abort()
-            raise ConnectTimeout(f"timed out in the TLS handshake with {self._peer}") from exc
+            raise self._timed_out(ConnectError) from exc
         except (OSError, ValueError, *_TRIO_ERRORS) as exc:
-            if self._closed:
-                raise ConnectError(f"cannot start TLS: {self!r} is closed") from exc
-            self._abort()
-            raise ConnectError(f"TLS handshake with {self._peer} failed: {exc}") from exc
+            raise self._failed(ConnectError, exc) from exc
         except BaseException:
             self._abort()
             raise
@@ -264,46 +227,21 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     # -- information -----------------------------------------------------------
 
-    def get_extra_info(self, key: str) -> Any:
-        """`client_addr`, `server_addr`, `ssl_object`, `socket`, `is_readable`.
+    def _ssl_object(self) -> Any:
+        top = self._top
+        return top.obj if isinstance(top, TLSLayer) else None
 
-        Any other key gives `None`.
-        """
-        if key == "is_readable":
-            return self._is_readable()
-        if key == "ssl_object":
-            top = self._top
-            return top.obj if isinstance(top, TLSLayer) else None
-        if key == "socket":
-            return self._sock
-        if key in ("client_addr", "server_addr"):
-            return address_info(self._sock, key)
-        return None
+    def _plain_readable(self) -> bool:
+        return poll_readable(self._fd)
 
-    def _is_readable(self) -> bool:
-        """Would a read return at once? Data, end of stream or an error pending.
-
-        On TLS, only application data or end of stream counts: a TLS 1.3
-        session ticket makes the socket readable but gives the reader nothing,
-        so the answer comes from a read that does not wait, whose result is
-        kept for the next `read()`.
-        """
-        if self._closed or self._readahead is not None:
-            return True
-        if not self._tls:
-            return poll_readable(self._fd)
+    def _peek_tls(self) -> bytes | OSError | None:
         top = self._top
         if not top.has_buffered() and not poll_readable(self._fd):
-            return False
+            return None
         try:
-            data = top.recv_nowait(RECV_CHUNK)
+            return top.recv_nowait(RECV_CHUNK)
         except OSError as exc:
-            self._readahead = exc
-            return True
-        if data is None:
-            return False
-        self._readahead = data
-        return True
+            return exc
 
     # -- closing ---------------------------------------------------------------
 
@@ -316,8 +254,10 @@ class NetworkStream(AsyncNetworkStreamInterface):
         trio's own `aclose()`, it is a checkpoint: inside a cancelled scope
         the stream is closed all the same, then `trio.Cancelled` is raised.
         """
-        if not self._closed:
-            self._closed = True
+        if self._state:
+            self._state = CLOSED  # (broken before: closed now, as the caller asked)
+        else:
+            self._state = CLOSED
             top: Transport = self._top
             while isinstance(top, TLSLayer):
                 top.close_notify()
@@ -327,8 +267,8 @@ class NetworkStream(AsyncNetworkStreamInterface):
 
     def _abort(self) -> None:
         """The stream is broken: close it at once, without a closing handshake."""
-        if not self._closed:
-            self._closed = True
+        if self._state == OPEN:
+            self._state = BROKEN
             self._close_socket()
 
     def _close_socket(self) -> None:
@@ -336,9 +276,6 @@ class NetworkStream(AsyncNetworkStreamInterface):
         # before the descriptor number can be reused.
         trio.lowlevel.notify_closing(self._fd)
         self._sock.close()
-
-    def __repr__(self) -> str:
-        return stream_repr(self._peer, self._tls, self._closed)
 
 
 async def _load_default_context() -> None:

@@ -21,6 +21,9 @@ with the original chained as `__cause__`. Cancellation is never converted.
 from __future__ import annotations
 
 import builtins
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "ConnectError",
@@ -98,3 +101,34 @@ def connect_error(
     exc.host = host
     exc.port = port
     return exc
+
+
+@contextmanager
+def close_on_failure(sock: socket.socket) -> Iterator[socket.socket]:
+    """Close `sock` if the block raises anything (cancellation included), and re-raise."""
+    try:
+        yield sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+@contextmanager
+def map_errors(
+    timeouts: tuple[type[BaseException], ...],
+    timed_out: Callable[[], NetworkError],
+    failed: Callable[[OSError], NetworkError],
+) -> Iterator[None]:
+    """Raise `timed_out()` for one of `timeouts`, `failed(exc)` for an `OSError`, cause chained.
+
+    A `NetworkError` raised in the block goes through unchanged (it is an
+    `OSError` too, and already the contract's).
+    """
+    try:
+        yield
+    except NetworkError:
+        raise
+    except timeouts as exc:
+        raise timed_out() from exc
+    except OSError as exc:
+        raise failed(exc) from exc

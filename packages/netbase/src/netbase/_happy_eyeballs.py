@@ -24,7 +24,7 @@ else:  # pragma: no cover - 3.10 only
     from exceptiongroup import ExceptionGroup
 
 from netbase._addresses import format_address
-from netbase._exceptions import ConnectError, connect_error
+from netbase._exceptions import ConnectError, close_on_failure, connect_error
 
 # Linux: let bind() to a source address leave the port to connect(), so that
 # many connections from one source IP do not exhaust the ephemeral ports.
@@ -122,7 +122,7 @@ def new_socket(
 ) -> socket.socket:
     """A TCP socket with TCP_NODELAY, the user's options and source address set."""
     sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
+    with close_on_failure(sock):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for option in socket_options:
             sock.setsockopt(*option)
@@ -131,10 +131,15 @@ def new_socket(
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             sock.bind((local_address, 0))
-    except BaseException:
-        sock.close()
-        raise
     return sock
+
+
+def attempt_socket(
+    address: str, port: int, local_address: str | None, socket_options: Sequence[SocketOption]
+) -> tuple[socket.socket, Any]:
+    """The socket of one attempt to `address` (`new_socket`), and the sockaddr to connect to."""
+    family, sockaddr = sockaddr_for(address, port)
+    return new_socket(family, local_address, socket_options), sockaddr
 
 
 class HappyEyeballs(Generic[Conn]):
@@ -288,8 +293,9 @@ def due_attempts(
     """
     while (attempt := race.start(now)) is not None:
         try:
-            family, sockaddr = sockaddr_for(race.targets[attempt], port)
-            sock = new_socket(family, local_address, socket_options)
+            sock, sockaddr = attempt_socket(
+                race.targets[attempt], port, local_address, socket_options
+            )
         except OSError as exc:
             race.failed(attempt, exc, now)
             continue

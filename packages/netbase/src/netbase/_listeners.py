@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from netbase._addresses import format_peer, host_port
-from netbase._exceptions import NetworkError
+from netbase._exceptions import ConnectTimeout, NetworkError, close_on_failure
 from netbase._options import check_unix_path
 from netbase._validate import check_host_port, check_tls_args
 
@@ -153,6 +153,14 @@ class ListenerBase:
     def port(self) -> int:
         """The TCP port listened on (the ephemeral one for port 0)."""
         return int(self._address[1])
+
+    def _accept_timeout(self) -> ConnectTimeout:
+        """The error of an `accept()` whose deadline passed."""
+        return ConnectTimeout(f"timed out waiting for a connection on {self!r}")
+
+    def _adopt_failed(self, exc: OSError) -> NetworkError:
+        """The error when an accepted socket cannot be made a stream (it is closed)."""
+        return NetworkError(f"accepting a connection on {self!r} failed: {exc}")
 
     def _accept_failed(self, exc: OSError) -> NetworkError | None:
         """What a failed `accept()` raises; `None` when it concerns one client only."""
@@ -322,18 +330,15 @@ def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
     """
     family = check_listen_args(host, port, backlog)
     sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        raise _listen_error(format_peer((host, port)), exc) from exc
-    except BaseException:
-        sock.close()
-        raise
+    with close_on_failure(sock):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+        except OSError as exc:
+            raise _listen_error(format_peer((host, port)), exc) from exc
     return sock
 
 
@@ -346,15 +351,12 @@ def listen_unix_socket(path: str | bytes | os.PathLike[str], backlog: int) -> so
     address = check_unix_path(path)
     check_backlog(backlog)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(address)
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        raise _listen_error(format_peer(address), exc) from exc
-    except BaseException:
-        sock.close()
-        raise
+    with close_on_failure(sock):
+        try:
+            sock.bind(address)
+            sock.listen(backlog)
+        except OSError as exc:
+            raise _listen_error(format_peer(address), exc) from exc
     return sock
 
 

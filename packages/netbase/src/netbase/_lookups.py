@@ -45,6 +45,12 @@ class Lookup:
         self.error: OSError | None = None
         self.abandoned = False
 
+    def outcome(self) -> Any:
+        """Once done: the function's result, or raise the `OSError` it raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
     def abandon(self) -> None:
         """Nobody waits any more: drop it if it has not started."""
         self.abandoned = True

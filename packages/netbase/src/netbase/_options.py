@@ -10,7 +10,7 @@ import math
 import numbers
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 # sun_path is 108 bytes on Linux (104 on the BSDs), terminating NUL included.
@@ -58,6 +58,40 @@ def check_backend_options(
         if math.isnan(delay) or delay < 0:
             raise ValueError("happy_eyeballs_delay must be a non-negative number of seconds")
     return options
+
+
+class BackendOptions:
+    """The options every built-in `NetworkBackend` takes, checked and kept.
+
+    A backend's `__init__` (whose keyword-only signature is its public
+    documentation) hands them to `_set_options()`; the connect code reads
+    `_resolver`, `_local_address`, `_socket_options` and
+    `_happy_eyeballs_delay`.
+    """
+
+    _resolver: Any
+    _local_address: str | None
+    _socket_options: Sequence[Any]
+    _happy_eyeballs_delay: float | None
+
+    def _set_options(
+        self,
+        resolver: object,
+        local_address: str | None,
+        socket_options: Iterable[Any],
+        happy_eyeballs_delay: float | None,
+        default_resolver: Callable[[], object],
+    ) -> None:
+        """Check the options (`check_backend_options`) and keep them.
+
+        `resolver=None` means `default_resolver()`, the runtime's own.
+        """
+        self._socket_options = check_backend_options(
+            resolver, local_address, socket_options, happy_eyeballs_delay
+        )
+        self._resolver = resolver if resolver is not None else default_resolver()
+        self._local_address = local_address
+        self._happy_eyeballs_delay = happy_eyeballs_delay
 
 
 def check_unix_path(path: object) -> str | bytes:

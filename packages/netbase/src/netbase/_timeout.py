@@ -29,7 +29,7 @@ from types import TracebackType
 
 from netbase._exceptions import TimeoutError
 
-__all__ = ["Timeout", "current_deadline", "remaining", "timeout"]
+__all__ = ["Expired", "Timeout", "current_deadline", "remaining", "timeout"]
 
 _monotonic = time.monotonic
 
@@ -40,6 +40,16 @@ _monotonic = time.monotonic
 # days on purpose, so such a timeout is kept as "no limit", on every runtime,
 # and remaining() never returns more than this.
 FAR_DEADLINE = 24 * 86400.0
+
+
+class Expired(Exception):
+    """A runtime's wait was cut by the netbase deadline (internal to a backend).
+
+    Each runtime's deadline helper raises it where its own waits end at the
+    deadline; the operation that waited maps it to the contract's
+    `ConnectTimeout`, `ReadTimeout` or `WriteTimeout`, since only it knows
+    which one it was. It is never meant to escape a backend.
+    """
 
 
 class _Deadline:

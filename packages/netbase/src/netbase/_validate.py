@@ -6,6 +6,7 @@ wrong type and `ValueError` for a wrong value. Backends call these first.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import ssl
 from collections.abc import Sequence
@@ -119,6 +120,19 @@ def check_tls_args(ctx: object, hostname: object) -> ssl.SSLContext:
             raise ValueError("hostname must not be empty (pass None for no hostname)")
         check_hostname_text(hostname, "hostname")
     return ctx
+
+
+def check_resolver_call(resolver: object, pending: object, runtime: str) -> None:
+    """What an async backend's resolver call returned must be awaitable.
+
+    A sync `resolve()` handed to an async backend would block its loop;
+    `TypeError` names the resolver and the runtime (`"asyncio"`, `"trio"`).
+    """
+    if not inspect.isawaitable(pending):
+        raise TypeError(
+            f"{type(resolver).__name__}.resolve() must be a coroutine function "
+            f"on {runtime} (async def resolve(host, port))"
+        )
 
 
 def check_resolver_answer(resolver: object, host: str, answer: object) -> list[str]:

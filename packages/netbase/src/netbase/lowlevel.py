@@ -16,19 +16,30 @@ The names, by what they are for:
   `TypeError` or `ValueError` before any I/O: `check_host_port`,
   `check_max_bytes` (and `DEFAULT_MAX_BYTES`), `check_data`,
   `check_tls_args`, `start_tls_args`, `check_unix_path`,
-  `check_backend_options`, `check_stream_socket`, and
+  `check_backend_options` (kept by the `BackendOptions` base of a backend),
+  `check_stream_socket`, and `check_resolver_call` and
   `check_resolver_answer` for what a resolver returned.
 - **Deadlines**: [`netbase.current_deadline()`][netbase.current_deadline] and
   [`netbase.remaining()`][netbase.remaining] read the effective deadline; a
-  backend waits on its own runtime until then.
+  backend waits on its own runtime until then, and raises `Expired` from
+  its wait when the deadline cuts it (each operation maps it to its
+  timeout).
 - **Errors**: `connect_error` and `connect_failed` build the
   [`ConnectError`][netbase.ConnectError] of a failed connection, naming the
-  host and port, with every cause kept.
+  host and port, with every cause kept. Around a connect's waits,
+  `resolve_errors`, `attempt_errors` and `unix_connect_errors` (three uses
+  of `map_errors`) map a native failure (or the runtime's timeout) to it,
+  and `close_on_failure` closes the socket when anything goes wrong, a
+  cancellation included.
 - **Connecting**: `HappyEyeballs` decides RFC 8305's connection race with no
-  I/O and no clock; `connection_targets`, `due_attempts`, `new_socket`,
+  I/O and no clock; `connection_targets`, `due_attempts`, `attempt_socket`, `new_socket`,
   `sockaddr_for`, `is_ip_literal`, `getaddrinfo_addresses` and the
   `SocketOption` type are what a runtime needs to run it.
-- **Streams**: `format_address`, `format_peer` and `stream_repr` write
+- **Streams**: `StreamBase` is what the three streams share (the state
+  `OPEN` / `BROKEN` / `CLOSED`, the mapping of a native failure to
+  `ReadError` / `WriteError` / `ConnectError`, the read-ahead of
+  `is_readable`, `get_extra_info`, the checks opening `start_tls`);
+  `format_address`, `format_peer` and `stream_repr` write
   addresses as the messages and reprs do; `address_info` answers
   `get_extra_info("client_addr" | "server_addr")`; `set_nodelay` and
   `poll_readable` are socket helpers; `busy_error` is the error for a second
@@ -57,10 +68,12 @@ primitives.
 from __future__ import annotations
 
 from netbase._addresses import format_address, format_peer
-from netbase._exceptions import connect_error
+from netbase._connecting import attempt_errors, resolve_errors, unix_connect_errors
+from netbase._exceptions import close_on_failure, connect_error, map_errors
 from netbase._happy_eyeballs import (
     HappyEyeballs,
     SocketOption,
+    attempt_socket,
     connect_failed,
     connection_targets,
     due_attempts,
@@ -83,10 +96,14 @@ from netbase._listeners import (
 )
 from netbase._lookups import Lookup
 from netbase._lookups import submit as submit_lookup
-from netbase._options import check_backend_options, check_unix_path
+from netbase._options import BackendOptions, check_backend_options, check_unix_path
 from netbase._runtime import current_async_runtime
 from netbase._ssl import build_shared_in_thread, shared_default_context_ready
 from netbase._streams import (
+    BROKEN,
+    CLOSED,
+    OPEN,
+    StreamBase,
     address_info,
     check_stream_socket,
     poll_readable,
@@ -96,25 +113,35 @@ from netbase._streams import (
 from netbase._streams import (
     busy as busy_error,
 )
+from netbase._timeout import Expired
 from netbase._validate import (
     DEFAULT_MAX_BYTES,
     check_data,
     check_host_port,
     check_max_bytes,
     check_resolver_answer,
+    check_resolver_call,
     check_tls_args,
 )
 
 __all__ = [
+    "BackendOptions",
+    "BROKEN",
+    "CLOSED",
     "DEFAULT_BACKLOG",
     "DEFAULT_MAX_BYTES",
+    "Expired",
     "HappyEyeballs",
     "ListenerBase",
     "Lookup",
+    "OPEN",
     "ServerBase",
     "SocketOption",
+    "StreamBase",
     "accepted_peer",
     "address_info",
+    "attempt_errors",
+    "attempt_socket",
     "build_shared_in_thread",
     "busy_error",
     "check_backend_options",
@@ -122,9 +149,11 @@ __all__ = [
     "check_host_port",
     "check_max_bytes",
     "check_resolver_answer",
+    "check_resolver_call",
     "check_stream_socket",
     "check_tls_args",
     "check_unix_path",
+    "close_on_failure",
     "closed_listener_error",
     "connect_error",
     "connect_failed",
@@ -138,13 +167,16 @@ __all__ = [
     "listen_socket",
     "listen_unix_socket",
     "listening_address",
+    "map_errors",
     "new_socket",
     "poll_readable",
     "prepare_serve",
+    "resolve_errors",
     "set_nodelay",
     "shared_default_context_ready",
     "sockaddr_for",
     "start_tls_args",
     "stream_repr",
     "submit_lookup",
+    "unix_connect_errors",
 ]
