@@ -40,9 +40,9 @@ from netbase_asyncio._timer import Deadline, Expired
 from netbase_asyncio._transports import (
     RECV_CHUNK,
     WRITE_SLICE,
-    Layer,
     StreamProtocol,
     TLSLayer,
+    Transport,
 )
 
 __all__ = ["NetworkStream"]
@@ -75,7 +75,7 @@ class NetworkStream(AsyncNetworkStreamInterface):
         self._sock = sock
         self._peer = format_peer(peer)
         self._hostname = hostname
-        self._top: Layer = protocol
+        self._top: Transport = protocol
         self._tls = False
         self._closed = False
         # A read (a write) is waiting: a second one at once is a caller's bug,
