@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Protocol
 
+from netbase.lowlevel import TLSEngine
+
 _monotonic = time.monotonic
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
@@ -282,23 +284,26 @@ class TLSSocket:
 
 
 class TLSLayer:
-    """TLS over another transport, through an `ssl.SSLObject` and memory BIOs.
+    """TLS over another transport: the core's `TLSEngine`, fed from the layer below.
 
-    Used for TLS inside TLS. Bytes read from the layer below go into the
-    incoming BIO before anything is decrypted, so a timeout between two reads
-    loses nothing: the next call carries on from the BIO.
+    Used for TLS inside TLS. The engine decides everything TLS (handshake,
+    decrypted data or "need data", close_notify or a truncated stream as the
+    end of the stream); this layer only moves its bytes and waits. Bytes read
+    from the layer below go into the engine before anything is decrypted, so
+    a timeout between two reads loses nothing: the next call carries on from
+    there.
 
     A reader thread and a writer thread may use one stream at once, and
     `SSLObject` methods release the GIL, so two locks keep them apart:
 
-    - `ssl_lock` around every call into the SSL object and its BIOs. It is
-      held for microseconds and never while waiting on the layer below.
-    - `send_lock` around "take what the SSL object wants sent, send it", so
+    - `ssl_lock` around every call into the engine. It is held for
+      microseconds and never while waiting on the layer below.
+    - `send_lock` around "take what the engine wants sent, send it", so
       that TLS records leave in the order they were made even when the reader
       (a key update) and the writer both have something to send.
     """
 
-    __slots__ = ("incoming", "lower", "obj", "outgoing", "send_lock", "ssl_lock")
+    __slots__ = ("engine", "lower", "obj", "send_lock", "ssl_lock")
 
     def __init__(
         self,
@@ -309,16 +314,13 @@ class TLSLayer:
         server_side: bool = False,
     ) -> None:
         self.lower = lower
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
-        )
+        self.engine = TLSEngine(ctx, hostname, server_side=server_side)
+        self.obj = self.engine.obj
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
 
     def _flush(self, deadline: float | None, nowait: bool = False) -> None:
-        if not self.outgoing.pending:
+        if not self.engine.outgoing.pending:
             return
         # "Do not wait" includes the lock: a writer blocked in send_all() below
         # (a peer that does not read) holds it for as long as it is blocked,
@@ -327,7 +329,7 @@ class TLSLayer:
             return  # the writer's flush will take these bytes, after its own
         try:
             with self.ssl_lock:
-                pending = self.outgoing.read()
+                pending = self.engine.data_to_send()
             if pending:
                 if nowait:
                     timeout: float | None = 0.0
@@ -344,60 +346,48 @@ class TLSLayer:
             timeout = None if deadline is None else _left(deadline)
         data = self.lower.recv(RECV_CHUNK, timeout)
         with self.ssl_lock:
-            if data:
-                self.incoming.write(data)
-            else:
-                self.incoming.write_eof()
+            self.engine.receive(data)
 
     def handshake(self, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
-            try:
-                with self.ssl_lock:
-                    self.obj.do_handshake()
-            except ssl.SSLWantReadError:
-                self._flush(deadline)
-                self._fill(deadline, nowait=False)
-            else:
-                self._flush(deadline)
+            with self.ssl_lock:
+                done = self.engine.do_handshake()
+            self._flush(deadline)
+            if done:
                 return
+            self._fill(deadline, nowait=False)
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         nowait = timeout == 0.0
         deadline = None if timeout is None else _monotonic() + timeout
+        engine = self.engine
         while True:
-            try:
-                with self.ssl_lock:
-                    data = self.obj.read(max_bytes)
-            except ssl.SSLWantReadError:
-                # Reading may have produced something to send (a key update).
-                self._flush(deadline, nowait)
-                self._fill(deadline, nowait)
-            except ssl.SSLEOFError:
-                return b""  # the peer closed without close_notify: end of stream
-            else:
-                self._flush(deadline, nowait)
+            with self.ssl_lock:
+                data = engine.read(max_bytes)
+            # Reading may have produced something to send (a key update).
+            self._flush(deadline, nowait)
+            if data is not None:
                 return data
+            self._fill(deadline, nowait)
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
+        engine = self.engine
         while data:
             with self.ssl_lock:
-                written = self.obj.write(data)
+                written = engine.write(data)
             data = data[written:]
             self._flush(deadline, nowait=timeout == 0.0)
 
     def has_buffered(self) -> bool:
         with self.ssl_lock:
-            pending = self.obj.pending() > 0 or self.incoming.pending > 0
+            pending = self.engine.has_buffered()
         return pending or self.lower.has_buffered()
 
     def close_notify(self) -> None:
         with self.ssl_lock:
-            try:
-                self.obj.unwrap()
-            except (OSError, ValueError):
-                pass
+            self.engine.close_notify()
         try:
             self._flush(None, nowait=True)
         except OSError:
