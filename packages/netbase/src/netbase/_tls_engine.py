@@ -137,10 +137,12 @@ class TLSEngine:
             raise self._failure
         obj = self.obj
         incoming = self.incoming
-        if not (obj.pending() or incoming.pending or incoming.eof):
+        # Cheapest first: an attribute of the BIO, then a call into OpenSSL.
+        if not (incoming.pending or obj.pending() or incoming.eof):
             return None
+        asked = max_bytes if max_bytes < RECORD else RECORD
         try:
-            data = obj.read(max_bytes if max_bytes < RECORD else RECORD)
+            data = obj.read(asked)
         except _WantRead:
             return None
         except _SSLError as exc:
@@ -148,14 +150,18 @@ class TLSEngine:
                 return b""
             self._failure = exc
             raise
-        if not data:
+        size = len(data)
+        if not size:
             self.end = CLOSE_NOTIFY
             return data
-        size = len(data)
-        if size >= max_bytes or not (obj.pending() or incoming.pending):
+        # OpenSSL hands out one record per call, and a record holds 16 KiB
+        # at most: unless `max_bytes` cut it, the record is used up, and only
+        # bytes still in the BIO can add to the read. (Were anything left in
+        # OpenSSL, it would not be lost: the next read starts with it.)
+        if size >= max_bytes or not incoming.pending:
             return data
         parts = [data]
-        while size < max_bytes and (obj.pending() or incoming.pending):
+        while size < max_bytes and incoming.pending:
             left = max_bytes - size
             try:
                 more = obj.read(left if left < RECORD else RECORD)
