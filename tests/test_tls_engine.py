@@ -307,7 +307,6 @@ def test_close_notify_is_the_end_of_stream(version: str) -> None:
     assert client.read(65536) == b""
     assert client.end == "close_notify"
     assert client.read(65536) == b""  # again, on every later read
-    assert not client.has_buffered()
 
 
 def test_close_notify_in_the_same_chunk_as_data() -> None:
@@ -317,7 +316,10 @@ def test_close_notify_in_the_same_chunk_as_data() -> None:
     client.receive(server.data_to_send())
     assert client.read(65536) == b"a" * 20_000  # the data first, whole
     assert client.end == "close_notify"
+    # Nothing more will come from below, but a read answers at once: the end.
+    assert client.has_buffered()
     assert client.read(65536) == b""
+    assert client.has_buffered()
 
 
 def test_bytes_after_close_notify_are_ignored() -> None:
@@ -424,6 +426,7 @@ def test_garbage_after_whole_records_fails_on_the_next_read() -> None:
     assert client.read(65536) == b"good"
     with pytest.raises(ssl.SSLError):
         client.read(65536)
+    assert client.has_buffered()  # a read answers at once: with the failure
     with pytest.raises(ssl.SSLError):  # and on every later read: the stream is broken
         client.read(65536)
     assert client.end is None

@@ -206,8 +206,19 @@ class TLSEngine:
         return self.obj.write(data)
 
     def has_buffered(self) -> bool:
-        """Whether bytes are held that the layer below no longer has (decrypted or not)."""
-        return self.obj.pending() > 0 or self.incoming.pending > 0
+        """Whether `read()` may answer without more input from the layer below.
+
+        True when bytes are held (decrypted, or received and not yet
+        decrypted: perhaps only a session ticket, which `read()` then tells),
+        and once the stream has ended or failed: the layer below may have
+        nothing more to say, but a read returns (or raises) at once.
+        """
+        return (
+            self.incoming.pending > 0
+            or self.obj.pending() > 0
+            or self.end is not None
+            or self._failure is not None
+        )
 
     def close_notify(self) -> None:
         """Queue our close_notify in `outgoing`; never wait for the peer's.
