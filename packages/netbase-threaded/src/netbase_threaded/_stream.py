@@ -29,7 +29,7 @@ from netbase.lowlevel import (
     stream_repr,
 )
 from netbase.lowlevel import busy_error as busy
-from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
+from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
 __all__ = ["NetworkStream"]
 
@@ -186,23 +186,7 @@ class NetworkStream(NetworkStreamInterface):
             raise ConnectError("cannot start TLS: bytes were received before the handshake")
         self._handshaking = True  # close() from another thread must wake it
         try:
-            if not self._tls:
-                tls_sock = ctx.wrap_socket(
-                    self._sock,
-                    server_hostname=hostname,
-                    server_side=server_side,
-                    do_handshake_on_connect=False,
-                    # TLSSocket.recv reads a ragged EOF as end of stream, and remembers it.
-                    suppress_ragged_eofs=False,
-                )
-                # wrap_socket() moved the file descriptor into tls_sock.
-                self._sock = tls_sock
-                if self._closed_meanwhile():  # close() ran on the socket wrap_socket() emptied
-                    raise OSError("closed during start_tls()")
-                layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
-                self._top = layer
-            else:
-                layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
+            layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             layer.handshake(timeout)
         except TimeoutError as exc:
             self._abort()
@@ -235,11 +219,7 @@ class NetworkStream(NetworkStreamInterface):
             return self._is_readable()
         if key == "ssl_object":
             top = self._top
-            if isinstance(top, TLSLayer):
-                return top.obj
-            if isinstance(top, TLSSocket):
-                return top.sock
-            return None
+            return top.obj if isinstance(top, TLSLayer) else None
         if key == "socket":
             return self._sock
         if key in ("client_addr", "server_addr"):
@@ -282,12 +262,12 @@ class NetworkStream(NetworkStreamInterface):
             return
         self._closed = True
         top: Transport | None = self._top
-        while isinstance(top, (TLSLayer, TLSSocket)):
+        while isinstance(top, TLSLayer):
             try:
                 top.close_notify()
             except OSError:
                 break
-            top = top.lower if isinstance(top, TLSLayer) else None
+            top = top.lower
         self._close_socket()
 
     def _abort(self) -> None:
