@@ -41,9 +41,9 @@ from netbase_asyncio._deadline import Deadline, Expired
 from netbase_asyncio._transports import (
     RECV_CHUNK,
     WRITE_SLICE,
-    Layer,
     StreamProtocol,
     TLSLayer,
+    Transport,
 )
 
 __all__ = ["NetworkStream"]
@@ -76,7 +76,7 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         self._sock = sock
         self._peer = peer
         self._hostname = hostname
-        self._top: Layer = protocol
+        self._top: Transport = protocol
         self._tls = False
         self._state = OPEN
         # A read (a write) is waiting: a second one at once is a caller's bug,

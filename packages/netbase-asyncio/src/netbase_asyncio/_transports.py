@@ -5,8 +5,8 @@ A stream is a stack of layers. At the bottom, `StreamProtocol` is an
 into it (no `sock_recv` per read, which would register and unregister the
 reader every call) and it keeps them in a bounded buffer, pausing the transport
 when a fast peer gets too far ahead. Each `start_tls` puts a
-`TLSLayer` on top: an `ssl.SSLObject` over memory BIOs, fed from the
-layer below.
+`TLSLayer` on top: the core's `netbase.lowlevel.TLSEngine` (an
+`ssl.SSLObject` over memory BIOs), fed from the layer below.
 
 Why TLS is done here rather than with `loop.start_tls`: the loops' own TLS
 transports differ exactly where the contract is strict. uvloop's drops the
@@ -22,7 +22,7 @@ for it.
 
 Every layer has the same small surface. None of it knows about netbase's
 exceptions: failures are `OSError` (`ssl.SSLError` included) and a passed
-deadline is `netbase_asyncio._timer.Expired`; the stream maps them.
+deadline is `netbase.lowlevel.Expired`; the stream maps them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import os
 import ssl
 from typing import Protocol, cast
 
-from netbase_asyncio._timer import Deadline
+from netbase.lowlevel import TLSEngine
+from netbase_asyncio._deadline import Deadline
 
 RECV_CHUNK = 65536
 # Reading pauses when this much is buffered and not yet read, and resumes once
@@ -69,11 +70,9 @@ TLS_CHUNK = 256 * 1024
 # what is left of that buffer after every send, on the loop's thread), and a
 # deadline is checked between slices instead of after the whole payload.
 WRITE_SLICE = 256 * 1024
-# The most plaintext one TLS record carries.
-RECORD = 16384
 
 
-class Layer(Protocol):
+class Transport(Protocol):
     """What a layer needs from the layer under it."""
 
     async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
@@ -385,115 +384,58 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
 
 class TLSLayer:
-    """TLS over another layer, through an `ssl.SSLObject` and memory BIOs.
+    """TLS over another layer: the core's `TLSEngine`, fed from the layer below.
 
-    Bytes taken from the layer below go into the incoming BIO before anything
-    is awaited again, so a timeout or a cancellation between two waits loses
-    nothing: the next call carries on from the BIO.
+    The engine decides everything TLS (handshake, decrypted data or "need
+    data", close_notify or a truncated stream as the end of the stream); this
+    layer only moves its bytes and waits. Bytes taken from the layer below go
+    into the engine before anything is awaited again, so a timeout or a
+    cancellation between two waits loses nothing: the next call carries on
+    from there.
     """
 
-    __slots__ = ("incoming", "lower", "obj", "outgoing", "peer_closed")
+    __slots__ = ("engine", "lower", "obj")
 
     def __init__(
-        self, lower: Layer, ctx: ssl.SSLContext, hostname: str | None, *, server_side: bool = False
+        self,
+        lower: Transport,
+        ctx: ssl.SSLContext,
+        hostname: str | None,
+        *,
+        server_side: bool = False,
     ) -> None:
         self.lower = lower
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
-        )
-        # The peer's close_notify has been read: every later read gives b"".
-        self.peer_closed = False
+        self.engine = TLSEngine(ctx, hostname, server_side=server_side)
+        self.obj = self.engine.obj
 
     async def _flush(self, op: Deadline | None) -> None:
-        pending = self.outgoing.read()
+        pending = self.engine.data_to_send()
         if pending:
             await self.lower.send(pending, op)
 
     def _flush_nowait(self) -> None:
-        pending = self.outgoing.read()
+        pending = self.engine.data_to_send()
         if pending:
             self.lower.send_nowait(pending)
 
-    def _feed(self, data: bytes) -> None:
-        if data:
-            self.incoming.write(data)
-        else:
-            self.incoming.write_eof()
-
     async def handshake(self, op: Deadline | None) -> None:
-        while True:
-            try:
-                self.obj.do_handshake()
-            except ssl.SSLWantReadError:
-                await self._flush(op)
-                self._feed(await self.lower.recv(TLS_CHUNK, op))
-            else:
-                await self._flush(op)
-                return
-
-    def _decryptable(self) -> bool:
-        """Whether `obj.read()` may have something to give.
-
-        A read that finds nothing costs an exception and the allocation of its
-        whole buffer: check first.
-        """
-        return (
-            self.obj.pending() > 0
-            or self.incoming.pending > 0
-            or self.incoming.eof
-            or self.peer_closed
-        )
-
-    def _read(self, max_bytes: int) -> bytes:
-        """Decrypt up to `max_bytes` from what the incoming BIO holds.
-
-        OpenSSL hands out one record (16 KiB at most) per call, and allocates
-        the size asked for: ask for a record at a time and join, so a 64 KiB
-        read costs neither a 64 KiB allocation per record nor a second await.
-        `SSLWantReadError` when nothing could be decrypted.
-        """
-        data = self.obj.read(max_bytes if max_bytes < RECORD else RECORD)
-        if not data:
-            self.peer_closed = True
-            return data
-        if len(data) >= max_bytes or not self._decryptable():
-            return data
-        parts = [data]
-        size = len(data)
-        while size < max_bytes and self._decryptable():
-            left = max_bytes - size
-            try:
-                more = self.obj.read(left if left < RECORD else RECORD)
-            except ssl.SSLError:  # a partial record, or an error the next read will meet
-                break
-            if not more:
-                self.peer_closed = True
-                break
-            parts.append(more)
-            size += len(more)
-        return b"".join(parts)
+        engine = self.engine
+        while not engine.do_handshake():
+            await self._flush(op)
+            engine.receive(await self.lower.recv(TLS_CHUNK, op))
+        await self._flush(op)
 
     def _try_read(self, max_bytes: int) -> bytes | None:
         """Decrypted bytes, `b""` at end of stream, `None` when more must come from below."""
-        if self._decryptable():
-            try:
-                data = self._read(max_bytes)
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLEOFError:
-                return b""  # the peer closed without close_notify: end of stream
-            else:
-                if self.outgoing.pending:
-                    self._flush_nowait()  # reading produced an answer (key update)
-                return data
-        self._flush_nowait()
-        return None
+        engine = self.engine
+        data = engine.read(max_bytes)
+        if engine.outgoing.pending:
+            self._flush_nowait()  # reading produced an answer (key update)
+        return data
 
     async def recv(self, max_bytes: int, op: Deadline | None) -> bytes:
         while (data := self._try_read(max_bytes)) is None:
-            self._feed(await self.lower.recv(TLS_CHUNK, op))
+            self.engine.receive(await self.lower.recv(TLS_CHUNK, op))
         return data
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
@@ -501,30 +443,26 @@ class TLSLayer:
             raw = self.lower.recv_nowait(TLS_CHUNK)
             if raw is None:
                 return None
-            self._feed(raw)
+            self.engine.receive(raw)
         return data
 
     async def send(self, data: bytes | memoryview, op: Deadline | None) -> None:
+        write = self.engine.write
         view = memoryview(data)
         while view:
-            written = self.obj.write(view[:TLS_CHUNK])
+            written = write(view[:TLS_CHUNK])
             view = view[written:]
             await self._flush(op)
 
     def send_nowait(self, data: bytes) -> None:
-        self.obj.write(data)
+        self.engine.write(data)
         self._flush_nowait()
 
     def has_buffered(self) -> bool:
-        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+        return self.engine.has_buffered() or self.lower.has_buffered()
 
     def close_notify(self) -> None:
-        """Send our close_notify if it can go without waiting; never wait for the peer's.
-
-        Waiting can hang on peers that never answer (httpx #634, aiohttp
-        #11091), and the TLS specs allow closing without it.
-        """
-        with contextlib.suppress(OSError, ValueError):
-            self.obj.unwrap()
+        """Send our close_notify if it can go without waiting; never wait for the peer's."""
+        self.engine.close_notify()
         with contextlib.suppress(OSError, ValueError):
             self._flush_nowait()

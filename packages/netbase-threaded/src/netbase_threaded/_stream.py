@@ -30,7 +30,7 @@ from netbase.lowlevel import (
     set_nodelay,
 )
 from netbase.lowlevel import busy_error as busy
-from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, TLSSocket, Transport
+from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
 
 __all__ = ["NetworkStream"]
 
@@ -163,23 +163,7 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
         timeout = remaining(ConnectTimeout)
         self._handshaking = True  # close() from another thread must wake it
         try:
-            if not self._tls:
-                tls_sock = ctx.wrap_socket(
-                    self._sock,
-                    server_hostname=hostname,
-                    server_side=server_side,
-                    do_handshake_on_connect=False,
-                    # TLSSocket.recv reads a ragged EOF as end of stream, and remembers it.
-                    suppress_ragged_eofs=False,
-                )
-                # wrap_socket() moved the file descriptor into tls_sock.
-                self._sock = tls_sock
-                if self._closed_meanwhile():  # close() ran on the socket wrap_socket() emptied
-                    raise OSError("closed during start_tls()")
-                layer: TLSSocket | TLSLayer = TLSSocket(tls_sock)
-                self._top = layer
-            else:
-                layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
+            layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
             layer.handshake(timeout)
         except TimeoutError as exc:
             raise self._timed_out(ConnectError) from exc
@@ -202,11 +186,7 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
 
     def _ssl_object(self) -> Any:
         top = self._top
-        if isinstance(top, TLSLayer):
-            return top.obj
-        if isinstance(top, TLSSocket):
-            return top.sock
-        return None
+        return top.obj if isinstance(top, TLSLayer) else None
 
     def _peek_tls(self) -> bytes | OSError | None:
         top = self._top
@@ -233,12 +213,12 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
             return
         self._state = CLOSED
         top: Transport | None = self._top
-        while isinstance(top, (TLSLayer, TLSSocket)):
+        while isinstance(top, TLSLayer):
             try:
                 top.close_notify()
             except OSError:
                 break
-            top = top.lower if isinstance(top, TLSLayer) else None
+            top = top.lower
         self._close_socket()
 
     def _abort(self) -> None:

@@ -1,10 +1,9 @@
 """The layers a threaded stream reads and writes through.
 
-A stream is a stack of transports: a plain socket at the bottom, upgraded in
-place to an `ssl.SSLSocket` by the first `start_tls`, and, for TLS inside
-TLS, `ssl.SSLObject` layers over memory BIOs stacked on top (the stdlib
-cannot wrap an `SSLSocket` in another; urllib3's `SSLTransport` and
-httpcore's `TLSinTLSStream` take the same route).
+A stream is a stack of transports: a plain socket at the bottom, then one
+`TLSLayer` per `start_tls` (TLS inside TLS is one more layer), each the
+core's `netbase.lowlevel.TLSEngine` (an `ssl.SSLObject` over memory BIOs)
+fed from the layer below.
 
 Every transport has the same small surface, and none of it knows about
 netbase's exceptions: they raise `OSError` (`ssl.SSLError` included) and,
@@ -15,20 +14,28 @@ reading, writing or handshaking.
 `timeout` arguments are seconds, `None` for no limit; `0.0` means "do not
 wait at all" (used by `is_readable`).
 
-Why the first TLS layer is an `SSLSocket` rather than an `SSLObject` too:
-OpenSSL then reads the socket itself, with no copy through a memory BIO and no
-Python loop per record, which is what keeps TLS bulk transfers at raw speed.
+Why the first TLS layer is not an `ssl.SSLSocket`: it was, so that OpenSSL
+read the socket itself, with no copy through a memory BIO. Measured against
+the engine over the plain socket (same process, alternately, a 64 MiB TLS
+download and 64-byte round trips), it was not faster: the engine reads the
+blocking socket in one system call where the `SSLSocket`, made non-blocking
+so that a reader and a writer thread could share it under a lock, polled
+first; and the engine decrypts every whole record received in one call. One
+TLS layer for the first level and for TLS inside TLS also means one set of
+rules for the end of a stream: a reset is the plain socket's
+`ConnectionResetError`, a FIN without close_notify the end of the stream.
 """
 
 from __future__ import annotations
 
-import errno
 import select
 import socket
 import ssl
 import threading
 import time
 from typing import Protocol
+
+from netbase.lowlevel import TLSEngine
 
 _monotonic = time.monotonic
 _POLLIN = select.POLLIN
@@ -45,28 +52,6 @@ def _left(deadline: float) -> float:
     if left <= 0:
         raise TimeoutError("timed out")
     return left
-
-
-# Linux: the first byte of struct tcp_info is the connection's TCP state.
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
-_TCP_CLOSE = 7  # after a reset; a peer's plain FIN leaves CLOSE_WAIT (8)
-
-
-def _was_reset(sock: socket.socket) -> bool:
-    """Whether the peer reset the connection (rather than closing it with a FIN)."""
-    if _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return False
-    try:
-        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _TCP_CLOSE
-    except OSError:
-        return False
-
-
-def _ready(fd: int, events: int) -> bool:
-    """Whether `fd` is ready for `events` right now."""
-    poller = select.poll()
-    poller.register(fd, events)
-    return bool(poller.poll(0))
 
 
 def _wait(fd: int, events: int, timeout: float | None) -> None:
@@ -167,138 +152,27 @@ class PlainSocket:
         pass
 
 
-class TLSSocket:
-    """An `ssl.SSLSocket`: the first TLS layer.
-
-    OpenSSL reads and writes the socket itself here (no memory BIO, no copy),
-    but an SSL object must never be used by two threads at once: a reader
-    thread in `SSL_read` and a writer thread in `SSL_write` on the same
-    `SSLSocket` corrupt its memory (seen here as a crash in malloc within a
-    few dozen 3 MiB duplex transfers). So after the handshake the socket is
-    non-blocking, every SSL call runs under `lock` and never waits, and the
-    waiting happens outside the lock, in `poll()`:
-
-    - a read polls first when OpenSSL holds no decrypted bytes, then reads:
-      two system calls where a blocking read takes one, and no exception on
-      the common path;
-    - a write sends what the kernel takes and polls for room in between.
-
-    Deadlines are the poll's timeout, so the socket's own timeout is never
-    touched again: a reader and a writer thread can each have their own.
-    """
-
-    __slots__ = ("eof", "fd", "lock", "sock")
-
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.lock = threading.Lock()
-        # After close_notify the socket may stay open (the peer waits for us
-        # to close): polling it would wait for nothing. End of stream is final.
-        self.eof = False
-
-    def handshake(self, timeout: float | None) -> None:
-        # Nobody else uses the stream during start_tls(): CPython's blocking
-        # handshake, with the timeout as a deadline for the whole of it.
-        self.sock.settimeout(timeout)
-        self.sock.do_handshake()
-        self.sock.settimeout(0.0)
-
-    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
-        if self.eof:
-            return b""
-        sock = self.sock
-        deadline = None if timeout is None else _monotonic() + timeout
-        events = _POLLIN
-        while True:
-            if events != _POLLIN or not sock.pending():
-                if timeout == 0.0:
-                    if not _ready(self.fd, events):
-                        raise TimeoutError("no data pending")
-                else:
-                    _wait(self.fd, events, None if deadline is None else _left(deadline))
-            with self.lock:
-                try:
-                    data = sock.recv(max_bytes)
-                    if not data:
-                        self.eof = True
-                    return data
-                except ssl.SSLEOFError as exc:
-                    # The peer closed without close_notify: end of stream, as
-                    # HTTP clients want (framing is HTTP's job). So is a reset
-                    # that follows the peer's FIN (servers that close right
-                    # after a "Connection: close" response often reset): the
-                    # kernel hands out the FIN first, and OpenSSL reports that
-                    # clean end of the TCP stream as UNEXPECTED_EOF_WHILE_READING.
-                    # A reset before any FIN (in the middle of a record, or
-                    # between records) is a failure, as on the other runtimes:
-                    # the socket read failed, OpenSSL says SSL_ERROR_SYSCALL and
-                    # CPython drops its errno (no reason), but the kernel still
-                    # knows the connection was reset (TCP_INFO).
-                    # (typeshed types `reason` as always a str; it is not.)
-                    reason: str | None = getattr(exc, "reason", None)
-                    if reason is None and _was_reset(sock):
-                        raise ConnectionResetError(
-                            errno.ECONNRESET, "connection reset by peer"
-                        ) from exc
-                    self.eof = True
-                    return b""
-                except ssl.SSLWantReadError:
-                    events = _POLLIN
-                except ssl.SSLWantWriteError:
-                    events = _POLLOUT
-            if timeout == 0.0 and events == _POLLIN and not _ready(self.fd, _POLLIN):
-                raise TimeoutError("no application data pending")
-
-    def send_all(self, data: memoryview, timeout: float | None) -> None:
-        sock = self.sock
-        deadline = None if timeout is None else _monotonic() + timeout
-        while data:
-            with self.lock:
-                try:
-                    data = data[sock.send(data) :]
-                    continue
-                except ssl.SSLWantWriteError:
-                    events = _POLLOUT
-                except ssl.SSLWantReadError:
-                    events = _POLLIN
-            if timeout == 0.0:
-                raise TimeoutError("the socket would block")
-            _wait(self.fd, events, None if deadline is None else _left(deadline))
-
-    def has_buffered(self) -> bool:
-        return self.sock.pending() > 0
-
-    def close_notify(self) -> None:
-        # Send our close_notify without waiting for the peer's: waiting can hang
-        # on peers that never answer (httpx #634, aiohttp #11091), and the TLS
-        # specs allow closing without it. trio's SSLStream does the same. The
-        # socket is non-blocking: if the kernel will not take it now, give up.
-        with self.lock:
-            try:
-                self.sock.unwrap()
-            except (OSError, ValueError):
-                pass
-
-
 class TLSLayer:
-    """TLS over another transport, through an `ssl.SSLObject` and memory BIOs.
+    """TLS over another transport: the core's `TLSEngine`, fed from the layer below.
 
-    Used for TLS inside TLS. Bytes read from the layer below go into the
-    incoming BIO before anything is decrypted, so a timeout between two reads
-    loses nothing: the next call carries on from the BIO.
+    The engine decides everything TLS (handshake,
+    decrypted data or "need data", close_notify or a truncated stream as the
+    end of the stream); this layer only moves its bytes and waits. Bytes read
+    from the layer below go into the engine before anything is decrypted, so
+    a timeout between two reads loses nothing: the next call carries on from
+    there.
 
     A reader thread and a writer thread may use one stream at once, and
     `SSLObject` methods release the GIL, so two locks keep them apart:
 
-    - `ssl_lock` around every call into the SSL object and its BIOs. It is
-      held for microseconds and never while waiting on the layer below.
-    - `send_lock` around "take what the SSL object wants sent, send it", so
+    - `ssl_lock` around every call into the engine. It is held for
+      microseconds and never while waiting on the layer below.
+    - `send_lock` around "take what the engine wants sent, send it", so
       that TLS records leave in the order they were made even when the reader
       (a key update) and the writer both have something to send.
     """
 
-    __slots__ = ("incoming", "lower", "obj", "outgoing", "send_lock", "ssl_lock")
+    __slots__ = ("engine", "lower", "obj", "send_lock", "ssl_lock")
 
     def __init__(
         self,
@@ -309,16 +183,13 @@ class TLSLayer:
         server_side: bool = False,
     ) -> None:
         self.lower = lower
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
-        )
+        self.engine = TLSEngine(ctx, hostname, server_side=server_side)
+        self.obj = self.engine.obj
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
 
     def _flush(self, deadline: float | None, nowait: bool = False) -> None:
-        if not self.outgoing.pending:
+        if not self.engine.outgoing.pending:
             return
         # "Do not wait" includes the lock: a writer blocked in send_all() below
         # (a peer that does not read) holds it for as long as it is blocked,
@@ -327,7 +198,7 @@ class TLSLayer:
             return  # the writer's flush will take these bytes, after its own
         try:
             with self.ssl_lock:
-                pending = self.outgoing.read()
+                pending = self.engine.data_to_send()
             if pending:
                 if nowait:
                     timeout: float | None = 0.0
@@ -344,60 +215,48 @@ class TLSLayer:
             timeout = None if deadline is None else _left(deadline)
         data = self.lower.recv(RECV_CHUNK, timeout)
         with self.ssl_lock:
-            if data:
-                self.incoming.write(data)
-            else:
-                self.incoming.write_eof()
+            self.engine.receive(data)
 
     def handshake(self, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
-            try:
-                with self.ssl_lock:
-                    self.obj.do_handshake()
-            except ssl.SSLWantReadError:
-                self._flush(deadline)
-                self._fill(deadline, nowait=False)
-            else:
-                self._flush(deadline)
+            with self.ssl_lock:
+                done = self.engine.do_handshake()
+            self._flush(deadline)
+            if done:
                 return
+            self._fill(deadline, nowait=False)
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         nowait = timeout == 0.0
         deadline = None if timeout is None else _monotonic() + timeout
+        engine = self.engine
         while True:
-            try:
-                with self.ssl_lock:
-                    data = self.obj.read(max_bytes)
-            except ssl.SSLWantReadError:
-                # Reading may have produced something to send (a key update).
-                self._flush(deadline, nowait)
-                self._fill(deadline, nowait)
-            except ssl.SSLEOFError:
-                return b""  # the peer closed without close_notify: end of stream
-            else:
-                self._flush(deadline, nowait)
+            with self.ssl_lock:
+                data = engine.read(max_bytes)
+            # Reading may have produced something to send (a key update).
+            self._flush(deadline, nowait)
+            if data is not None:
                 return data
+            self._fill(deadline, nowait)
 
     def send_all(self, data: memoryview, timeout: float | None) -> None:
         deadline = None if timeout is None else _monotonic() + timeout
+        engine = self.engine
         while data:
             with self.ssl_lock:
-                written = self.obj.write(data)
+                written = engine.write(data)
             data = data[written:]
             self._flush(deadline, nowait=timeout == 0.0)
 
     def has_buffered(self) -> bool:
         with self.ssl_lock:
-            pending = self.obj.pending() > 0 or self.incoming.pending > 0
+            pending = self.engine.has_buffered()
         return pending or self.lower.has_buffered()
 
     def close_notify(self) -> None:
         with self.ssl_lock:
-            try:
-                self.obj.unwrap()
-            except (OSError, ValueError):
-                pass
+            self.engine.close_notify()
         try:
             self._flush(None, nowait=True)
         except OSError:

@@ -28,7 +28,7 @@ import trio
 from netbase import TimeoutError, current_deadline
 from netbase.lowlevel import Expired
 
-__all__ = ["Expired", "deadline_for", "run_until", "trio_deadline", "wait"]
+__all__ = ["Expired", "deadline_for", "run_until", "trio_deadline"]
 
 _monotonic = time.monotonic
 _T = TypeVar("_T")
@@ -65,7 +65,3 @@ async def run_until(fn: Callable[[_T], Awaitable[object]], arg: _T, deadline: fl
         await fn(arg)
     if scope.cancelled_caught:
         raise Expired("timed out")
-
-
-# The name `_transports.py` imports (until its TLS engine is rewritten).
-wait = run_until

@@ -6,10 +6,11 @@ whether *application data* is waiting (a TLS 1.3 session ticket alone must
 leave it `False`). Only decrypting what has arrived tells, and
 `SSLStream` can do that only in an `await`. So netbase keeps its own
 layers, as `netbase_threaded` does: a non-blocking stdlib socket at the
-bottom, and for every `start_tls` an `ssl.SSLObject` over memory BIOs
-stacked on the layer below (TLS inside TLS is just one more layer, as with
-`SSLStream` over `SSLStream`). Every layer has a synchronous
-`recv_nowait()` that feeds whatever the socket holds into the BIOs without
+bottom, and for every `start_tls` a TLS layer stacked on the layer below:
+the core's `netbase.lowlevel.TLSEngine` (an `ssl.SSLObject` over memory
+BIOs), fed and emptied by this module (TLS inside TLS is just one more
+layer, as with `SSLStream` over `SSLStream`). Every layer has a synchronous
+`recv_nowait()` that feeds whatever the socket holds into the engine without
 waiting; `is_readable` uses it and keeps the result as readahead for the
 next `read()`, so nothing is lost.
 
@@ -34,7 +35,8 @@ from typing import Protocol
 
 import trio
 
-from netbase_trio._deadline import wait
+from netbase.lowlevel import TLSEngine
+from netbase_trio._deadline import run_until
 
 __all__ = ["RECV_CHUNK", "PlainSocket", "TLSLayer", "Transport"]
 
@@ -95,7 +97,7 @@ class PlainSocket:
 
     async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
         while True:
-            await wait(_wait_readable, self.fd, deadline)
+            await run_until(_wait_readable, self.fd, deadline)
             try:
                 return self.sock.recv(max_bytes)
             except BlockingIOError:
@@ -112,7 +114,7 @@ class PlainSocket:
             if sent == len(data):
                 return waited
             data = data[sent:]
-            await wait(_wait_writable, self.fd, deadline)
+            await run_until(_wait_writable, self.fd, deadline)
             waited = True
 
     def send_nowait(self, data: bytes) -> None:
@@ -130,11 +132,14 @@ class PlainSocket:
 
 
 class TLSLayer:
-    """TLS over another transport, through an `ssl.SSLObject` and memory BIOs.
+    """TLS over another transport: the core's `TLSEngine`, fed from the layer below.
 
-    Bytes read from the layer below go into the incoming BIO before anything
-    else can happen, so a timeout or a cancellation between two reads loses
-    nothing: the next call carries on from the BIO.
+    The engine decides everything TLS (handshake, decrypted data or "need
+    data", close_notify or a truncated stream as the end of the stream); this
+    layer only moves its bytes and waits. Bytes read from the layer below go
+    into the engine before anything else can happen, so a timeout or a
+    cancellation between two reads loses nothing: the next call carries on
+    from there.
 
     A reader and a writer may run at once (one of each, as the contract
     allows). Both can have bytes to send (the writer its records, the reader
@@ -143,7 +148,7 @@ class TLSLayer:
     another sending waits for it (`_idle`), which picks its bytes up too.
     """
 
-    __slots__ = ("_idle", "_sending", "incoming", "lower", "obj", "outgoing")
+    __slots__ = ("_idle", "_sending", "engine", "lower", "obj")
 
     def __init__(
         self,
@@ -154,67 +159,47 @@ class TLSLayer:
         server_side: bool = False,
     ) -> None:
         self.lower = lower
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side, server_hostname=hostname
-        )
+        self.engine = TLSEngine(ctx, hostname, server_side=server_side)
+        self.obj = self.engine.obj
         self._sending = False
         self._idle = trio.lowlevel.ParkingLot()
 
-    def _feed(self, data: bytes) -> None:
-        if data:
-            self.incoming.write(data)
-        else:
-            self.incoming.write_eof()
-
     async def handshake(self, deadline: float | None) -> None:
         """Run the TLS handshake over the layer below."""
-        while True:
-            try:
-                self.obj.do_handshake()
-            except ssl.SSLWantReadError:
-                await self._send_out(deadline)
-                self._feed(await recv_some(self.lower, RECV_CHUNK, deadline))
-            else:
-                await self._send_out(deadline)
-                return
+        engine = self.engine
+        while not engine.do_handshake():
+            await self._send_out(deadline)
+            engine.receive(await recv_some(self.lower, RECV_CHUNK, deadline))
+        await self._send_out(deadline)
 
     def recv_nowait(self, max_bytes: int) -> bytes | None:
-        obj = self.obj
-        while True:
-            try:
-                return obj.read(max_bytes)
-            except ssl.SSLWantReadError:
-                data = self.lower.recv_nowait(RECV_CHUNK)
-                if data is None:
-                    return None
-                self._feed(data)
-            except ssl.SSLEOFError:
-                # The peer closed without close_notify: end of stream. The
-                # alert OpenSSL queued for it has nobody to go to, and the
-                # layer below may have ended too: drop it, so that the read
-                # does not fail sending it.
-                self.outgoing.read()
-                return b""
+        engine = self.engine
+        while (data := engine.read(max_bytes)) is None:
+            raw = self.lower.recv_nowait(RECV_CHUNK)
+            if raw is None:
+                return None
+            engine.receive(raw)
+        return data
 
     async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
+        engine = self.engine
         while True:
-            if self.outgoing.pending:
+            if engine.outgoing.pending:
                 await self._send_out(deadline)
-            self._feed(await self.lower.wait_recv(RECV_CHUNK, deadline))
+            engine.receive(await self.lower.wait_recv(RECV_CHUNK, deadline))
             data = self.recv_nowait(max_bytes)
             if data is not None:
                 return data
 
     async def send_all(self, data: memoryview, deadline: float | None) -> bool:
-        if not data:  # SSLObject.write(b"") would mean something else
+        if not data:
             return await self._send_out(deadline)
         # Encrypt a slice at a time: a large write neither doubles in memory
         # as ciphertext nor waits for all of it to be encrypted before sending.
         waited = False
+        write = self.engine.write
         for start in range(0, len(data), SEND_SLICE):
-            self.obj.write(data[start : start + SEND_SLICE])
+            write(data[start : start + SEND_SLICE])
             waited |= await self._send_out(deadline)
         return waited
 
@@ -222,10 +207,10 @@ class TLSLayer:
         waited = False
         while True:
             if self._sending:
-                await wait(_park, self._idle, deadline)
+                await run_until(_park, self._idle, deadline)
                 waited = True
                 continue
-            data = self.outgoing.read()
+            data = self.engine.data_to_send()
             if not data:
                 return waited
             self._sending = True
@@ -237,14 +222,14 @@ class TLSLayer:
 
     def send_nowait(self, data: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self.obj.write(data)
-        self.lower.send_nowait(self.outgoing.read())
+            self.engine.write(data)
+        self.lower.send_nowait(self.engine.data_to_send())
 
     def has_buffered(self) -> bool:
-        return self.obj.pending() > 0 or self.incoming.pending > 0 or self.lower.has_buffered()
+        return self.engine.has_buffered() or self.lower.has_buffered()
 
     def wants_flush(self) -> bool:
-        return self.outgoing.pending > 0 or self.lower.wants_flush()
+        return self.engine.outgoing.pending > 0 or self.lower.wants_flush()
 
     async def flush(self, deadline: float | None) -> None:
         await self._send_out(deadline)
@@ -253,16 +238,13 @@ class TLSLayer:
     def close_notify(self) -> None:
         """Send our close_notify if it goes at once; never wait for the peer's.
 
-        Waiting can hang on peers that never answer (httpx #634, aiohttp
-        #11091) and the TLS specs allow closing without it: trio's
-        `SSLStream.aclose` does the same. Skipped while another task is
-        sending, whose records it would cut in two.
+        Skipped while another task is sending, whose records it would cut in
+        two.
         """
         if self._sending:
             return
-        with contextlib.suppress(OSError, ValueError):
-            self.obj.unwrap()
-        pending = self.outgoing.read()
+        self.engine.close_notify()
+        pending = self.engine.data_to_send()
         if pending:
             self.lower.send_nowait(pending)
 

@@ -44,7 +44,11 @@ The names, by what they are for:
   `get_extra_info("client_addr" | "server_addr")`; `set_nodelay` and
   `poll_readable` are socket helpers; `busy_error` is the error for a second
   reader (or writer) while one is in progress.
-- **TLS**: `shared_default_context_ready` and `build_shared_in_thread` let an
+- **TLS**: `TLSEngine` is the whole TLS pump with no I/O (an
+  `ssl.SSLObject` over memory BIOs: handshake, decrypted data or "need
+  data", close_notify and a truncated stream as the end of the stream), so
+  that a runtime's TLS layer only moves bytes and waits;
+  `shared_default_context_ready` and `build_shared_in_thread` let an
   event loop load the system's trust for `start_tls(ctx=None)` without
   blocking the loop.
 - **Listening and serving**: `listen_socket`, `listen_unix_socket`,
@@ -114,6 +118,7 @@ from netbase._streams import (
     busy as busy_error,
 )
 from netbase._timeout import Expired
+from netbase._tls_engine import TLSEngine
 from netbase._validate import (
     DEFAULT_MAX_BYTES,
     check_data,
@@ -138,6 +143,7 @@ __all__ = [
     "ServerBase",
     "SocketOption",
     "StreamBase",
+    "TLSEngine",
     "accepted_peer",
     "address_info",
     "attempt_errors",
