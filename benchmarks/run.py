@@ -130,7 +130,7 @@ FULL = Sizes(
     scale_round_trips=10_000,
     accept=2_000,
     rounds=5,
-    memory_tls_rounds=2,
+    memory_tls_rounds=1,
     quick=False,
 )
 QUICK = Sizes(
@@ -635,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-tls-rounds",
         type=int,
-        help="rounds that measure memory-tls (default: 2): 10,000 handshakes each time",
+        help="rounds that measure memory-tls (default: 1): 10,000 handshakes each time",
     )
     parser.add_argument(
         "--allow-missing",
