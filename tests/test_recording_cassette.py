@@ -331,6 +331,8 @@ TEXT_HEAVY = dumps(
         Write(0.001, b"POST / HTTP/1.1\r\nHost: a\r\n\r\n" + b'{"q": "a\\"b"}\n' * 40),
         Read(0.002, b"line\twith tab \\ and \\n\n" * 30 + "é ✓\n".encode() * 5 + b"no end"),
         Read(0.003, b"x" * 70_000 + b"\n" + b"y\r\n" * 3000),
+        # Escapes decoded to the bytes the bulk path uses as markers, beside escaped backslashes.
+        Write(0.004, (b"\x01\\x01\\\\\x01 \\\x00 " + b"text " * 20 + b"\n") * 20),
     )
 )
 
@@ -364,6 +366,8 @@ def test_bulk_decoding_agrees_with_line_by_line(base, mutations):
 
 
 def test_text_heavy_cassette_round_trips():
+    # The escapes of bytes the bulk path uses as markers, beside escaped backslashes, as text.
+    assert any(line.startswith("    | \\x01\\\\x01") for line in TEXT_HEAVY.splitlines())
     recording = loads(TEXT_HEAVY)
     assert dumps(recording) == TEXT_HEAVY
     assert recording.connections[0].events[1].data.startswith(b"line\twith tab \\ and \\n\n")

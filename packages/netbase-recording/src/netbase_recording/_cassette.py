@@ -409,10 +409,15 @@ def _unescape_text(content: bytes) -> bytes | None:
             return None
         data = data.replace(b"\\\\", _PAIR)
     data = data.replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\t", b"\t")
-    if b"\\x" in data:
+    if b"\\x" in data:  # last, as a byte it gives may be anything (a backslash, _PAIR)
         pieces = _HEX_ESCAPE.split(data)
+        literals = pieces[0::2]
+        if b"\\" in b"".join(literals):
+            return None
+        if pairs:
+            pieces[0::2] = [literal.replace(_PAIR, b"\\") for literal in literals]
         pieces[1::2] = [_HEX_BYTES[code] for code in pieces[1::2]]
-        data = b"".join(pieces)
+        return b"".join(pieces)
     if b"\\" in data:
         return None
     return data.replace(_PAIR, b"\\") if pairs else data
