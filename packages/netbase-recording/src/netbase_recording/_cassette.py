@@ -398,8 +398,16 @@ def _unescape_text(content: bytes) -> bytes | None:
     backslash = data.find(b"\\")
     if backslash < 0:
         return data
-    if backslash == len(data) - 2 and data[-1:] == b"n":  # only the last line's `\n`
-        return b"".join((memoryview(data)[:-2], b"\n"))
+    start = data.rfind(b"\n") + 1  # where the last line starts
+    if backslash < start or start == 0:
+        return _unescape(data)
+    # Escapes in the last line only (its `\n`, a trailing `\x20`): the rest is as it is.
+    tail = _unescape(data[start:])
+    return None if tail is None else b"".join((memoryview(data)[:start], tail))
+
+
+def _unescape(data: bytes) -> bytes | None:
+    """The bytes `data` (lines joined by real line ends) stands for; `None` if anything is off."""
     # An escaped backslash first, so that what follows it is not taken for an escape.
     # A line ending with an escaped backslash and an `n`, taken above for the `\n`
     # escape, leaves a backslash before a line end, which nothing decodes: None.
