@@ -326,7 +326,7 @@ def test_fuzzed_cassettes_fail_only_with_file_and_line(tmp_path_factory, base, m
 # escapes cut by a line end, the bytes the bulk path uses as markers, lines moved.
 _TRICKY = [b" ", b"\t", b"\r", b"\\", b"\\\\", b"\\n", b"\\\\n", b"\\x4", b"\\x41", b"\x00"]
 _TRICKY += [b"\x01", b"\n    | ", b"\n    : ", b"=", b"\\r\\n", b"\xc3\xa9", b"\n"]
-_TRICKY += [b"\\x01", b"\\x5c", b"\\x00", b"\\x5cn"]
+_TRICKY += [b"\\x01", b"\\x5c", b"\\x00", b"\\x5cn", b"\x0b", b"\x1f", "\u00a0".encode()]
 TEXT_HEAVY = dumps(
     recording_of(
         Write(0.001, b"POST / HTTP/1.1\r\nHost: a\r\n\r\n" + b'{"q": "a\\"b"}\n' * 40),

@@ -321,9 +321,8 @@ _BLOCK = 1 << 18  # bytes read at once
 # leaves raw in a line (a run that holds one is read line by line instead).
 _SEP = b"\x00"
 # Whitespace at the end of a data line (the writer never leaves any: a trailing
-# space is written `\x20`) but hand edits and CRLF checkouts do; the line by
-# line path strips it, as it always has. A backslash there is an escape cut in two.
-_TRAILING = (b" ", b"\t", b"\r")
+# space is written `\x20`) but hand edits and CRLF checkouts do: the line by
+# line path strips it, as it always has, so a run ending with some goes there.
 _PAIR = b"\x01"  # stands for an escaped backslash while the other escapes are decoded
 _HEX_ESCAPE = re.compile(rb"(\\x[0-9a-fA-F]{2})")
 _HEX_BYTES = {
@@ -392,25 +391,31 @@ def _unescape_text(content: bytes) -> bytes | None:
     `None` when something in it is unusual or wrong, for the line by line
     path to read (and to name the line). A few passes in C.
     """
-    if content[-1:] in _TRAILING:
+    if content[-4:].decode("utf-8", "ignore")[-1:].isspace():  # what strip() would take
         return None
     data = content.replace(_SEP, b"\n")
     backslash = data.find(b"\\")
     if backslash < 0:
         return data
-    start = data.rfind(b"\n") + 1  # where the last line starts
-    if backslash < start or start == 0:
-        return _unescape(data)
-    # Escapes in the last line only (its `\n`, a trailing `\x20`): the rest is as it is.
-    tail = _unescape(data[start:])
-    return None if tail is None else b"".join((memoryview(data)[:start], tail))
+    # The last line apart: it ends with its own escape (`\n`, `\r\n`, a trailing `\x20`)
+    # where the others were joined by a real line end.
+    start = data.rfind(b"\n") + 1
+    head: bytes | memoryview | None = memoryview(data)[:start]
+    if backslash < start:
+        head = _unescape(data[:start])
+    tail: bytes | None = data[start:]
+    if tail is not None and b"\\" in tail:
+        tail = _unescape(tail)
+    return None if head is None or tail is None else b"".join((head, tail))
 
 
 def _unescape(data: bytes) -> bytes | None:
     """The bytes `data` (lines joined by real line ends) stands for; `None` if anything is off."""
+    if data.count(b"\\") == data.count(b"\\r\n"):  # CRLF text, nothing else escaped
+        return data.replace(b"\\r\n", b"\r\n")
     # An escaped backslash first, so that what follows it is not taken for an escape.
-    # A line ending with an escaped backslash and an `n`, taken above for the `\n`
-    # escape, leaves a backslash before a line end, which nothing decodes: None.
+    # A line ending with an escaped backslash and an `n`, taken for the `\n` escape
+    # when the lines were joined, leaves a backslash before a line end: None.
     pairs = b"\\\\" in data
     if pairs:
         if _PAIR in data:
