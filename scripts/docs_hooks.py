@@ -7,6 +7,10 @@ page's, and its chart link is relative to ``benchmarks/``. The include line
 here instead, before Markdown sees it, so that the results sit under the
 page's own title and the chart resolves from ``docs/``. Until the benchmarks
 have run, the page says so instead of failing the build.
+
+The Recording page includes ``benchmarks/cassette-results.md`` the same way
+(``python -m benchmarks.cassette_speed --out benchmarks/cassette-results.md``
+writes it): figures only from a run, and nothing at all until there is one.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "benchmarks/results.md"
+CASSETTE_RESULTS = "benchmarks/cassette-results.md"
 CHART = "img/bench-ratios.png"
 # A link, not an image, to a relative path that is neither the chart nor an anchor.
 _LOCAL_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:|#|img/|/)([^)\s]+)\)")
-_INCLUDE = re.compile(r'^-{1,}8<-{1,} +"' + re.escape(RESULTS) + r'"[ \t]*$', re.MULTILINE)
+_INCLUDE = re.compile(r'^-{1,}8<-{1,} +"([^"]+)"[ \t]*$', re.MULTILINE)
 
 
 def results_markdown(root: Path = ROOT) -> str:
@@ -45,8 +50,18 @@ def results_markdown(root: Path = ROOT) -> str:
     return text + "\n"
 
 
+def cassette_markdown(root: Path = ROOT) -> str:
+    """The cassette speed figures of the last run written to the file; none before one."""
+    path = root / CASSETTE_RESULTS
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Expand the results include of the Performance page."""
-    if not _INCLUDE.search(markdown):
-        return markdown
-    return _INCLUDE.sub(lambda _: results_markdown(), markdown)
+    """Expand the results includes of the Performance and Recording pages."""
+    includes = {RESULTS: results_markdown, CASSETTE_RESULTS: cassette_markdown}
+
+    def expand(match: re.Match[str]) -> str:
+        include = includes.get(match.group(1))
+        return match.group(0) if include is None else include()
+
+    return _INCLUDE.sub(expand, markdown)

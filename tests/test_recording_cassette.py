@@ -27,6 +27,7 @@ from netbase_recording import (
     loads,
     save,
 )
+from netbase_recording._cassette import _encoded, _Parser
 from netbase_recording._echo import Echo
 from netbase_recording._escape import escape, unescape
 
@@ -318,3 +319,56 @@ def test_fuzzed_cassettes_fail_only_with_file_and_line(tmp_path_factory, base, m
     assert error.path == str(path)
     assert 1 <= error.line <= data.count(b"\n") + 2
     assert str(error).startswith(f"{path}:{error.line}: ")
+
+
+# Hand edits that the bulk decoding of data lines must notice (and leave to the line by
+# line path) or decode exactly as it would: whitespace and backslashes at line ends,
+# escapes cut by a line end, the bytes the bulk path uses as markers, lines moved.
+_TRICKY = [b" ", b"\t", b"\r", b"\\", b"\\\\", b"\\n", b"\\\\n", b"\\x4", b"\\x41", b"\x00"]
+_TRICKY += [b"\x01", b"\n    | ", b"\n    : ", b"=", b"\\r\\n", b"\xc3\xa9", b"\n"]
+_TRICKY += [b"\\x01", b"\\x5c", b"\\x00", b"\\x5cn", b"\x0b", b"\x1f", "\u00a0".encode()]
+TEXT_HEAVY = dumps(
+    recording_of(
+        Write(0.001, b"POST / HTTP/1.1\r\nHost: a\r\n\r\n" + b'{"q": "a\\"b"}\n' * 40),
+        Read(0.002, b"line\twith tab \\ and \\n\n" * 30 + "é ✓\n".encode() * 5 + b"no end"),
+        Read(0.003, b"x" * 70_000 + b"\n" + b"y\r\n" * 3000),
+        # Escapes decoded to the bytes the bulk path uses as markers, beside escaped backslashes.
+        Write(0.004, (b"\x01\\x01\\\\\x01 \\\x00 " + b"text " * 20 + b"\n") * 20),
+    )
+)
+
+
+def _parsed(data: bytes, *, bulk: bool) -> Recording | tuple[int, str]:
+    try:
+        return _Parser("p", bulk=bulk).parse(_encoded(data.decode("utf-8", "replace"), "p"))
+    except CassetteError as exc:
+        return exc.line, exc.message
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    st.sampled_from([*FUZZ_BASE, TEXT_HEAVY]),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(_TRICKY)) | _mutation, min_size=1, max_size=3
+    ),
+)
+def test_bulk_decoding_agrees_with_line_by_line(base, mutations):
+    """Runs of data lines decoded at once give what reading them one by one gives."""
+    data = base.encode()
+    for mutation in mutations:
+        if isinstance(mutation[0], float):  # a tricky edit, most often at a line end
+            where = int(mutation[0] * len(data))
+            line_end = data.find(b"\n", where)
+            where = line_end if line_end >= 0 and mutation[0] < 0.9 else where
+            data = data[:where] + mutation[1] + data[where:]
+        else:
+            data = _mutate(data, mutation)
+    assert _parsed(data, bulk=True) == _parsed(data, bulk=False)
+
+
+def test_text_heavy_cassette_round_trips():
+    # The escapes of bytes the bulk path uses as markers, beside escaped backslashes, as text.
+    assert any(line.startswith("    | \\x01\\\\x01") for line in TEXT_HEAVY.splitlines())
+    recording = loads(TEXT_HEAVY)
+    assert dumps(recording) == TEXT_HEAVY
+    assert recording.connections[0].events[1].data.startswith(b"line\twith tab \\ and \\n\n")

@@ -1,4 +1,4 @@
-"""The Performance page's include of the benchmark results (scripts/docs_hooks.py)."""
+"""The Performance and Recording pages' includes of benchmark results (scripts/docs_hooks.py)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,15 @@ def test_the_page_includes_the_results() -> None:
     expanded = hooks().on_page_markdown(page, None, None, None)
     assert "--8<--" not in expanded
     assert expanded.count("# Performance") == 1
+
+
+def test_the_recording_page_states_cassette_figures_only_from_a_run(tmp_path: Path) -> None:
+    assert hooks().cassette_markdown(tmp_path) == ""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "cassette-results.md").write_text("| text | load | 400 MB/s |\n")
+    assert hooks().cassette_markdown(tmp_path) == "| text | load | 400 MB/s |\n"
+    page = (ROOT / "docs" / "recording.md").read_text()
+    assert '--8<-- "benchmarks/cassette-results.md"' in page
+    expanded = hooks().on_page_markdown(page, None, None, None)
+    assert "--8<--" not in expanded
+    assert "MB/s" not in page  # no figure written by hand
