@@ -63,11 +63,14 @@ def check_backend_options(
 class BackendOptions:
     """The options every built-in `NetworkBackend` takes, checked and kept.
 
-    A backend's `__init__` (whose keyword-only signature is its public
-    documentation) hands them to `_set_options()`; the connect code reads
-    `_resolver`, `_local_address`, `_socket_options` and
-    `_happy_eyeballs_delay`.
+    The four options of the contract (resolver, local address, socket
+    options, Happy Eyeballs delay) are checked once, with the same errors on
+    every runtime, and kept for the connect code.
     """
+
+    # A backend's __init__ (whose keyword-only signature is its public
+    # documentation) hands them to _set_options(); the connect code reads
+    # _resolver, _local_address, _socket_options and _happy_eyeballs_delay.
 
     _resolver: Any
     _local_address: str | None

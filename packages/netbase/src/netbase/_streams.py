@@ -119,13 +119,18 @@ _TIMEOUTS: dict[type[NetworkError], type[NetworkError]] = {
 class StreamBase:
     """What the three socket streams share; each runtime's `NetworkStream` extends it.
 
-    A subclass sets `_sock`, `_peer` (as `format_peer` writes it),
-    `_hostname`, `_tls`, `_state` (`OPEN`) and `_readahead` (`None`), and
-    provides `_abort()` (close at once, state `BROKEN` unless closed
-    already), `_ssl_object()`, `_plain_readable()` and `_peek_tls()`. Its
-    hot paths test `self._state` themselves and call the error helpers here
-    only from an `except` clause, so they cost nothing until something fails.
+    It holds the stream's state (`OPEN`, `BROKEN` after a failure, `CLOSED`
+    after `close()`), turns a native failure into the contract's error with
+    the cause chained, keeps what `is_readable` had to read for the next
+    read, and answers `get_extra_info` and the repr. The runtime's hot paths
+    test the state themselves and call the error helpers only from an
+    `except` clause, so the helpers cost nothing until something fails.
     """
+
+    # What a subclass does: it sets _sock, _peer (as format_peer writes it),
+    # _hostname, _tls, _state (OPEN) and _readahead (None), and provides
+    # _abort() (close at once, state BROKEN unless closed already),
+    # _ssl_object(), _plain_readable() and _peek_tls().
 
     # A few hundred bytes per idle stream matter to a pool of thousands: the
     # shared state has slots (a subclass without __slots__ adds a dict).
