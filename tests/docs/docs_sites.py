@@ -63,6 +63,9 @@ class HTTPServer:
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((address, port))
         self.listener.listen(128)
+        # Accepted under the lock (never blocking it): wait_idle() sees a
+        # connection either still queued or already counted, never in between.
+        self.listener.setblocking(False)
         self.accepted = 0
         self.open = 0
         self.most_open = 0
@@ -124,11 +127,12 @@ class HTTPServer:
             events = dict(poller.poll())
             if self._wake_r in events:
                 return
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
             with self._lock:
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    continue
+                conn.setblocking(True)
                 self.accepted += 1
                 self.open += 1
                 self.most_open = max(self.most_open, self.open)
