@@ -394,7 +394,7 @@ class TLSLayer:
     from there.
     """
 
-    __slots__ = ("engine", "lower", "obj")
+    __slots__ = ("engine", "lower")
 
     def __init__(
         self,
@@ -406,7 +406,6 @@ class TLSLayer:
     ) -> None:
         self.lower = lower
         self.engine = TLSEngine(ctx, hostname, server_side=server_side)
-        self.obj = self.engine.obj
 
     async def _flush(self, op: Deadline | None) -> None:
         pending = self.engine.data_to_send()

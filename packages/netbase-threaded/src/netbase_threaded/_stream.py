@@ -186,7 +186,7 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
 
     def _ssl_object(self) -> Any:
         top = self._top
-        return top.obj if isinstance(top, TLSLayer) else None
+        return top.engine.obj if isinstance(top, TLSLayer) else None
 
     def _peek_tls(self) -> bytes | OSError | None:
         top = self._top

@@ -172,7 +172,7 @@ class TLSLayer:
       (a key update) and the writer both have something to send.
     """
 
-    __slots__ = ("engine", "lower", "obj", "send_lock", "ssl_lock")
+    __slots__ = ("engine", "lower", "send_lock", "ssl_lock")
 
     def __init__(
         self,
@@ -184,7 +184,6 @@ class TLSLayer:
     ) -> None:
         self.lower = lower
         self.engine = TLSEngine(ctx, hostname, server_side=server_side)
-        self.obj = self.engine.obj
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
 

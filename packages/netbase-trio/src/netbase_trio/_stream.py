@@ -229,7 +229,7 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
 
     def _ssl_object(self) -> Any:
         top = self._top
-        return top.obj if isinstance(top, TLSLayer) else None
+        return top.engine.obj if isinstance(top, TLSLayer) else None
 
     def _plain_readable(self) -> bool:
         return poll_readable(self._fd)

@@ -148,7 +148,7 @@ class TLSLayer:
     another sending waits for it (`_idle`), which picks its bytes up too.
     """
 
-    __slots__ = ("_idle", "_sending", "engine", "lower", "obj")
+    __slots__ = ("_idle", "_sending", "engine", "lower")
 
     def __init__(
         self,
@@ -160,7 +160,6 @@ class TLSLayer:
     ) -> None:
         self.lower = lower
         self.engine = TLSEngine(ctx, hostname, server_side=server_side)
-        self.obj = self.engine.obj
         self._sending = False
         self._idle = trio.lowlevel.ParkingLot()
 
