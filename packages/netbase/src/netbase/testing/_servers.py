@@ -63,6 +63,9 @@ class Server:
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.listener.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         self.listener.listen(128)
+        # Accepted under the lock (never blocking it): wait_idle() sees a
+        # connection either still queued or already counted, never in between.
+        self.listener.setblocking(False)
         self.address: Any = self.listener.getsockname()
         self.host: str = self.address[0] if unix_path is None else ""
         self.port: int = self.address[1] if unix_path is None else 0
@@ -83,17 +86,18 @@ class Server:
             events = dict(poller.poll())
             if self._wake_r in events:
                 return
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
+            with self._lock:
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    continue
+                self.active += 1
+                self.accepted += 1
+            conn.setblocking(True)
             if conn.family != socket.AF_UNIX:
                 # Without it a small TLS write waits for the client's delayed
                 # ACK (~40 ms), which slows every TLS round trip in the suite.
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.active += 1
-                self.accepted += 1
             threading.Thread(
                 target=self._handle, args=(conn,), name=f"test-{self.name}-conn", daemon=True
             ).start()
@@ -123,6 +127,13 @@ class Server:
         server that stays busy points at a stream the client never closed.
         """
         deadline = time.monotonic() + timeout
+        # A connection the kernel completed but the accept loop has not taken
+        # yet is not idle either: wait for it to be taken (and counted) first.
+        if self.listener.fileno() >= 0:
+            queued = select.poll()
+            queued.register(self.listener, select.POLLIN)
+            while queued.poll(0) and time.monotonic() < deadline:
+                time.sleep(0.002)
         with self._lock:
             while self.active:
                 left = deadline - time.monotonic()
