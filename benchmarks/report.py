@@ -156,21 +156,16 @@ def collect_meta(
 
 
 def _commit() -> str:
-    """The checkout measured: `git describe`'s commit, "+ changes" when the tree differs."""
-    here = Path(__file__).resolve().parent.parent
+    """The checkout measured: its commit, "+ changes" when tracked files differ from it."""
+    here = str(Path(__file__).resolve().parent.parent)
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head} + changes" if dirty else head
