@@ -65,6 +65,50 @@ async def test_trio_cancel_during_connect_leaves_no_socket(runtime, net, full_ba
     assert watch.seconds < 0.1 + PROMPT  # the leak fixture checks the socket was closed
 
 
+async def test_connect_is_a_checkpoint_even_when_it_completes_at_once(runtime, net, echo_server):
+    with trio.testing.assert_checkpoints():
+        stream = await net.connect(echo_server.host, echo_server.port)
+    await stream.close()
+    async with netbase.timeout(5.0):  # the deadline's path too
+        with trio.testing.assert_checkpoints():
+            stream = await net.connect(echo_server.host, echo_server.port)
+    await stream.close()
+
+
+async def test_connect_in_a_cancelled_scope_raises_cancelled_and_connects_nothing(
+    runtime, net, echo_server
+):
+    accepted = echo_server.accepted
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await net.connect(echo_server.host, echo_server.port)  # would connect at once
+        pytest.fail("connect() did not raise trio.Cancelled")
+    assert scope.cancelled_caught
+    await trio.sleep(0.05)
+    assert echo_server.accepted == accepted  # no socket was even made
+
+
+async def test_earlier_trio_scope_wins_over_a_later_deadline_on_connect(runtime, net, full_backlog):
+    host, port = full_backlog
+    with stopwatch() as watch:
+        with trio.move_on_after(0.1) as scope:
+            async with netbase.timeout(5.0):
+                await net.connect(host, port)
+    assert scope.cancelled_caught  # a trio.Cancelled, not a ConnectTimeout
+    assert watch.seconds < 0.1 + PROMPT
+
+
+async def test_earlier_deadline_wins_over_a_later_trio_scope_on_connect(runtime, net, full_backlog):
+    host, port = full_backlog
+    with trio.move_on_after(5.0) as scope:
+        with pytest.raises(netbase.ConnectTimeout, match="timed out connecting") as info:
+            async with netbase.timeout(0.1):
+                await net.connect(host, port)
+    assert not scope.cancelled_caught
+    assert info.value.host == host
+    assert info.value.port == port
+
+
 async def test_trio_cancel_during_a_happy_eyeballs_race_leaves_no_socket(runtime, full_backlog):
     address, port = full_backlog
 
