@@ -223,3 +223,30 @@ async def test_from_socket_takes_a_trio_socket(runtime, echo_server):
         assert stream.get_extra_info("server_addr") == (echo_server.host, echo_server.port)
     with pytest.raises(TypeError):
         await netbase_trio.NetworkStream.from_socket(object())  # type: ignore[arg-type]
+
+
+async def test_a_tls_sender_that_finds_another_sending_waits_and_its_bytes_follow(
+    runtime, net, tls_echo_server, client_context
+):
+    """Two tasks with bytes for one TLS layer (a writer, and a reader answering a key
+    update): the second waits while the first is suspended sending, is woken when that
+    send is done, and its record goes out whole, between the writer's."""
+    payload = b"w" * (8 * 1024 * 1024)  # more than the socket buffers: the writer waits
+    async with await net.connect(tls_echo_server.host, tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        layer = stream._top  # the TLS layer: the second sender stands for a reader's flush
+        echoed = bytearray()
+        async with netbase.timeout(20), trio.open_nursery() as nursery:
+            nursery.start_soon(stream.write, payload)
+            await trio.testing.wait_all_tasks_blocked()  # suspended in the middle of it
+
+            async def second_sender() -> None:
+                layer.engine.write(b"tail")
+                await layer.flush(None)
+
+            nursery.start_soon(second_sender)
+            await trio.testing.wait_all_tasks_blocked()  # parked behind the writer
+            while len(echoed) < len(payload) + 4:
+                echoed += await stream.read()
+    assert echoed.count(b"tail") == 1
+    assert echoed.replace(b"tail", b"") == payload
