@@ -225,28 +225,50 @@ async def test_from_socket_takes_a_trio_socket(runtime, echo_server):
         await netbase_trio.NetworkStream.from_socket(object())  # type: ignore[arg-type]
 
 
-async def test_a_tls_sender_that_finds_another_sending_waits_and_its_bytes_follow(
+async def test_a_tls_reader_with_bytes_to_send_leaves_them_to_a_suspended_writer(
     runtime, net, tls_echo_server, client_context
 ):
-    """Two tasks with bytes for one TLS layer (a writer, and a reader answering a key
-    update): the second waits while the first is suspended sending, is woken when that
-    send is done, and its record goes out whole, between the writer's."""
+    """A reader with bytes to send (a key update's answer) while the writer is suspended
+    sending: it reads on instead of waiting behind the writer (which waits for the peer
+    to read, which waits for us to), and its record goes out whole, between the writer's."""
     payload = b"w" * (8 * 1024 * 1024)  # more than the socket buffers: the writer waits
     async with await net.connect(tls_echo_server.host, tls_echo_server.port) as stream:
         await stream.start_tls(client_context, hostname="localhost")
-        layer = stream._top  # the TLS layer: the second sender stands for a reader's flush
+        layer = stream._top
         echoed = bytearray()
         async with netbase.timeout(20), trio.open_nursery() as nursery:
             nursery.start_soon(stream.write, payload)
             await trio.testing.wait_all_tasks_blocked()  # suspended in the middle of it
-
-            async def second_sender() -> None:
-                layer.engine.write(b"tail")
-                await layer.flush(None)
-
-            nursery.start_soon(second_sender)
-            await trio.testing.wait_all_tasks_blocked()  # parked behind the writer
+            layer.engine.write(b"tail")  # what reading produced, as a key update does
+            with trio.testing.assert_no_checkpoints():
+                await layer.flush(None)  # returns at once: the writer takes the bytes
             while len(echoed) < len(payload) + 4:
                 echoed += await stream.read()
     assert echoed.count(b"tail") == 1
     assert echoed.replace(b"tail", b"") == payload
+
+
+async def test_a_tls_writer_that_finds_the_reader_sending_waits_and_is_woken(
+    runtime, net, tls_echo_server, client_context
+):
+    """The reader is suspended sending (a long answer), the writer comes: it waits for the
+    reader's send, is woken when it ends, and its bytes follow."""
+    flood = b"r" * (8 * 1024 * 1024)
+    async with await net.connect(tls_echo_server.host, tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        layer = stream._top
+        echoed = bytearray()
+        async with netbase.timeout(20), trio.open_nursery() as nursery:
+
+            async def reader_answering() -> None:
+                layer.engine.write(flood)
+                await layer.flush(None)
+
+            nursery.start_soon(reader_answering)
+            await trio.testing.wait_all_tasks_blocked()  # suspended sending the flood
+            nursery.start_soon(stream.write, b"tail")
+            await trio.testing.wait_all_tasks_blocked()  # parked behind it
+            while len(echoed) < len(flood) + 4:
+                echoed += await stream.read()
+    assert bytes(echoed[-4:]) == b"tail"
+    assert echoed[:-4] == flood
