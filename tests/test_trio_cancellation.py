@@ -65,6 +65,50 @@ async def test_trio_cancel_during_connect_leaves_no_socket(runtime, net, full_ba
     assert watch.seconds < 0.1 + PROMPT  # the leak fixture checks the socket was closed
 
 
+async def test_connect_is_a_checkpoint_even_when_it_completes_at_once(runtime, net, echo_server):
+    with trio.testing.assert_checkpoints():
+        stream = await net.connect(echo_server.host, echo_server.port)
+    await stream.close()
+    async with netbase.timeout(5.0):  # the deadline's path too
+        with trio.testing.assert_checkpoints():
+            stream = await net.connect(echo_server.host, echo_server.port)
+    await stream.close()
+
+
+async def test_connect_in_a_cancelled_scope_raises_cancelled_and_connects_nothing(
+    runtime, net, echo_server
+):
+    accepted = echo_server.accepted
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await net.connect(echo_server.host, echo_server.port)  # would connect at once
+        pytest.fail("connect() did not raise trio.Cancelled")
+    assert scope.cancelled_caught
+    await trio.sleep(0.05)
+    assert echo_server.accepted == accepted  # no socket was even made
+
+
+async def test_earlier_trio_scope_wins_over_a_later_deadline_on_connect(runtime, net, full_backlog):
+    host, port = full_backlog
+    with stopwatch() as watch:
+        with trio.move_on_after(0.1) as scope:
+            async with netbase.timeout(5.0):
+                await net.connect(host, port)
+    assert scope.cancelled_caught  # a trio.Cancelled, not a ConnectTimeout
+    assert watch.seconds < 0.1 + PROMPT
+
+
+async def test_earlier_deadline_wins_over_a_later_trio_scope_on_connect(runtime, net, full_backlog):
+    host, port = full_backlog
+    with trio.move_on_after(5.0) as scope:
+        with pytest.raises(netbase.ConnectTimeout, match="timed out connecting") as info:
+            async with netbase.timeout(0.1):
+                await net.connect(host, port)
+    assert not scope.cancelled_caught
+    assert info.value.host == host
+    assert info.value.port == port
+
+
 async def test_trio_cancel_during_a_happy_eyeballs_race_leaves_no_socket(runtime, full_backlog):
     address, port = full_backlog
 
@@ -179,3 +223,52 @@ async def test_from_socket_takes_a_trio_socket(runtime, echo_server):
         assert stream.get_extra_info("server_addr") == (echo_server.host, echo_server.port)
     with pytest.raises(TypeError):
         await netbase_trio.NetworkStream.from_socket(object())  # type: ignore[arg-type]
+
+
+async def test_a_tls_reader_with_bytes_to_send_leaves_them_to_a_suspended_writer(
+    runtime, net, tls_echo_server, client_context
+):
+    """A reader with bytes to send (a key update's answer) while the writer is suspended
+    sending: it reads on instead of waiting behind the writer (which waits for the peer
+    to read, which waits for us to), and its record goes out whole, between the writer's."""
+    payload = b"w" * (8 * 1024 * 1024)  # more than the socket buffers: the writer waits
+    async with await net.connect(tls_echo_server.host, tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        layer = stream._top
+        echoed = bytearray()
+        async with netbase.timeout(20), trio.open_nursery() as nursery:
+            nursery.start_soon(stream.write, payload)
+            await trio.testing.wait_all_tasks_blocked()  # suspended in the middle of it
+            layer.engine.write(b"tail")  # what reading produced, as a key update does
+            with trio.testing.assert_no_checkpoints():
+                await layer.flush(None)  # returns at once: the writer takes the bytes
+            while len(echoed) < len(payload) + 4:
+                echoed += await stream.read()
+    assert echoed.count(b"tail") == 1
+    assert echoed.replace(b"tail", b"") == payload
+
+
+async def test_a_tls_writer_that_finds_the_reader_sending_waits_and_is_woken(
+    runtime, net, tls_echo_server, client_context
+):
+    """The reader is suspended sending (a long answer), the writer comes: it waits for the
+    reader's send, is woken when it ends, and its bytes follow."""
+    flood = b"r" * (8 * 1024 * 1024)
+    async with await net.connect(tls_echo_server.host, tls_echo_server.port) as stream:
+        await stream.start_tls(client_context, hostname="localhost")
+        layer = stream._top
+        echoed = bytearray()
+        async with netbase.timeout(20), trio.open_nursery() as nursery:
+
+            async def reader_answering() -> None:
+                layer.engine.write(flood)
+                await layer.flush(None)
+
+            nursery.start_soon(reader_answering)
+            await trio.testing.wait_all_tasks_blocked()  # suspended sending the flood
+            nursery.start_soon(stream.write, b"tail")
+            await trio.testing.wait_all_tasks_blocked()  # parked behind it
+            while len(echoed) < len(flood) + 4:
+                echoed += await stream.read()
+    assert bytes(echoed[-4:]) == b"tail"
+    assert echoed[:-4] == flood

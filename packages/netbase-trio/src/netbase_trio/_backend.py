@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import cast
 
 import trio
@@ -20,6 +20,7 @@ from netbase.lowlevel import (
     check_unix_path,
     close_on_failure,
     connect_error,
+    connection_targets,
     format_address,
     format_peer,
     is_ip_literal,
@@ -30,7 +31,7 @@ from netbase.lowlevel import (
     unix_connect_errors,
 )
 from netbase_trio import _primitives
-from netbase_trio._connect import connect_socket, open_tcp_socket
+from netbase_trio._connect import connect_one, connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, run_until, trio_deadline
 from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
@@ -74,13 +75,22 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
         """Resolve `host`, connect to `port` and return an open stream.
 
         Resolution and every attempt run under the effective deadline
-        ([`netbase.ConnectTimeout`][netbase.ConnectTimeout]), in one trio cancel scope; failure
+        ([`netbase.ConnectTimeout`][netbase.ConnectTimeout]), a trio cancel scope
+        entered only when the connect has to wait; failure
         raises [`netbase.ConnectError`][netbase.ConnectError] naming the host and port, with
         the cause chained. TCP_NODELAY is on. A cancellation of an enclosing
         trio scope stays a `trio.Cancelled` and leaves no socket open.
         """
         check_host_port(host, port)
         deadline = deadline_for(ConnectTimeout)
+        if is_ip_literal(host):
+            # One address, nothing to resolve: the short path, which holds the
+            # deadline itself (a cancel scope only if the connect must wait).
+            (address,) = connection_targets(host, port, [host], self._local_address)
+            sock = await connect_one(
+                host, port, address, self._local_address, self._socket_options, deadline
+            )
+            return NetworkStream._adopt(sock, format_address(address, port), host)
         # What the deadline interrupted, for the message: [what is under way].
         step = ["resolving the name"]
         if deadline is None:
@@ -92,14 +102,11 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
         raise connect_error(host, port, f"timed out {step[0]}", ConnectTimeout)
 
     async def _connect(self, host: str, port: int, step: list[str]) -> NetworkStream:
-        if is_ip_literal(host):
-            addresses: Sequence[str] = [host]
-        else:
-            pending = self._resolver.resolve(host, port)
-            check_resolver_call(self._resolver, pending, "trio")
-            with resolve_errors(host, port):
-                answer = await pending
-            addresses = check_resolver_answer(self._resolver, host, answer)
+        pending = self._resolver.resolve(host, port)
+        check_resolver_call(self._resolver, pending, "trio")
+        with resolve_errors(host, port):
+            answer = await pending
+        addresses = check_resolver_answer(self._resolver, host, answer)
         step[0] = "connecting"
         sock, address = await open_tcp_socket(
             host,

@@ -9,36 +9,52 @@ the tasks it is told to and waits. What trio's version cannot do and this one
 does: sockets are made by the core's `new_socket`, so the user's
 `socket_options` and `local_address` are applied before `connect()` on
 every attempt, and the addresses come from netbase's resolver, ordered as on
-every runtime (both families interleaved). With a single address there is no
-nursery at all.
+every runtime (both families interleaved).
 
-Deadlines are not handled here: the backend runs the whole of `connect`
-(resolution included) inside one cancel scope, so this code only sees a trio
-cancellation, which closes every socket on the way out.
+One address (an IP literal, or a name with a single address) takes
+`connect_one`: no nursery, no task, and the steps of trio's own
+`socket.connect`: `checkpoint_if_cancelled()`, the non-blocking `connect()`,
+then, if the kernel answered "in progress", a `poll()` of the socket, because
+on a nearby peer the handshake is usually over by then: only a socket that is
+not writable yet is waited on (`wait_writable`), under a cancel scope when
+there is a deadline; one that is gets a `cancel_shielded_checkpoint()`. An IP
+literal's deadline is handled here, so a connect that does not wait costs no
+cancel scope at all. For a name the backend runs resolution and the attempts
+inside one cancel scope, so the race only sees a trio cancellation, which
+closes every socket on the way out.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 from collections.abc import Sequence
 from typing import Any
 
 import trio
 
+from netbase import ConnectTimeout
 from netbase.lowlevel import (
     HappyEyeballs,
     SocketOption,
-    attempt_errors,
     attempt_socket,
     close_on_failure,
+    connect_error,
+    connect_failed,
     connection_targets,
 )
+from netbase_trio._deadline import Expired, trio_deadline
 
-__all__ = ["connect_socket", "open_tcp_socket"]
+__all__ = ["connect_one", "connect_socket", "open_tcp_socket"]
 
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
+_POLLOUT = select.POLLOUT
+_poll = select.poll
+_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
+_wait_writable = trio.lowlevel.wait_writable
 
 
 async def connect_socket(sock: socket.socket, sockaddr: Any) -> None:
@@ -80,9 +96,60 @@ async def open_tcp_socket(
     """Connect to the first of `addresses` that answers: a non-blocking socket, the address."""
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
-        with attempt_errors(host, port, targets[0]):
-            return await _attempt(targets[0], port, local_address, socket_options), targets[0]
+        # (The caller's cancel scope holds the deadline.)
+        return await connect_one(host, port, targets[0], local_address, socket_options), targets[0]
     return await _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay)
+
+
+async def connect_one(
+    host: str,
+    port: int,
+    address: str,
+    local_address: str | None,
+    socket_options: Sequence[SocketOption],
+    deadline: float | None = None,
+) -> socket.socket:
+    """Connect to one address: a non-blocking socket, or `ConnectError` / `ConnectTimeout`.
+
+    `deadline` is a `time.monotonic()` value (`None`: no limit, or the
+    caller's cancel scope holds it); it costs a cancel scope only when the
+    connect has to wait. A trio cancellation closes the socket and goes on.
+    """
+    await _checkpoint_if_cancelled()
+    try:
+        sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
+    except OSError as exc:
+        raise connect_failed(host, port, [(address, exc)]) from exc
+    try:
+        sock.setblocking(False)
+        code = sock.connect_ex(sockaddr)
+        if code in _IN_PROGRESS:
+            poller = _poll()
+            poller.register(sock, _POLLOUT)
+            if poller.poll(0):
+                await _cancel_shielded_checkpoint()
+            elif deadline is None:
+                await _wait_writable(sock)
+            else:
+                with trio.CancelScope(deadline=trio_deadline(deadline)) as scope:
+                    await _wait_writable(sock)
+                if scope.cancelled_caught:
+                    raise Expired("timed out")
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        else:
+            await _cancel_shielded_checkpoint()
+        if code:
+            raise OSError(code, os.strerror(code))
+    except Expired as exc:
+        sock.close()
+        raise connect_error(host, port, "timed out connecting", ConnectTimeout) from exc
+    except OSError as exc:
+        sock.close()
+        raise connect_failed(host, port, [(address, exc)]) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def _race(

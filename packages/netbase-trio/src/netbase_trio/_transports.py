@@ -144,8 +144,11 @@ class TLSLayer:
     A reader and a writer may run at once (one of each, as the contract
     allows). Both can have bytes to send (the writer its records, the reader
     an answer to a key update), and bytes must reach the socket in the order
-    OpenSSL produced them; so one task at a time sends, and a task that finds
-    another sending waits for it (`_idle`), which picks its bytes up too.
+    OpenSSL produced them; so one task at a time sends, and a sender that was
+    suspended sends what was produced meanwhile before it returns. A writer
+    that finds the reader sending waits for it (`_idle`); a reader that finds
+    the writer sending leaves its bytes to it and reads on, since the writer
+    may be waiting for the peer to read, and the peer for us to.
     """
 
     __slots__ = ("_idle", "_sending", "engine", "lower")
@@ -183,7 +186,7 @@ class TLSLayer:
     async def wait_recv(self, max_bytes: int, deadline: float | None) -> bytes:
         engine = self.engine
         while True:
-            if engine.outgoing.pending:
+            if engine.outgoing.pending and not self._sending:
                 await self._send_out(deadline)
             engine.receive(await self.lower.wait_recv(RECV_CHUNK, deadline))
             data = self.recv_nowait(max_bytes)
@@ -192,6 +195,9 @@ class TLSLayer:
 
     async def send_all(self, data: memoryview, deadline: float | None) -> bool:
         if not data:
+            return await self._send_out(deadline)
+        if len(data) <= SEND_SLICE:
+            self.engine.write(data)
             return await self._send_out(deadline)
         # Encrypt a slice at a time: a large write neither doubles in memory
         # as ciphertext nor waits for all of it to be encrypted before sending.
@@ -214,10 +220,15 @@ class TLSLayer:
                 return waited
             self._sending = True
             try:
-                waited |= await self.lower.send_all(memoryview(data), deadline)
+                suspended = await self.lower.send_all(memoryview(data), deadline)
             finally:
                 self._sending = False
-                self._idle.unpark_all()
+                if self._idle:  # (only a task that ran while we waited can be parked)
+                    self._idle.unpark_all()
+            if not suspended:
+                # No other task ran meanwhile: nothing new can be waiting to go.
+                return waited
+            waited = True
 
     def send_nowait(self, data: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -231,7 +242,12 @@ class TLSLayer:
         return self.engine.outgoing.pending > 0 or self.lower.wants_flush()
 
     async def flush(self, deadline: float | None) -> None:
-        await self._send_out(deadline)
+        # A reader that finds a writer sending leaves its bytes to it (a sender
+        # that was suspended takes what was produced meanwhile before it
+        # returns) instead of waiting behind a write that may be waiting for a
+        # peer that waits for this very read.
+        if not self._sending:
+            await self._send_out(deadline)
         await self.lower.flush(deadline)
 
     def close_notify(self) -> None:
