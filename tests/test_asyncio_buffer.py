@@ -114,12 +114,16 @@ def test_a_transfer_that_ends_goes_back_to_the_landing_buffer(runtime):
     for _ in range(3):
         size = _receive(protocol, protocol.get_buffer(-1).nbytes)
         protocol.take(size)
-    assert protocol._capacity > initial
-    # The last bytes of the transfer: less than the landing buffer would hold.
-    _receive(protocol, 1000)
-    assert protocol.take(65536) == b"z" * 1000
-    assert protocol._view is None  # holds nothing
-    assert protocol._chunk is None
+    assert protocol._capacity == 8 * initial
+    # The transfer is over: each read that the landing buffer would have held
+    # halves the next buffer, down to the landing buffer.
+    for capacity in (4 * initial, 2 * initial, initial):
+        assert len(protocol.get_buffer(-1)) == 2 * capacity
+        _receive(protocol, 1000)
+        assert protocol.take(65536) == b"z" * 1000
+        assert protocol._view is None  # holds nothing
+        assert protocol._chunk is None
+        assert protocol._capacity == capacity
     assert protocol.get_buffer(-1) is _transports._landing.view
 
 
@@ -147,9 +151,10 @@ async def test_a_stream_goes_idle_after_a_bulk_transfer_holding_nothing(runtime,
         assert await read_exactly(stream, len(payload)) == payload
         await write
         assert held(stream) is None
-        await stream.write(b"ping")
-        assert await stream.read() == b"ping"
-        assert held(stream) is None
+        for _ in range(4):
+            await stream.write(b"ping")
+            assert await stream.read() == b"ping"
+            assert held(stream) is None
         assert stream._protocol._capacity == _transports.INITIAL_BUFFER
 
 

@@ -63,8 +63,6 @@ MAX_BUFFER = 1024 * 1024
 # At most about 3 MiB is kept for the whole process.
 _POOLS: dict[int, list[memoryview]] = {INITIAL_BUFFER << i: [] for i in range(5)}
 _POOL_LIMITS = {size: max(1, 16 >> (2 * i)) for i, size in enumerate(_POOLS)}
-_SMALL_POOL = _POOLS[INITIAL_BUFFER]
-_SMALL_POOL_LIMIT = _POOL_LIMITS[INITIAL_BUFFER]
 
 
 def _take_buffer(capacity: int) -> memoryview:
@@ -75,8 +73,16 @@ def _take_buffer(capacity: int) -> memoryview:
     """
     try:
         return _POOLS[capacity].pop()
-    except IndexError:
+    except (IndexError, KeyError):  # (KeyError: past MAX_BUFFER, never kept)
         return memoryview(bytearray(capacity))
+
+
+def _give_back(view: memoryview) -> None:
+    """Put a buffer no stream holds any more in its pool, if that has room."""
+    pool = _POOLS.get(len(view))
+    # (None: grown past MAX_BUFFER, too big to keep.)
+    if pool is not None and len(pool) < _POOL_LIMITS[len(view)]:
+        pool.append(view)
 
 
 class _Landing(threading.local):
@@ -151,9 +157,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
     twice the size, so that the reader finds more than one read's worth
     waiting and does not wait on every read (stdlib asyncio receives once per
     readiness event). The stream keeps that size while receives keep filling
-    their buffers, and goes back to the landing buffer when a receive into an
-    empty stream would have fitted it. Either way, once the reader has emptied
-    it the stream holds nothing: an idle stream costs no buffer.
+    their buffers, and halves it, down to the landing buffer, each time a
+    receive into an empty stream would have fitted the landing buffer. Either
+    way, once the reader has emptied it the stream holds nothing: an idle
+    stream costs no buffer.
 
     The transport's write buffer limits are set to zero, so the protocol is
     paused as soon as the kernel does not take a write whole: `send` then
@@ -240,9 +247,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 self._start = 0
             end = size
             if capacity - size < capacity // 4 and (capacity < MAX_BUFFER or capacity == size):
-                grown = bytearray(capacity * 2)
+                grown = _take_buffer(capacity * 2)
                 grown[:size] = view[:size]
-                view = self._view = memoryview(grown)
+                _give_back(view)
+                view = self._view = grown
                 # The reader lags: take a buffer of this size next time too
                 # (a pooled one, when free), instead of growing it again.
                 if self._capacity < capacity * 2:
@@ -261,17 +269,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
         view = self._view
         self._view = None
         self._start = 0
-        if view is None:
-            return
-        capacity = len(view)
-        if capacity == INITIAL_BUFFER:  # the full landing buffer a bulk transfer kept
-            if len(_SMALL_POOL) < _SMALL_POOL_LIMIT:
-                _SMALL_POOL.append(view)
-            return
-        pool = _POOLS.get(capacity)
-        # (None: grown past MAX_BUFFER, too big to keep.)
-        if pool is not None and len(pool) < _POOL_LIMITS[capacity]:
-            pool.append(view)
+        if view is not None:
+            _give_back(view)
 
     def buffer_updated(self, nbytes: int) -> None:
         view = self._view
@@ -295,10 +294,15 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 # Filled the room it was given: the peer is ahead.
                 if self._capacity <= capacity and capacity < HIGH_WATER:
                     self._capacity = capacity * 2
-            elif not end and nbytes < INITIAL_BUFFER:
+            elif not end and nbytes < INITIAL_BUFFER and self._capacity > INITIAL_BUFFER:
                 # A fresh buffer that the landing buffer would have held
-                # without filling: the transfer is over; back to it.
-                self._capacity = INITIAL_BUFFER
+                # without filling: the peer is not ahead (any more). Halve
+                # the next buffer rather than going back to the landing
+                # buffer at once: under uvloop, one small read in a transfer
+                # would otherwise cost the whole regrowth (copies of 64 KiB,
+                # 128 KiB, ... within one wakeup); a stream that has gone
+                # back to small reads is on the landing buffer in four.
+                self._capacity >>= 1
         self.size += nbytes
         if self.size > HIGH_WATER and not self._read_paused:
             self._read_paused = True
