@@ -45,21 +45,25 @@ RECV_CHUNK = 65536
 # space of the buffer: the buffer never exceeds MAX_BUFFER.)
 HIGH_WATER = 512 * 1024
 LOW_WATER = 128 * 1024
-# The loop receives into a buffer of INITIAL_BUFFER bytes. While the peer is
-# ahead (a receive fills all the room it was offered), a stream takes a buffer
-# twice the size for its next receive, up to HIGH_WATER (a full buffer of that
-# size does not pause reading; pausing and resuming cost a system call each).
-# A buffer a lagging reader leaves unread also doubles, up to MAX_BUFFER
-# (above HIGH_WATER, so that a paused transport's last read still fits).
+# The loop receives into a buffer of INITIAL_BUFFER bytes (the thread's
+# landing buffer, see _Landing). While the peer is ahead (a receive fills all
+# the room it was offered), a stream takes a buffer twice the size for its
+# next receive, up to HIGH_WATER (a full buffer of that size does not pause
+# reading; pausing and resuming cost a system call each), and halves it again
+# for each small read once it is not. A buffer a lagging reader leaves unread
+# also doubles, up to MAX_BUFFER (above HIGH_WATER, so that a paused
+# transport's last read still fits).
 INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
-# Emptied buffers wait here, one list per size, for the next stream that
-# needs one (threads with their own loops share them safely: list.append and
-# list.pop are atomic, and a pop is tried, never checked first). A stream
-# holds a buffer only while it has unread bytes, so an idle stream costs no
-# buffer; a bulk transfer takes back the grown buffer it gave back (under
-# uvloop, libuv reads up to 32 times per wakeup, so the buffer grows to the
-# flow-control bound on every one of them), instead of allocating it again.
+# The buffers streams own (a transfer's: small reads are copied out of the
+# landing buffer and own none) wait here once emptied or outgrown, one list
+# per size, for the next stream that needs one (threads with their own loops
+# share them safely: list.append and list.pop are atomic, and a pop is tried,
+# never checked first). A stream holds a buffer only while it has unread
+# bytes, so an idle stream costs no buffer; a bulk transfer takes back the
+# grown buffer it gave back, and grows through pooled sizes (under uvloop,
+# libuv reads up to 32 times per wakeup, so the buffer grows to the
+# flow-control bound on every one of them), instead of allocating them again.
 # At most about 3 MiB is kept for the whole process.
 _POOLS: dict[int, list[memoryview]] = {INITIAL_BUFFER << i: [] for i in range(5)}
 _POOL_LIMITS = {size: max(1, 16 >> (2 * i)) for i, size in enumerate(_POOLS)}
@@ -105,6 +109,7 @@ class _Landing(threading.local):
 
 
 _landing = _Landing()
+
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
 # A larger write goes to the transport a slice at a time, the next once the
