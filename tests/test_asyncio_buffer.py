@@ -204,3 +204,28 @@ def test_a_buffer_taken_by_another_thread_between_check_and_pop(runtime, monkeyp
     finally:
         protocol._loop.close()
     assert len(view) == size
+
+
+def test_loops_in_two_threads_receive_at_once_without_mixing_bytes(runtime, echo_server):
+    errors = []
+
+    def converse(seed):
+        async def talk():
+            net = runtime.backend()
+            async with await net.connect(echo_server.host, echo_server.port) as stream:
+                for i in range(300):
+                    message = bytes([seed, i % 256]) * (1 + i * 7919 % 30000)
+                    await stream.write(message)
+                    assert await read_exactly(stream, len(message)) == message
+
+        try:
+            runtime.run(talk)
+        except BaseException as exc:  # reported by the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=converse, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
