@@ -32,6 +32,7 @@ import contextlib
 import errno
 import os
 import ssl
+import threading
 from typing import Protocol, cast
 
 from netbase.lowlevel import TLSEngine
@@ -44,24 +45,71 @@ RECV_CHUNK = 65536
 # space of the buffer: the buffer never exceeds MAX_BUFFER.)
 HIGH_WATER = 512 * 1024
 LOW_WATER = 128 * 1024
-# The receive buffer starts at INITIAL_BUFFER and doubles, while the reader
-# lags, up to MAX_BUFFER (above HIGH_WATER, so that a paused transport's last
-# read still fits).
+# The loop receives into a buffer of INITIAL_BUFFER bytes (the thread's
+# landing buffer, see _Landing). While the peer is ahead (a receive fills all
+# the room it was offered), a stream takes a buffer twice the size for its
+# next receive, up to HIGH_WATER (a full buffer of that size does not pause
+# reading; pausing and resuming cost a system call each), and halves it again
+# for each small read once it is not. A buffer a lagging reader leaves unread
+# also doubles, up to MAX_BUFFER (above HIGH_WATER, so that a paused
+# transport's last read still fits).
 INITIAL_BUFFER = 64 * 1024
 MAX_BUFFER = 1024 * 1024
-# Emptied buffers wait here, one list per size, for the next stream that
-# receives (threads with their own loops share them safely: list.append and
-# list.pop are atomic, and a pop is tried, never checked first). A stream
-# holds a buffer only while it has unread bytes,
-# so an idle stream costs no buffer; a ping-pong takes the same buffer back on
-# every round trip, and a bulk transfer the grown buffer it gave back (under
-# uvloop, libuv reads up to 32 times per wakeup, so the buffer grows to the
+# The buffers streams own (a transfer's: small reads are copied out of the
+# landing buffer and own none) wait here once emptied or outgrown, one list
+# per size, for the next stream that needs one (threads with their own loops
+# share them safely: list.append and list.pop are atomic, and a pop is tried,
+# never checked first). A stream holds a buffer only while it has unread
+# bytes, so an idle stream costs no buffer; a bulk transfer takes back the
+# grown buffer it gave back, and grows through pooled sizes (under uvloop,
+# libuv reads up to 32 times per wakeup, so the buffer grows to the
 # flow-control bound on every one of them), instead of allocating them again.
 # At most about 3 MiB is kept for the whole process.
 _POOLS: dict[int, list[memoryview]] = {INITIAL_BUFFER << i: [] for i in range(5)}
 _POOL_LIMITS = {size: max(1, 16 >> (2 * i)) for i, size in enumerate(_POOLS)}
-_SMALL_POOL = _POOLS[INITIAL_BUFFER]
-_SMALL_POOL_LIMIT = _POOL_LIMITS[INITIAL_BUFFER]
+
+
+def _take_buffer(capacity: int) -> memoryview:
+    """A free buffer of `capacity` bytes from its pool, or a new one.
+
+    One pop, no check first: another thread's loop may take the last buffer
+    between a check and the pop.
+    """
+    try:
+        return _POOLS[capacity].pop()
+    except (IndexError, KeyError):  # (KeyError: past MAX_BUFFER, never kept)
+        return memoryview(bytearray(capacity))
+
+
+def _give_back(view: memoryview) -> None:
+    """Put a buffer no stream holds any more in its pool, if that has room."""
+    pool = _POOLS.get(len(view))
+    # (None: grown past MAX_BUFFER, too big to keep.)
+    if pool is not None and len(pool) < _POOL_LIMITS[len(view)]:
+        pool.append(view)
+
+
+class _Landing(threading.local):
+    """The buffer a thread's loop receives small reads into, shared by its streams.
+
+    A pool cannot serve many streams at once: with thousands of streams
+    readable in one pass of the loop, each is given a buffer before any task
+    has taken its bytes, so nearly every receive would allocate 64 KiB (and
+    fault its pages in) for a few hundred bytes. But the loop asks for a
+    buffer (`get_buffer`), receives into it (`recv_into`, or libuv's read)
+    and reports the count (`buffer_updated`) back to back on its own thread,
+    with nothing in between that could ask again: so one buffer per thread
+    serves every stream of that thread's loop, and `buffer_updated` copies
+    what arrived out at its exact size. Per thread, not per process: threads
+    with their own loops receive at the same time.
+    """
+
+    def __init__(self) -> None:
+        self.view = _take_buffer(INITIAL_BUFFER)
+
+
+_landing = _Landing()
+
 # What a TLS layer takes from below in one go, and hands to SSLObject.write().
 TLS_CHUNK = 256 * 1024
 # A larger write goes to the transport a slice at a time, the next once the
@@ -98,11 +146,26 @@ def _connection_closed() -> OSError:
 class StreamProtocol(asyncio.BufferedProtocol):
     """The bottom layer: a protocol on the loop's socket transport, with a bounded buffer.
 
-    A `BufferedProtocol`: the loop reads straight into our buffer
+    A `BufferedProtocol`: the loop reads straight into a buffer of ours
     (`recv_into`) instead of allocating a fresh 256 KiB `bytes` per read,
     which is what makes asyncio's plain `Protocol` slow at ping-pong
-    (perf-anchors). The buffer starts small and grows, up to the flow-control
-    bound, only while the reader lags behind.
+    (perf-anchors).
+
+    Unread bytes live in one of two places. A read that does not fill the
+    thread's shared landing buffer (`_Landing`: a request, a reply, the tail of
+    a transfer) is copied out of it at its exact size (`_chunk`), which is all
+    the copying there is when the reader takes it whole: `take` hands that very
+    `bytes` object on. A read that fills the room it was given means the peer
+    is ahead: the stream then owns a buffer (`_view`: the full landing buffer
+    itself, the thread taking another), so a bulk transfer is received in
+    place and copied once, as the reader takes it, and its next buffer is
+    twice the size, so that the reader finds more than one read's worth
+    waiting and does not wait on every read (stdlib asyncio receives once per
+    readiness event). The stream keeps that size while receives keep filling
+    their buffers, and halves it, down to the landing buffer, each time a
+    receive into an empty stream would have fitted the landing buffer. Either
+    way, once the reader has emptied it the stream holds nothing: an idle
+    stream costs no buffer.
 
     The transport's write buffer limits are set to zero, so the protocol is
     paused as soon as the kernel does not take a write whole: `send` then
@@ -112,9 +175,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_capacity",
+        "_chunk",
         "_closed",
         "_drain_waiters",
-        "_end",
         "_eof",
         "_loop",
         "_read_paused",
@@ -131,13 +194,16 @@ class StreamProtocol(asyncio.BufferedProtocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        # No buffer until bytes arrive (the loop asks for one only when the
-        # socket is readable), and none again once the reader has emptied it:
-        # see _POOLS.
+        # Nothing held until bytes arrive (the loop asks for a buffer only
+        # when the socket is readable), and nothing again once the reader has
+        # taken them. The unread bytes (`size` of them, from _start on) are
+        # in _chunk (a small read, copied out of the landing buffer) or in
+        # _view (a buffer the stream owns); never both.
+        self._chunk: bytes | None = None
         self._view: memoryview | None = None
-        self._capacity = INITIAL_BUFFER  # the size of buffer to take next
-        self._start = 0  # unread bytes are _view[_start:_end]
-        self._end = 0
+        # The size of the next buffer: INITIAL_BUFFER means the landing buffer.
+        self._capacity = INITIAL_BUFFER
+        self._start = 0
         self.size = 0  # bytes buffered and not yet read
         self._eof = False
         self.error: BaseException | None = None
@@ -158,57 +224,90 @@ class StreamProtocol(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self._view
         if view is None:
-            # Empty: a whole buffer, no new view.
-            pool = _POOLS[self._capacity]
-            # None of that size is free: start small and grow as needed, as
-            # the first time (a fresh large buffer would be zero-filled whole).
-            # One pop, no check first: another thread's loop may take the last
-            # buffer between a check and the pop.
-            try:
-                view = pool.pop()
-            except IndexError:
-                view = memoryview(bytearray(INITIAL_BUFFER))
-            self._view = view
-            return view
+            chunk = self._chunk
+            if chunk is None:
+                if self._capacity == INITIAL_BUFFER:
+                    # Nothing unread: receive into the landing buffer, and let
+                    # buffer_updated copy the bytes out (or keep the buffer).
+                    return _landing.view
+                # The peer was ahead: a whole buffer of the grown size.
+                view = self._view = _take_buffer(self._capacity)
+                return view
+            # More arrives before the reader took a small read: move it into
+            # a buffer of the stream's own (a copy of less than 64 KiB, rare:
+            # it takes a reader slower than the peer).
+            view = self._view = _take_buffer(self._capacity)
+            start = self._start
+            size = self.size
+            view[:size] = memoryview(chunk)[start : start + size]
+            self._chunk = None
+            self._start = 0
         capacity = len(view)
-        if capacity - self._end < capacity // 4:
+        end = self._start + self.size
+        if capacity - end < capacity // 4:
             size = self.size
             if self._start:
                 # Move the unread bytes to the front.
-                view[:size] = view[self._start : self._end]
-                self._start, self._end = 0, size
+                view[:size] = view[self._start : end]
+                self._start = 0
+            end = size
             if capacity - size < capacity // 4 and (capacity < MAX_BUFFER or capacity == size):
-                grown = bytearray(capacity * 2)
+                grown = _take_buffer(capacity * 2)
                 grown[:size] = view[:size]
-                view = self._view = memoryview(grown)
-        return view[self._end :]
+                _give_back(view)
+                view = self._view = grown
+                # The reader lags: take a buffer of this size next time too
+                # (a pooled one, when free), instead of growing it again.
+                if self._capacity < capacity * 2:
+                    self._capacity = min(capacity * 2, MAX_BUFFER)
+        return view[end:]
 
     def _release_buffer(self) -> None:
         """The reader emptied the buffer: give it back to its pool.
 
-        The next buffer this stream takes is, when one is free, the size this
-        one grew to: a bulk transfer grows its buffer once, not on every
-        wakeup of the loop.
+        The stream's next buffer is the size this one grew to (see
+        `get_buffer` and `buffer_updated`: a bulk transfer grows its buffer
+        once, not on every wakeup of the loop) until a small read brings it
+        back to the landing buffer.
         """
+        self._chunk = None
         view = self._view
         self._view = None
-        self._start = self._end = 0
-        if view is None:
-            return
-        capacity = len(view)
-        if capacity == INITIAL_BUFFER:  # the common case, ping-pong's every round trip
-            if len(_SMALL_POOL) < _SMALL_POOL_LIMIT:
-                _SMALL_POOL.append(view)
-            return
-        pool = _POOLS.get(capacity)
-        if pool is None:  # grown past MAX_BUFFER: too big to keep
-            capacity = MAX_BUFFER
-        elif len(pool) < _POOL_LIMITS[capacity]:
-            pool.append(view)
-        self._capacity = capacity
+        self._start = 0
+        if view is not None:
+            _give_back(view)
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._end += nbytes
+        view = self._view
+        if view is None:
+            # The bytes are in the landing buffer (get_buffer returns it only
+            # to a stream holding nothing).
+            landing = _landing.view
+            if nbytes < INITIAL_BUFFER:
+                self._chunk = landing[:nbytes].tobytes()
+            else:
+                # Full: the peer is ahead. Keep the bytes where they are (no
+                # copy of a bulk read), give the thread another landing
+                # buffer, and take a larger one next time.
+                self._view = landing
+                _landing.view = _take_buffer(INITIAL_BUFFER)
+                self._capacity = INITIAL_BUFFER * 2
+        else:
+            end = self._start + self.size
+            capacity = len(view)
+            if nbytes == capacity - end:
+                # Filled the room it was given: the peer is ahead.
+                if self._capacity <= capacity and capacity < HIGH_WATER:
+                    self._capacity = capacity * 2
+            elif not end and nbytes < INITIAL_BUFFER and self._capacity > INITIAL_BUFFER:
+                # A fresh buffer that the landing buffer would have held
+                # without filling: the peer is not ahead (any more). Halve
+                # the next buffer rather than going back to the landing
+                # buffer at once: under uvloop, one small read in a transfer
+                # would otherwise cost the whole regrowth (copies of 64 KiB,
+                # 128 KiB, ... within one wakeup); a stream that has gone
+                # back to small reads is on the landing buffer in four.
+                self._capacity >>= 1
         self.size += nbytes
         if self.size > HIGH_WATER and not self._read_paused:
             self._read_paused = True
@@ -256,15 +355,22 @@ class StreamProtocol(asyncio.BufferedProtocol):
     def take(self, max_bytes: int) -> bytes:
         """Up to `max_bytes` buffered bytes (there must be some); copies only those."""
         start = self._start
-        count = self.size if self.size < max_bytes else max_bytes
-        assert self._view is not None
-        data = bytes(self._view[start : start + count])
-        self.size -= count
-        if self.size:
+        size = self.size
+        count = size if size < max_bytes else max_bytes
+        chunk = self._chunk
+        if chunk is None:
+            assert self._view is not None
+            data = bytes(self._view[start : start + count])
+        elif count == len(chunk):
+            data = chunk  # a small read taken whole, ping-pong's every reply: no copy
+        else:
+            data = chunk[start : start + count]
+        self.size = size = size - count
+        if size:
             self._start = start + count
         else:
             self._release_buffer()
-        if self._read_paused and self.size <= LOW_WATER:
+        if self._read_paused and size <= LOW_WATER:
             self._read_paused = False
             assert self.transport is not None
             self.transport.resume_reading()
