@@ -194,6 +194,20 @@ async def test_a_read_timeout_after_reads_that_filled_their_buffer_keeps_the_str
             assert stream.read(100) == b"after"
 
 
+def _read_in_a_thread(stream, size):
+    """Read `size` bytes from `stream` in a thread (under a deadline): the thread, the bytes."""
+    received = bytearray()
+
+    def reader():
+        with netbase.timeout(30):
+            while len(received) < size:
+                received.extend(stream.read())
+
+    thread = threading.Thread(target=reader, name="test-reader")
+    thread.start()
+    return thread, received
+
+
 @pytest.mark.sync_only
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_a_write_under_a_deadline_larger_than_the_buffers_arrives_whole(
@@ -206,15 +220,7 @@ async def test_a_write_under_a_deadline_larger_than_the_buffers_arrives_whole(
     with runtime.module.NetworkBackend().connect("127.0.0.1", server.port) as stream:
         if tls:
             stream.start_tls(client_context, hostname="localhost")
-        received = bytearray()
-
-        def reader():
-            with netbase.timeout(30):
-                while len(received) < len(payload):
-                    received.extend(stream.read())
-
-        thread = threading.Thread(target=reader, name="test-reader")
-        thread.start()
+        thread, received = _read_in_a_thread(stream, len(payload))
         with netbase.timeout(30):
             stream.write(memoryview(bytearray(payload)))
         thread.join(30)
@@ -233,3 +239,36 @@ async def test_an_expired_deadline_fails_a_tls_read_with_data_decrypted_and_wait
         with pytest.raises(netbase.ReadTimeout), netbase.timeout(0):
             stream.read()
         assert stream.read() == b"ent"
+
+
+@pytest.mark.sync_only
+async def test_a_stream_connected_under_a_deadline_waits_when_used_without_one(
+    runtime, echo_server
+):
+    # Connected under a deadline, the socket is not blocking yet: the first
+    # read or write with no deadline must still wait, not fail.
+    net = runtime.module.NetworkBackend()
+    with netbase.timeout(5):
+        stream = net.connect("127.0.0.1", echo_server.port)
+    with stream:
+
+        def late_writer():
+            time.sleep(0.2)
+            stream.write(b"late")
+
+        thread = threading.Thread(target=late_writer, name="test-writer")
+        thread.start()
+        started = time.monotonic()
+        assert stream.read() == b"late"  # no deadline: it waits for the echo
+        assert time.monotonic() - started > 0.15
+        thread.join(5)
+
+    with netbase.timeout(5):
+        stream = net.connect("127.0.0.1", echo_server.port)
+    with stream:
+        payload = b"x" * (4 * 1024 * 1024)
+        thread, received = _read_in_a_thread(stream, len(payload))
+        stream.write(payload)  # no deadline: it waits for room, however long
+        thread.join(30)
+        assert not thread.is_alive()
+        assert received == payload

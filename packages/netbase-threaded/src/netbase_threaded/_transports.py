@@ -56,7 +56,7 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 RECV_CHUNK = 65536
 
 
-def _wait(fd: int, events: int, deadline: float) -> None:
+def wait_ready(fd: int, events: int, deadline: float) -> None:
     """Block until `fd` is ready for `events`, or raise `TimeoutError` at `deadline`."""
     poller = select.poll()
     poller.register(fd, events)
@@ -102,11 +102,17 @@ class PlainSocket:
     changes: CPython's `settimeout()` costs an `ioctl()` each time.
     """
 
-    __slots__ = ("fd", "found_data", "read_poller", "sock")
+    __slots__ = ("blocking", "fd", "found_data", "read_poller", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
+        # A socket connected under a deadline comes non-blocking, and stays
+        # so until an operation without a deadline needs it to block: most
+        # streams opened under a deadline are used under one, and then never
+        # pay the ioctl() that switching costs. (Only ever this way round, so
+        # a reader and a writer thread cannot flip it under each other.)
+        self.blocking = sock.gettimeout() is None
         self.found_data = False
         # Made on the first read under a deadline, then kept: only the one
         # reader thread polls it (writers make their own).
@@ -115,6 +121,8 @@ class PlainSocket:
     def recv(self, max_bytes: int, deadline: float) -> bytes:
         sock = self.sock
         if deadline == _INF:
+            if not self.blocking:
+                self.block()
             return sock.recv(max_bytes)
         if deadline == NOWAIT:
             try:
@@ -145,6 +153,8 @@ class PlainSocket:
     def send_all(self, data: bytes | memoryview, deadline: float) -> None:
         sock = self.sock
         if deadline == _INF:
+            if not self.blocking:
+                self.block()
             sock.sendall(data)
             return
         # One non-blocking send first: a small write (a request, a ping)
@@ -159,7 +169,7 @@ class PlainSocket:
         while True:
             if deadline == NOWAIT:
                 raise TimeoutError("the socket's send buffer is full")
-            _wait(self.fd, _POLLOUT, deadline)
+            wait_ready(self.fd, _POLLOUT, deadline)
             try:
                 sent = sock.send(view, _DONTWAIT)
             except BlockingIOError:
@@ -167,6 +177,11 @@ class PlainSocket:
             if sent == len(view):
                 return
             view = view[sent:]
+
+    def block(self) -> None:
+        """Put the socket in blocking mode, for the calls that wait with no deadline."""
+        self.sock.setblocking(True)
+        self.blocking = True
 
     def has_buffered(self) -> bool:
         return False
