@@ -63,7 +63,10 @@ def open_tcp_socket(
     The socket is blocking when it was connected with no deadline and no
     race; otherwise non-blocking, and the stream switches it if it must.
     """
-    targets = connection_targets(host, port, addresses, local_address)
+    if len(addresses) == 1 and local_address is None:
+        targets = list(addresses)  # the common case: nothing to filter or to interleave
+    else:
+        targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
         return sock, targets[0]
