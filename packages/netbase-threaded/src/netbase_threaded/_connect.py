@@ -64,13 +64,15 @@ def open_tcp_socket(
     race; otherwise non-blocking, and the stream switches it if it must.
     """
     if len(addresses) == 1 and local_address is None:
-        targets = list(addresses)  # the common case: nothing to filter or to interleave
+        targets: Sequence[str] = addresses  # the common case: nothing to filter or interleave
     else:
         targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
         return sock, targets[0]
-    return _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline)
+    return _race(
+        host, port, list(targets), local_address, socket_options, happy_eyeballs_delay, deadline
+    )
 
 
 def _connect_single(
