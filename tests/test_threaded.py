@@ -169,3 +169,106 @@ async def test_close_wakes_a_thread_blocked_in_start_tls(runtime, silent_server,
     assert isinstance(outcome[0], netbase.ConnectError)
     assert "closed" in str(outcome[0])
     assert "CLOSED" in repr(stream)
+
+
+@pytest.mark.sync_only
+async def test_a_read_timeout_after_reads_that_filled_their_buffer_keeps_the_stream(
+    runtime, echo_server
+):
+    # Reads under a deadline that fill their buffer try the next recv before
+    # polling; when that finds nothing the read must still wait, time out at
+    # the deadline, and leave the stream as it was.
+    with runtime.module.NetworkBackend().connect("127.0.0.1", echo_server.port) as stream:
+        stream.write(b"a" * 100 + b"b" * 100)
+        time.sleep(0.05)  # the echo is all waiting to be read
+        with netbase.timeout(5):
+            assert stream.read(100) == b"a" * 100
+            assert stream.read(100) == b"b" * 100
+        started = time.monotonic()
+        with pytest.raises(netbase.ReadTimeout), netbase.timeout(0.2):
+            stream.read(100)
+        assert 0.15 < time.monotonic() - started < 2.0
+        assert "CLOSED" not in repr(stream)
+        with netbase.timeout(5):
+            stream.write(b"after")
+            assert stream.read(100) == b"after"
+
+
+def _read_in_a_thread(stream, size):
+    """Read `size` bytes from `stream` in a thread (under a deadline): the thread, the bytes."""
+    received = bytearray()
+
+    def reader():
+        with netbase.timeout(30):
+            while len(received) < size:
+                received.extend(stream.read())
+
+    thread = threading.Thread(target=reader, name="test-reader")
+    thread.start()
+    return thread, received
+
+
+@pytest.mark.sync_only
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_a_write_under_a_deadline_larger_than_the_buffers_arrives_whole(
+    runtime, echo_server, tls_echo_server, client_context, tls
+):
+    # The first non-blocking send takes part of it; the rest waits for room
+    # under the same deadline, and every byte arrives in order.
+    server = tls_echo_server if tls else echo_server
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    with runtime.module.NetworkBackend().connect("127.0.0.1", server.port) as stream:
+        if tls:
+            stream.start_tls(client_context, hostname="localhost")
+        thread, received = _read_in_a_thread(stream, len(payload))
+        with netbase.timeout(30):
+            stream.write(memoryview(bytearray(payload)))
+        thread.join(30)
+        assert not thread.is_alive()
+        assert received == payload
+
+
+@pytest.mark.sync_only
+async def test_an_expired_deadline_fails_a_tls_read_with_data_decrypted_and_waiting(
+    runtime, tls_echo_server, client_context
+):
+    with runtime.module.NetworkBackend().connect("127.0.0.1", tls_echo_server.port) as stream:
+        stream.start_tls(client_context, hostname="localhost")
+        stream.write(b"sent")
+        assert stream.read(1) == b"s"  # the rest is held by the TLS layer
+        with pytest.raises(netbase.ReadTimeout), netbase.timeout(0):
+            stream.read()
+        assert stream.read() == b"ent"
+
+
+@pytest.mark.sync_only
+async def test_a_stream_connected_under_a_deadline_waits_when_used_without_one(
+    runtime, echo_server
+):
+    # Connected under a deadline, the socket is not blocking yet: the first
+    # read or write with no deadline must still wait, not fail.
+    net = runtime.module.NetworkBackend()
+    with netbase.timeout(5):
+        stream = net.connect("127.0.0.1", echo_server.port)
+    with stream:
+
+        def late_writer():
+            time.sleep(0.2)
+            stream.write(b"late")
+
+        thread = threading.Thread(target=late_writer, name="test-writer")
+        thread.start()
+        started = time.monotonic()
+        assert stream.read() == b"late"  # no deadline: it waits for the echo
+        assert time.monotonic() - started > 0.15
+        thread.join(5)
+
+    with netbase.timeout(5):
+        stream = net.connect("127.0.0.1", echo_server.port)
+    with stream:
+        payload = b"x" * (4 * 1024 * 1024)
+        thread, received = _read_in_a_thread(stream, len(payload))
+        stream.write(payload)  # no deadline: it waits for room, however long
+        thread.join(30)
+        assert not thread.is_alive()
+        assert received == payload

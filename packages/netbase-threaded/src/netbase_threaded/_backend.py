@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ from netbase.lowlevel import (
     check_resolver_answer,
     check_unix_path,
     close_on_failure,
+    connect_error,
     format_address,
     format_peer,
     listen_socket,
@@ -35,6 +37,8 @@ from netbase_threaded._server import Server
 from netbase_threaded._stream import NetworkStream
 
 __all__ = ["NetworkBackend"]
+
+_monotonic = time.monotonic
 
 
 class NetworkBackend(BackendOptions, NetworkBackendInterface):
@@ -75,13 +79,16 @@ class NetworkBackend(BackendOptions, NetworkBackendInterface):
         cause chained. TCP_NODELAY is on.
         """
         check_host_port(host, port)
-        remaining(ConnectTimeout)
+        deadline = current_deadline()
+        if deadline != math.inf and deadline <= _monotonic():  # before any I/O
+            raise connect_error(host, port, "timed out: the deadline passed", ConnectTimeout)
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
             with resolve_errors(host, port):
                 answer = self._resolver.resolve(host, port)
             addresses = check_resolver_answer(self._resolver, host, answer)
+            deadline = current_deadline()  # a timeout may have been cancelled meanwhile
         sock, address = open_tcp_socket(
             host,
             port,
@@ -89,7 +96,7 @@ class NetworkBackend(BackendOptions, NetworkBackendInterface):
             local_address=self._local_address,
             socket_options=self._socket_options,
             happy_eyeballs_delay=self._happy_eyeballs_delay,
-            deadline=current_deadline(),
+            deadline=deadline,
         )
         return NetworkStream._adopt(sock, format_address(address, port), host)
 

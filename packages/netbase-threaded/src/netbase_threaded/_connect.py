@@ -29,14 +29,17 @@ from netbase.lowlevel import (
     SocketOption,
     attempt_errors,
     attempt_socket,
-    close_on_failure,
     connect_error,
     connection_targets,
     due_attempts,
     is_ip_literal,
 )
+from netbase_threaded._transports import wait_ready
 
 _monotonic = time.monotonic
+# What a non-blocking connect() answers while the connection is on its way
+# (EINTR too: the kernel carries on connecting).
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
 __all__ = [
     "SocketOption",
@@ -55,12 +58,21 @@ def open_tcp_socket(
     happy_eyeballs_delay: float | None,
     deadline: float,
 ) -> tuple[socket.socket, str]:
-    """Connect to the first of `addresses` that answers: a blocking socket, and the address."""
-    targets = connection_targets(host, port, addresses, local_address)
+    """Connect to the first of `addresses` that answers: the socket, and the address.
+
+    The socket is blocking when it was connected with no deadline and no
+    race; otherwise non-blocking, and the stream switches it if it must.
+    """
+    if len(addresses) == 1 and local_address is None:
+        targets: Sequence[str] = addresses  # the common case: nothing to filter or interleave
+    else:
+        targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         sock = _connect_single(host, port, targets[0], local_address, socket_options, deadline)
         return sock, targets[0]
-    return _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay, deadline)
+    return _race(
+        host, port, list(targets), local_address, socket_options, happy_eyeballs_delay, deadline
+    )
 
 
 def _connect_single(
@@ -71,18 +83,34 @@ def _connect_single(
     socket_options: Sequence[SocketOption],
     deadline: float,
 ) -> socket.socket:
-    with attempt_errors(host, port, address, (TimeoutError,)):
+    """One attempt: a blocking `connect()`, or under a deadline a non-blocking one.
+
+    The socket connected under a deadline is left non-blocking: the stream
+    makes it block the first time it must wait with no deadline, if ever
+    (see `PlainSocket`), so that a connect under a deadline costs one
+    `ioctl()`, as a socket timeout does, and not two.
+    """
+    try:
         sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
-        with close_on_failure(sock):
+        try:
             if deadline == math.inf:
                 sock.connect(sockaddr)
             else:
-                left = deadline - _monotonic()
-                if left <= 0:
-                    raise TimeoutError("timed out")
-                sock.settimeout(left)
-                sock.connect(sockaddr)
-                sock.settimeout(None)
+                sock.setblocking(False)
+                code = sock.connect_ex(sockaddr)
+                if code in _IN_PROGRESS:
+                    wait_ready(sock.fileno(), select.POLLOUT, deadline)
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+        except BaseException:
+            sock.close()
+            raise
+    except OSError:
+        # The core's mapping, entered only on failure: a connect that
+        # succeeds pays for no context manager.
+        with attempt_errors(host, port, address, (TimeoutError,)):
+            raise
     return sock
 
 
@@ -108,7 +136,7 @@ def _race(
                 race, now, port, local_address, socket_options
             ):
                 code = sock.connect_ex(sockaddr)
-                if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                if code in _IN_PROGRESS:
                     pending[sock.fileno()] = (sock, attempt)
                     poller.register(sock, select.POLLOUT)
                 elif code == 0:
@@ -134,6 +162,5 @@ def _race(
         # RFC 8305: once one has connected, the others are abandoned.
         for sock, _attempt in pending.values():
             sock.close()
-    sock, address = race.result(host, port)
-    sock.setblocking(True)
-    return sock, address
+    # Left non-blocking, as a single attempt under a deadline is.
+    return race.result(host, port)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
+import time
 from typing import Any
 
 from netbase import (
@@ -11,9 +13,8 @@ from netbase import (
     ConnectTimeout,
     NetworkStreamInterface,
     ReadError,
-    ReadTimeout,
     WriteError,
-    WriteTimeout,
+    current_deadline,
     remaining,
 )
 from netbase.lowlevel import (
@@ -30,9 +31,18 @@ from netbase.lowlevel import (
     set_nodelay,
 )
 from netbase.lowlevel import busy_error as busy
-from netbase_threaded._transports import RECV_CHUNK, PlainSocket, TLSLayer, Transport
+from netbase_threaded._transports import (
+    NOWAIT,
+    RECV_CHUNK,
+    PlainSocket,
+    TLSLayer,
+    Transport,
+)
 
 __all__ = ["NetworkStream"]
+
+_INF = math.inf
+_monotonic = time.monotonic
 
 
 class NetworkStream(StreamBase, NetworkStreamInterface):
@@ -85,17 +95,24 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
         and a later read returns what arrives. Other failures raise
         [`netbase.ReadError`][netbase.ReadError] and close it.
         """
-        max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else check_max_bytes(max_bytes)
+        if max_bytes.__class__ is not int or not 0 < max_bytes <= DEFAULT_MAX_BYTES:
+            # None (the default), or a size to cap or to refuse: an int in
+            # range, the common case, needs no call.
+            max_bytes = check_max_bytes(max_bytes)
         if self._state:
             raise self._closed_error(ReadError)
         if self._reading:
             raise busy(self, "read", "thread")
-        timeout = remaining(ReadTimeout)
+        # The deadline goes down as it is (the layers read the clock only when
+        # they are about to wait); one that has passed fails before any I/O.
+        deadline = current_deadline()
+        if deadline != _INF and deadline <= _monotonic():
+            raise self._timed_out(ReadError)
         if self._readahead is not None:
             return self._take_readahead(max_bytes)
         self._reading = True
         try:
-            data = self._top.recv(max_bytes, timeout)
+            data = self._top.recv(max_bytes, deadline)
         except TimeoutError as exc:
             raise self._timed_out(ReadError) from exc
         except OSError as exc:  # (or closed by another thread meanwhile: it says so)
@@ -115,22 +132,21 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
         may have gone, so the stream is closed), [`netbase.WriteError`][netbase.WriteError] on
         failure (also closed).
         """
-        check_data(data)
+        if data.__class__ is not bytes:
+            check_data(data)
+            data = memoryview(data).cast("B")  # so that len() counts bytes
         if self._state:
             raise self._closed_error(WriteError)
         if self._writing:
             raise busy(self, "write", "thread")
-        try:
-            timeout = remaining(WriteTimeout)
-        except WriteTimeout:
+        deadline = current_deadline()
+        if deadline != _INF and deadline <= _monotonic():
             # Nothing went, but the contract is simple and uniform: a stream
             # that timed out writing is closed.
-            self._abort()
-            raise
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+            raise self._timed_out(WriteError)
         self._writing = True
         try:
-            self._top.send_all(view, timeout)
+            self._top.send_all(data, deadline)
         except TimeoutError as exc:
             raise self._timed_out(WriteError) from exc
         except OSError as exc:
@@ -161,10 +177,11 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
         """
         ctx, hostname = self._start_tls_checks(ctx, hostname, server_side)
         timeout = remaining(ConnectTimeout)
+        deadline = _INF if timeout is None else _monotonic() + timeout
         self._handshaking = True  # close() from another thread must wake it
         try:
             layer = TLSLayer(self._top, ctx, hostname, server_side=server_side)
-            layer.handshake(timeout)
+            layer.handshake(deadline)
         except TimeoutError as exc:
             raise self._timed_out(ConnectError) from exc
         except (OSError, ValueError) as exc:
@@ -193,7 +210,7 @@ class NetworkStream(StreamBase, NetworkStreamInterface):
         if not top.has_buffered() and not poll_readable(self._sock.fileno()):
             return None
         try:
-            return top.recv(RECV_CHUNK, 0.0)
+            return top.recv(RECV_CHUNK, NOWAIT)
         except TimeoutError:
             return None
         except OSError as exc:

@@ -11,8 +11,13 @@ when the time given runs out, the builtin `TimeoutError`. The stream maps
 those to the contract's exceptions, because only it knows whether it was
 reading, writing or handshaking.
 
-`timeout` arguments are seconds, `None` for no limit; `0.0` means "do not
-wait at all" (used by `is_readable`).
+`deadline` arguments are `time.monotonic()` values: `math.inf` for no
+limit, `NOWAIT` for "do not wait at all" (used by `is_readable` and by a
+closing handshake). A deadline is absolute, not a number of seconds, so a
+layer hands it down unchanged and the clock is read only where a wait is
+about to start. A deadline that has already passed is the stream's to
+report, before any I/O (it checks); a layer raises `TimeoutError` only when
+it would have to wait past it.
 
 Why the first TLS layer is not an `ssl.SSLSocket`: it was, so that OpenSSL
 read the socket itself, with no copy through a memory BIO. Measured against
@@ -28,6 +33,7 @@ rules for the end of a stream: a reset is the plain socket's
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import ssl
@@ -38,6 +44,9 @@ from typing import Protocol
 from netbase.lowlevel import TLSEngine
 
 _monotonic = time.monotonic
+_INF = math.inf
+NOWAIT = -math.inf
+"""The deadline that means "do not wait": one attempt, `TimeoutError` if it would block."""
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 # MSG_DONTWAIT makes one call non-blocking without touching the socket's mode,
@@ -47,34 +56,27 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 RECV_CHUNK = 65536
 
 
-def _left(deadline: float) -> float:
-    left = deadline - _monotonic()
-    if left <= 0:
-        raise TimeoutError("timed out")
-    return left
-
-
-def _wait(fd: int, events: int, timeout: float | None) -> None:
-    """Block until `fd` is ready for `events`, or raise `TimeoutError`."""
+def wait_ready(fd: int, events: int, deadline: float) -> None:
+    """Block until `fd` is ready for `events`, or raise `TimeoutError` at `deadline`."""
     poller = select.poll()
     poller.register(fd, events)
-    _poll(poller, timeout)
-
-
-def _poll(poller: select.poll, timeout: float | None) -> None:
+    if deadline == _INF:
+        poller.poll()
+        return
+    left = deadline - _monotonic()
     # poll() takes milliseconds and rounds up, so it never wakes early and spins.
-    if not poller.poll(None if timeout is None else timeout * 1000.0):
+    if left <= 0 or not poller.poll(left * 1000.0):
         raise TimeoutError("timed out")
 
 
 class Transport(Protocol):
     """What a stream needs from the layer under it."""
 
-    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+    def recv(self, max_bytes: int, deadline: float) -> bytes:
         """1 to `max_bytes` bytes, or `b""` at end of stream."""
 
-    def send_all(self, data: memoryview, timeout: float | None) -> None:
-        """Send all of `data` within `timeout`."""
+    def send_all(self, data: bytes | memoryview, deadline: float) -> None:
+        """Send all of `data` (bytes, or a memoryview of bytes) by `deadline`."""
 
     def has_buffered(self) -> bool:
         """Whether bytes are already held above the socket (decrypted or not)."""
@@ -93,30 +95,43 @@ class PlainSocket:
     the poll is skipped while data keeps being there. (Trying first every
     time costs a failed call and an exception per read when the peer is
     slower than we are, which on loopback is most of the time.)
+
+    A write is one `sendall()` with no deadline; with one, a
+    `send(MSG_DONTWAIT)` first (all of a small write leaves in it), and a
+    `poll()` only when the send buffer is full. The socket's mode never
+    changes: CPython's `settimeout()` costs an `ioctl()` each time.
     """
 
-    __slots__ = ("fd", "found_data", "read_poller", "sock")
+    __slots__ = ("blocking", "fd", "found_data", "read_poller", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
+        # A socket connected under a deadline comes non-blocking, and stays
+        # so until an operation without a deadline needs it to block: most
+        # streams opened under a deadline are used under one, and then never
+        # pay the ioctl() that switching costs. (Only ever this way round, so
+        # a reader and a writer thread cannot flip it under each other.)
+        self.blocking = sock.gettimeout() is None
         self.found_data = False
         # Made on the first read under a deadline, then kept: only the one
         # reader thread polls it (writers make their own).
         self.read_poller: select.poll | None = None
 
-    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
-        if timeout is None:
-            return self.sock.recv(max_bytes)
-        if timeout == 0.0:
+    def recv(self, max_bytes: int, deadline: float) -> bytes:
+        sock = self.sock
+        if deadline == _INF:
+            if not self.blocking:
+                self.block()
+            return sock.recv(max_bytes)
+        if deadline == NOWAIT:
             try:
-                return self.sock.recv(max_bytes, _DONTWAIT)
+                return sock.recv(max_bytes, _DONTWAIT)
             except BlockingIOError:
                 raise TimeoutError("no data pending") from None
-        deadline = _monotonic() + timeout
         if self.found_data:
             try:
-                return self.sock.recv(max_bytes, _DONTWAIT)
+                return sock.recv(max_bytes, _DONTWAIT)
             except BlockingIOError:
                 self.found_data = False
         poller = self.read_poller
@@ -124,26 +139,49 @@ class PlainSocket:
             poller = self.read_poller = select.poll()
             poller.register(self.fd, _POLLIN)
         while True:
-            _poll(poller, _left(deadline))
+            left = deadline - _monotonic()
+            # poll() takes milliseconds and rounds up, so it never wakes early and spins.
+            if left <= 0 or not poller.poll(left * 1000.0):
+                raise TimeoutError("timed out")
             try:
-                data = self.sock.recv(max_bytes, _DONTWAIT)
+                data = sock.recv(max_bytes, _DONTWAIT)
             except BlockingIOError:
                 continue  # woken for nothing: wait again
             self.found_data = len(data) == max_bytes  # more is likely waiting
             return data
 
-    def send_all(self, data: memoryview, timeout: float | None) -> None:
-        if timeout is None:
-            self.sock.sendall(data)
+    def send_all(self, data: bytes | memoryview, deadline: float) -> None:
+        sock = self.sock
+        if deadline == _INF:
+            if not self.blocking:
+                self.block()
+            sock.sendall(data)
             return
-        deadline = _monotonic() + timeout
-        while data:
+        # One non-blocking send first: a small write (a request, a ping)
+        # leaves in it, with no poll and no view of the data.
+        try:
+            sent = sock.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
+        while True:
+            if deadline == NOWAIT:
+                raise TimeoutError("the socket's send buffer is full")
+            wait_ready(self.fd, _POLLOUT, deadline)
             try:
-                sent = self.sock.send(data, _DONTWAIT)
+                sent = sock.send(view, _DONTWAIT)
             except BlockingIOError:
-                _wait(self.fd, _POLLOUT, _left(deadline))
-            else:
-                data = data[sent:]
+                continue  # woken for nothing: wait again
+            if sent == len(view):
+                return
+            view = view[sent:]
+
+    def block(self) -> None:
+        """Put the socket in blocking mode, for the calls that wait with no deadline."""
+        self.sock.setblocking(True)
+        self.blocking = True
 
     def has_buffered(self) -> bool:
         return False
@@ -187,66 +225,66 @@ class TLSLayer:
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
 
-    def _flush(self, deadline: float | None, nowait: bool = False) -> None:
-        if not self.engine.outgoing.pending:
-            return
+    def _flush(self, deadline: float) -> None:
+        """Send what the engine has to send (callers check `outgoing.pending` first)."""
         # "Do not wait" includes the lock: a writer blocked in send_all() below
         # (a peer that does not read) holds it for as long as it is blocked,
         # and close() must not wait for that writer; it wakes it instead.
-        if not self.send_lock.acquire(blocking=not nowait):
+        if not self.send_lock.acquire(blocking=deadline != NOWAIT):
             return  # the writer's flush will take these bytes, after its own
         try:
             with self.ssl_lock:
                 pending = self.engine.data_to_send()
             if pending:
-                if nowait:
-                    timeout: float | None = 0.0
-                else:
-                    timeout = None if deadline is None else _left(deadline)
-                self.lower.send_all(memoryview(pending), timeout)
+                self.lower.send_all(pending, deadline)
         finally:
             self.send_lock.release()
 
-    def _fill(self, deadline: float | None, nowait: bool) -> None:
-        if nowait:
-            timeout: float | None = 0.0
-        else:
-            timeout = None if deadline is None else _left(deadline)
-        data = self.lower.recv(RECV_CHUNK, timeout)
-        with self.ssl_lock:
-            self.engine.receive(data)
-
-    def handshake(self, timeout: float | None) -> None:
-        deadline = None if timeout is None else _monotonic() + timeout
+    def handshake(self, deadline: float) -> None:
+        engine = self.engine
         while True:
             with self.ssl_lock:
-                done = self.engine.do_handshake()
-            self._flush(deadline)
+                done = engine.do_handshake()
+            if engine.outgoing.pending:
+                self._flush(deadline)
             if done:
                 return
-            self._fill(deadline, nowait=False)
-
-    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
-        nowait = timeout == 0.0
-        deadline = None if timeout is None else _monotonic() + timeout
-        engine = self.engine
-        while True:
+            received = self.lower.recv(RECV_CHUNK, deadline)
             with self.ssl_lock:
-                data = engine.read(max_bytes)
+                engine.receive(received)
+
+    def recv(self, max_bytes: int, deadline: float) -> bytes:
+        engine = self.engine
+        ssl_lock = self.ssl_lock
+        with ssl_lock:
+            data = engine.read(max_bytes)
+        while True:
             # Reading may have produced something to send (a key update).
-            self._flush(deadline, nowait)
+            if engine.outgoing.pending:
+                self._flush(deadline)
             if data is not None:
                 return data
-            self._fill(deadline, nowait)
+            received = self.lower.recv(RECV_CHUNK, deadline)
+            with ssl_lock:
+                engine.receive(received)
+                data = engine.read(max_bytes)
 
-    def send_all(self, data: memoryview, timeout: float | None) -> None:
-        deadline = None if timeout is None else _monotonic() + timeout
+    def send_all(self, data: bytes | memoryview, deadline: float) -> None:
         engine = self.engine
-        while data:
+        if deadline == NOWAIT:  # an outer layer's close_notify: never wait for the lock
             with self.ssl_lock:
-                written = engine.write(data)
-            data = data[written:]
-            self._flush(deadline, nowait=timeout == 0.0)
+                engine.write(data)
+            self._flush(NOWAIT)
+            return
+        # The engine takes all of `data` (SSLObject.write() writes whole
+        # records into the memory BIO); encrypting it and taking the records
+        # under the send lock keeps them in order, in one pass.
+        with self.send_lock:
+            with self.ssl_lock:
+                engine.write(data)
+                pending = engine.data_to_send()
+            if pending:
+                self.lower.send_all(pending, deadline)
 
     def has_buffered(self) -> bool:
         with self.ssl_lock:
@@ -256,7 +294,8 @@ class TLSLayer:
     def close_notify(self) -> None:
         with self.ssl_lock:
             self.engine.close_notify()
-        try:
-            self._flush(None, nowait=True)
-        except OSError:
-            pass
+        if self.engine.outgoing.pending:
+            try:
+                self._flush(NOWAIT)
+            except OSError:
+                pass
