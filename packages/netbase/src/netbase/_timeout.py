@@ -26,6 +26,7 @@ import numbers
 import time
 from contextvars import ContextVar
 from types import TracebackType
+from typing import cast
 
 from netbase._exceptions import TimeoutError
 
@@ -105,12 +106,19 @@ def remaining(expired: type[TimeoutError]) -> float | None:
 
 
 def _check_seconds(seconds: object) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+    if type(seconds) is float:
+        if seconds >= 0:
+            return seconds  # the common case, with no ABC check (NaN is refused below)
+    # An exact int needs none either (a bool is not one: its type is bool).
+    elif type(seconds) is not int and (
+        isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
+    ):
         raise TypeError(f"timeout() takes a number of seconds, not {type(seconds).__name__}")
+    number = cast("float", seconds)  # a float, an int or another numbers.Real
     try:
-        value = float(seconds)
+        value = float(number)
     except OverflowError:  # an int too large for a float: 10**400
-        value = math.inf if seconds > 0 else -math.inf  # type: ignore[operator]
+        value = math.inf if number > 0 else -math.inf
     if math.isnan(value):
         raise ValueError("timeout() takes a number of seconds, not NaN")
     if value < 0:
