@@ -35,7 +35,7 @@ from netbase.lowlevel import (
 )
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
-from netbase_asyncio._deadline import Expired, run_until
+from netbase_asyncio._deadline import Expired, await_until, run_until
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._server import Server
@@ -132,9 +132,12 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
                 sock.setsockopt(*option)
             sock.setblocking(False)
             loop = asyncio.get_running_loop()
-            await run_until(
-                asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
-            )
+            connecting = loop.sock_connect(sock, address)
+            deadline = current_deadline()
+            if deadline == math.inf:
+                await connecting
+            else:
+                await await_until(connecting, deadline)
             return await NetworkStream._adopt(sock, None, None)
 
     async def listen(

@@ -30,7 +30,7 @@ from netbase.lowlevel import (
     connection_targets,
     due_attempts,
 )
-from netbase_asyncio._deadline import Expired, run_until
+from netbase_asyncio._deadline import Expired, await_until
 
 __all__ = ["can_loop_connect", "loop_connect", "open_tcp_socket"]
 
@@ -88,13 +88,12 @@ async def loop_connect(
     it in place). The loop closes its socket when the connect fails or is
     cancelled, as `open_tcp_socket()` does.
     """
-    loop = asyncio.get_running_loop()
-    connecting = loop.create_connection(lambda: protocol, address, port)
+    connecting = asyncio.get_running_loop().create_connection(lambda: protocol, address, port)
     with attempt_errors(host, port, address, (Expired,)):
         if deadline == math.inf:
             transport, _ = await connecting
         else:
-            transport, _ = await run_until(asyncio.ensure_future(connecting), deadline)
+            transport, _ = await await_until(connecting, deadline)
     return transport
 
 
@@ -109,14 +108,12 @@ async def _connect_single(
     with attempt_errors(host, port, address, (Expired,)):
         sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
         sock.setblocking(False)
-        # Closed here, not inside the task: a task cancelled before its first
-        # step (a deadline already passed) never runs a line of its own.
         with close_on_failure(sock):
             connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
             if deadline == math.inf:
                 await connecting
             else:
-                await run_until(asyncio.ensure_future(connecting), deadline)
+                await await_until(connecting, deadline)
     return sock
 
 

@@ -12,9 +12,14 @@ build them for a finite deadline):
   before the current one). When it fires at the deadline it fails the future
   being awaited with `Expired`; nothing is cancelled, so no task state
   has to be repaired and cancellation stays the caller's.
+- `await_until()` for a coroutine of the loop's that can be cancelled where
+  it stands (`create_connection`, `sock_connect`): it runs in the calling
+  task, and at the deadline the timer cancels that task, as
+  `asyncio.timeout_at()` does; the cancellation it caused becomes `Expired`.
+  No task of its own, so a connect under a deadline costs one timer.
 - `run_until()` for awaiting a task or future the backend does not own the
-  inside of (`sock_connect`, a resolver, `getaddrinfo` in an executor): at
-  the deadline the timer cancels it and the wait raises `Expired`.
+  inside of (a resolver, `getaddrinfo` in an executor): at the deadline the
+  timer cancels it and the wait raises `Expired`.
 
 Callers map `Expired` to the contract's `ConnectTimeout`,
 `ReadTimeout` or `WriteTimeout`: only they know which operation it was.
@@ -24,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from netbase.lowlevel import Expired
@@ -32,7 +39,7 @@ from netbase.lowlevel import Expired
 _monotonic = time.monotonic
 _T = TypeVar("_T")
 
-__all__ = ["Deadline", "Expired", "run_until"]
+__all__ = ["Deadline", "Expired", "await_until", "run_until"]
 
 
 class Deadline:
@@ -112,6 +119,55 @@ class Deadline:
             self._handle = None
 
 
+class _Cut:
+    """The timer of `await_until()` and `run_until()`: cancels `target` when it fires."""
+
+    __slots__ = ("_target", "fired", "handle")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, target: asyncio.Future[Any], left: float
+    ) -> None:
+        self._target = target
+        self.fired = False
+        self.handle = loop.call_at(loop.time() + left, self.fire)
+
+    def fire(self) -> None:
+        self.fired = True
+        self._target.cancel()
+
+
+async def await_until(work: Coroutine[Any, Any, _T], deadline: float) -> _T:
+    """Await `work` in the calling task; at `deadline` cancel it there and raise `Expired`.
+
+    `work` must end when cancelled and leave nothing behind (the loop's
+    connects close their socket). A cancellation from elsewhere passes through
+    unchanged: 3.11+ counts them (`cancelling()` / `uncancel()`); 3.10 cannot,
+    and takes one that comes in the very loop iteration the timer fires for
+    the timer's.
+    """
+    left = deadline - _monotonic()
+    if left <= 0:
+        work.close()  # never started: no "never awaited" warning
+        raise Expired
+    task = asyncio.current_task()
+    assert task is not None
+    if sys.version_info >= (3, 11):
+        cancelling = task.cancelling()
+    cut = _Cut(asyncio.get_running_loop(), task, left)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if cut.fired:
+            cut.fired = False  # taken back here, whatever is raised
+            if sys.version_info < (3, 11) or task.uncancel() <= cancelling:
+                raise Expired from None  # ours alone
+        raise
+    finally:
+        cut.handle.cancel()
+        if cut.fired and sys.version_info >= (3, 11):
+            task.uncancel()  # ours, though `work` ended some other way
+
+
 def _cancelling() -> bool:
     """Whether the current task itself is being cancelled (3.11+ can tell)."""
     task = asyncio.current_task()
@@ -126,23 +182,15 @@ async def run_until(future: asyncio.Future[_T], deadline: float) -> _T:
     """
     if deadline == math.inf:
         return await future
-    loop = asyncio.get_running_loop()
-    fired = False
-
-    def fire() -> None:
-        nonlocal fired
-        fired = True
-        future.cancel()
-
     left = deadline - _monotonic()
+    cut = _Cut(asyncio.get_running_loop(), future, max(left, 0.0))
     if left <= 0:
-        fire()
-    handle = loop.call_at(loop.time() + max(left, 0.0), fire)
+        cut.fire()
     try:
         return await future
     except asyncio.CancelledError:
-        if fired and not _cancelling():
+        if cut.fired and not _cancelling():
             raise Expired from None
         raise
     finally:
-        handle.cancel()
+        cut.handle.cancel()
