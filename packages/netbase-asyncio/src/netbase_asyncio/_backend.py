@@ -6,6 +6,7 @@ import asyncio
 import math
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from netbase import (
@@ -43,6 +44,8 @@ from netbase_asyncio._stream import NetworkStream
 from netbase_asyncio._transports import StreamProtocol
 
 __all__ = ["NetworkBackend"]
+
+_monotonic = time.monotonic
 
 
 class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
@@ -85,8 +88,9 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
         socket open.
         """
         check_host_port(host, port)
-        remaining(ConnectTimeout)
-        deadline = current_deadline()
+        deadline = current_deadline()  # one ContextVar.get() when no timeout is active
+        if deadline != math.inf and deadline <= _monotonic():
+            raise ConnectTimeout("timed out: the deadline passed")
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
@@ -137,7 +141,7 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
             if deadline == math.inf:
                 await connecting
             else:
-                await await_until(connecting, deadline)
+                await await_until(loop, connecting, deadline)
             return await NetworkStream._adopt(sock, None, None)
 
     async def listen(

@@ -88,12 +88,13 @@ async def loop_connect(
     it in place). The loop closes its socket when the connect fails or is
     cancelled, as `open_tcp_socket()` does.
     """
-    connecting = asyncio.get_running_loop().create_connection(lambda: protocol, address, port)
+    loop = asyncio.get_running_loop()
+    connecting = loop.create_connection(lambda: protocol, address, port)
     with attempt_errors(host, port, address, (Expired,)):
         if deadline == math.inf:
             transport, _ = await connecting
         else:
-            transport, _ = await await_until(connecting, deadline)
+            transport, _ = await await_until(loop, connecting, deadline)
     return transport
 
 
@@ -109,11 +110,12 @@ async def _connect_single(
         sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
         sock.setblocking(False)
         with close_on_failure(sock):
-            connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
+            loop = asyncio.get_running_loop()
+            connecting = loop.sock_connect(sock, sockaddr)
             if deadline == math.inf:
                 await connecting
             else:
-                await await_until(connecting, deadline)
+                await await_until(loop, connecting, deadline)
     return sock
 
 

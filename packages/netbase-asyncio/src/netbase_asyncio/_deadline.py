@@ -136,7 +136,9 @@ class _Cut:
         self._target.cancel()
 
 
-async def await_until(work: Coroutine[Any, Any, _T], deadline: float) -> _T:
+async def await_until(
+    loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T], deadline: float
+) -> _T:
     """Await `work` in the calling task; at `deadline` cancel it there and raise `Expired`.
 
     `work` must end when cancelled and leave nothing behind (the loop's
@@ -153,7 +155,7 @@ async def await_until(work: Coroutine[Any, Any, _T], deadline: float) -> _T:
     assert task is not None
     if sys.version_info >= (3, 11):
         cancelling = task.cancelling()
-    cut = _Cut(asyncio.get_running_loop(), task, left)
+    cut = _Cut(loop, task, left)
     try:
         return await work
     except asyncio.CancelledError:
