@@ -106,12 +106,11 @@ def remaining(expired: type[TimeoutError]) -> float | None:
 
 
 def _check_seconds(seconds: object) -> float:
-    if type(seconds) is float:
-        if seconds >= 0:
-            return seconds  # the common case, with no ABC check (NaN is refused below)
-    # An exact int needs none either (a bool is not one: its type is bool).
-    elif type(seconds) is not int and (
-        isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
+    # An exact float or int needs no ABC check (a bool is not one: its type is bool).
+    if (
+        type(seconds) is not float
+        and type(seconds) is not int
+        and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real))
     ):
         raise TypeError(f"timeout() takes a number of seconds, not {type(seconds).__name__}")
     number = cast("float", seconds)  # a float, an int or another numbers.Real
@@ -136,7 +135,9 @@ class Timeout:
     __slots__ = ("_entered", "_node", "_seconds", "_token")
 
     def __init__(self, seconds: float) -> None:
-        self._seconds = _check_seconds(seconds)
+        # The common case, a non-negative float, is checked here (NaN fails >= 0).
+        ok = type(seconds) is float and seconds >= 0
+        self._seconds = seconds if ok else _check_seconds(seconds)
         self._node: _Deadline | None = None
         self._token: object | None = None
         self._entered = False
