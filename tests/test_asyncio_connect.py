@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 
@@ -303,6 +304,87 @@ async def _cancelled(coro, after):
 async def test_cancelled_connect_leaves_no_socket(runtime, net, full_backlog):
     host, port = full_backlog
     await _cancelled(net.connect(host, port), 0.1)
+
+
+async def test_a_connect_under_a_deadline_runs_in_the_calling_task(runtime, net, full_backlog):
+    """No task of its own; a cancellation from outside stays a cancellation, not a timeout."""
+    host, port = full_backlog
+    before = asyncio.all_tasks()
+
+    async def connect_under_deadline():
+        async with netbase.timeout(10):
+            await net.connect(host, port)
+
+    task = asyncio.ensure_future(connect_under_deadline())
+    await asyncio.sleep(0.1)
+    assert asyncio.all_tasks() - before == {task}
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as info:
+        await task
+    assert type(info.value) is asyncio.CancelledError
+    if sys.version_info >= (3, 11):
+        assert task.cancelling() == 1  # the outside one, counted once
+
+
+def _sockets():
+    """The process's open sockets, by inode."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # (listdir's own descriptor is gone)
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                found.add(target)
+    return found
+
+
+@pytest.mark.parametrize("options", ["loop", "own socket"])
+async def test_a_deadline_during_the_connect_closes_its_socket(runtime, full_backlog, options):
+    """ConnectTimeout with its cause; the socket is closed; the task is not left cancelled."""
+    host, port = full_backlog
+    socket_options = [] if options == "loop" else [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    net = runtime.backend(socket_options=socket_options)
+    sockets = _sockets()
+    with stopwatch() as watch, pytest.raises(netbase.ConnectTimeout) as info:
+        async with netbase.timeout(0.2):
+            await net.connect(host, port)
+    assert 0.15 <= watch.seconds < 0.2 + PROMPT
+    assert info.value.__cause__ is not None
+    assert type(info.value.__cause__).__name__ == "Expired"
+    await asyncio.sleep(0.05)  # the loop closes a transport's socket on its next step
+    assert _sockets() <= sockets
+    task = asyncio.current_task()
+    if sys.version_info >= (3, 11):
+        assert task.cancelling() == 0  # the deadline's cancellation was taken back
+    await asyncio.sleep(0.01)  # and none is pending
+
+
+@pytest.mark.runtimes("asyncio")  # only the default loop lets a test wrap its call_at
+async def test_a_cancellation_in_the_step_the_deadline_fires_is_a_cancellation(
+    runtime, full_backlog, monkeypatch
+):
+    """The deadline's timer and an outside cancel at once: 3.11+ tells them apart.
+
+    3.10 cannot count cancellations, and takes the outside one for the timer's.
+    """
+    host, port = full_backlog
+    net = runtime.backend()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    call_at = loop.call_at
+
+    def cancel_with_the_timer(when, callback, *args, **kwargs):
+        monkeypatch.undo()  # only the deadline's timer
+        handle = call_at(when, callback, *args, **kwargs)
+        call_at(when, task.cancel)  # runs right after it, in the same step
+        return handle
+
+    expected = asyncio.CancelledError if sys.version_info >= (3, 11) else netbase.ConnectTimeout
+    with pytest.raises(expected):
+        async with netbase.timeout(0.1):
+            monkeypatch.setattr(loop, "call_at", cancel_with_the_timer)
+            await net.connect(host, port)
+    if sys.version_info >= (3, 11):
+        assert task.uncancel() == 0  # the outside cancellation, counted once
 
 
 async def test_cancelled_race_leaves_no_socket_and_no_task(runtime, full_backlog):

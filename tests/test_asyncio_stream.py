@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import socket
 import ssl
 import threading
+import weakref
 
 import pytest
 
@@ -253,6 +255,89 @@ async def test_reads_under_one_deadline_share_one_timer(runtime, net, echo_serve
         assert await task == b"y"
     await stream.close()
     assert armed() == before
+
+
+@pytest.mark.runtimes("asyncio")  # only the default loop lets a test wrap its call_at
+async def test_per_operation_timeouts_arm_one_timer(runtime, net, echo_server, monkeypatch):
+    """A fresh timeout() around every read moves the stream's deadline: no timer per read."""
+    loop = asyncio.get_running_loop()
+    calls = []
+    call_at = loop.call_at
+
+    def counting_call_at(when, callback, *args, **kwargs):
+        calls.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        monkeypatch.setattr(loop, "call_at", counting_call_at)
+        for i in range(20):
+            async with netbase.timeout(10):
+                await stream.write(b"%d" % (i % 10))
+            async with netbase.timeout(10):
+                assert await stream.read() == b"%d" % (i % 10)  # waits for the echo
+        assert len(calls) == 1
+        async with netbase.timeout(5):  # earlier than the armed timer: re-armed at once
+            await stream.write(b"x")
+            assert await stream.read() == b"x"
+        assert len(calls) == 2
+
+
+async def test_a_later_deadline_outlives_the_timer_armed_before_it(runtime, net, echo_server):
+    """The timer armed for a short deadline fires, and re-arms for the later one."""
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        async with netbase.timeout(0.1):
+            await stream.write(b"x")
+            assert await stream.read() == b"x"  # waits: the timer is armed for +0.1 s
+        with stopwatch() as watch:
+            async with netbase.timeout(0.4):
+                with pytest.raises(netbase.ReadTimeout):
+                    await stream.read()  # no data comes: expires at its own deadline
+        assert 0.38 <= watch.seconds < 0.4 + PROMPT
+        async with netbase.timeout(1):  # and the stream is as good as before
+            await stream.write(b"y")
+            assert await stream.read() == b"y"
+
+
+async def test_an_earlier_deadline_after_a_later_one_expires_on_time(runtime, net, echo_server):
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+        async with netbase.timeout(30):
+            await stream.write(b"x")
+            assert await stream.read() == b"x"  # the timer is armed for +30 s
+        with stopwatch() as watch:
+            async with netbase.timeout(0.1):
+                with pytest.raises(netbase.ReadTimeout):
+                    await stream.read()
+        assert 0.09 <= watch.seconds < 0.1 + PROMPT
+
+
+async def test_an_expired_deadline_fails_the_next_wait_of_the_same_operation(
+    runtime, net, echo_server
+):
+    """Under one deadline that has passed, every later read fails at once."""
+    stream = await net.connect(echo_server.host, echo_server.port)
+    async with stream, netbase.timeout(0.1):
+        with pytest.raises(netbase.ReadTimeout):
+            await stream.read()
+        with stopwatch() as watch, pytest.raises(netbase.ReadTimeout):
+            await stream.read()
+        assert watch.seconds < 0.05
+
+
+async def test_a_closed_stream_leaves_no_timer_behind(runtime, net, echo_server):
+    """close() cancels the read and write timers: nothing keeps the stream alive."""
+    stream = await net.connect(echo_server.host, echo_server.port)
+    async with netbase.timeout(30):
+        await stream.write(b"x")
+        assert await stream.read() == b"x"
+    handles = [op._handle for op in (stream._read_op, stream._write_op) if op is not None]
+    assert handles
+    assert not any(handle.cancelled() for handle in handles if handle is not None)
+    await stream.close()
+    assert all(handle is None or handle.cancelled() for handle in handles)
+    ref = weakref.ref(stream)
+    del stream
+    gc.collect()
+    assert ref() is None
 
 
 async def test_tls_close_is_prompt_when_the_peer_does_not_read(

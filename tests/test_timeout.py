@@ -7,6 +7,7 @@ import math
 import socket
 import threading
 import time
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -15,10 +16,19 @@ import netbase
 from helpers import PROMPT, stopwatch
 
 
-@pytest.mark.parametrize("seconds", [0, 0.0, 1, 2.5, Fraction(1, 3), math.inf])
+class _Seconds(int):
+    """An int subclass: a Real, checked the slow way."""
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0, 0.0, -0.0, 1, 2.5, Fraction(1, 3), _Seconds(2), math.inf],
+    ids=repr,
+)
 def test_accepts_non_negative_numbers(seconds):
     with netbase.timeout(seconds) as t:
         assert t.seconds == float(seconds)
+        assert type(t.seconds) is float
 
 
 @pytest.mark.parametrize(
@@ -27,11 +37,15 @@ def test_accepts_non_negative_numbers(seconds):
         (-1, ValueError),
         (-0.001, ValueError),
         (-math.inf, ValueError),
+        (-(10**400), ValueError),
         (math.nan, ValueError),
+        (Fraction(-1, 3), ValueError),
         ("1", TypeError),
         (None, TypeError),
         (True, TypeError),
+        (False, TypeError),
         (1j, TypeError),
+        (Decimal("1.5"), TypeError),  # not a numbers.Real
         ([1], TypeError),
     ],
 )

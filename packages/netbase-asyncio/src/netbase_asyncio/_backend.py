@@ -6,6 +6,7 @@ import asyncio
 import math
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from netbase import (
@@ -35,7 +36,7 @@ from netbase.lowlevel import (
 )
 from netbase_asyncio import _primitives
 from netbase_asyncio._connect import can_loop_connect, loop_connect, open_tcp_socket
-from netbase_asyncio._deadline import Expired, run_until
+from netbase_asyncio._deadline import Expired, await_until, run_until
 from netbase_asyncio._listener import NetworkListener
 from netbase_asyncio._resolver import Resolver, SystemResolver
 from netbase_asyncio._server import Server
@@ -43,6 +44,8 @@ from netbase_asyncio._stream import NetworkStream
 from netbase_asyncio._transports import StreamProtocol
 
 __all__ = ["NetworkBackend"]
+
+_monotonic = time.monotonic
 
 
 class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
@@ -85,8 +88,9 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
         socket open.
         """
         check_host_port(host, port)
-        remaining(ConnectTimeout)
-        deadline = current_deadline()
+        deadline = current_deadline()  # one ContextVar.get() when no timeout is active
+        if deadline != math.inf and deadline <= _monotonic():
+            raise ConnectTimeout("timed out: the deadline passed")
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
@@ -132,9 +136,12 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
                 sock.setsockopt(*option)
             sock.setblocking(False)
             loop = asyncio.get_running_loop()
-            await run_until(
-                asyncio.ensure_future(loop.sock_connect(sock, address)), current_deadline()
-            )
+            connecting = loop.sock_connect(sock, address)
+            deadline = current_deadline()
+            if deadline == math.inf:
+                await connecting
+            else:
+                await await_until(loop, connecting, deadline)
             return await NetworkStream._adopt(sock, None, None)
 
     async def listen(

@@ -30,7 +30,7 @@ from netbase.lowlevel import (
     connection_targets,
     due_attempts,
 )
-from netbase_asyncio._deadline import Expired, run_until
+from netbase_asyncio._deadline import Expired, await_until
 
 __all__ = ["can_loop_connect", "loop_connect", "open_tcp_socket"]
 
@@ -94,7 +94,7 @@ async def loop_connect(
         if deadline == math.inf:
             transport, _ = await connecting
         else:
-            transport, _ = await run_until(asyncio.ensure_future(connecting), deadline)
+            transport, _ = await await_until(loop, connecting, deadline)
     return transport
 
 
@@ -109,14 +109,13 @@ async def _connect_single(
     with attempt_errors(host, port, address, (Expired,)):
         sock, sockaddr = attempt_socket(address, port, local_address, socket_options)
         sock.setblocking(False)
-        # Closed here, not inside the task: a task cancelled before its first
-        # step (a deadline already passed) never runs a line of its own.
         with close_on_failure(sock):
-            connecting = asyncio.get_running_loop().sock_connect(sock, sockaddr)
+            loop = asyncio.get_running_loop()
+            connecting = loop.sock_connect(sock, sockaddr)
             if deadline == math.inf:
                 await connecting
             else:
-                await run_until(asyncio.ensure_future(connecting), deadline)
+                await await_until(loop, connecting, deadline)
     return sock
 
 

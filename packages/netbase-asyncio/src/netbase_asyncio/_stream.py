@@ -163,8 +163,10 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         op = None
         if deadline != math.inf:
             op = self._read_op
-            if op is None or op.when != deadline:
-                op = self._read_op = self._new_op(op, deadline)
+            if op is None:
+                op = self._read_op = Deadline(self._loop, deadline)
+            else:
+                op.when = deadline  # moved in place: see Deadline
         self._reading = True
         try:
             data = await top.recv(max_bytes, op)
@@ -205,8 +207,10 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
         op = None
         if deadline != math.inf:
             op = self._write_op
-            if op is None or op.when != deadline:
-                op = self._write_op = self._new_op(op, deadline)
+            if op is None:
+                op = self._write_op = Deadline(self._loop, deadline)
+            else:
+                op.when = deadline  # moved in place: see Deadline
         self._writing = True
         try:
             if top is protocol and len(data) <= WRITE_SLICE:
@@ -223,18 +227,6 @@ class NetworkStream(StreamBase, AsyncNetworkStreamInterface):
             raise self._failed(WriteError, exc) from exc
         finally:
             self._writing = False
-
-    def _new_op(self, old: Deadline | None, deadline: float) -> Deadline:
-        """The deadline of the operations to come, replacing `old`.
-
-        Reads (and writes) under the same `netbase.timeout` block share one
-        timer, armed by the first of them that has to wait: a ping-pong under a
-        deadline pays for one timer, not one per operation. It is disarmed when
-        the deadline changes or the stream closes.
-        """
-        if old is not None:
-            old.cancel()
-        return Deadline(self._loop, deadline)
 
     # -- TLS -------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import numbers
 import time
 from contextvars import ContextVar
 from types import TracebackType
+from typing import cast
 
 from netbase._exceptions import TimeoutError
 
@@ -105,12 +106,18 @@ def remaining(expired: type[TimeoutError]) -> float | None:
 
 
 def _check_seconds(seconds: object) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+    # An exact float or int needs no ABC check (a bool is not one: its type is bool).
+    if (
+        type(seconds) is not float
+        and type(seconds) is not int
+        and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real))
+    ):
         raise TypeError(f"timeout() takes a number of seconds, not {type(seconds).__name__}")
+    number = cast("float", seconds)  # a float, an int or another numbers.Real
     try:
-        value = float(seconds)
+        value = float(number)
     except OverflowError:  # an int too large for a float: 10**400
-        value = math.inf if seconds > 0 else -math.inf  # type: ignore[operator]
+        value = math.inf if number > 0 else -math.inf
     if math.isnan(value):
         raise ValueError("timeout() takes a number of seconds, not NaN")
     if value < 0:
@@ -128,7 +135,9 @@ class Timeout:
     __slots__ = ("_entered", "_node", "_seconds", "_token")
 
     def __init__(self, seconds: float) -> None:
-        self._seconds = _check_seconds(seconds)
+        # The common case, a non-negative float, is checked here (NaN fails >= 0).
+        ok = type(seconds) is float and seconds >= 0
+        self._seconds = seconds if ok else _check_seconds(seconds)
         self._node: _Deadline | None = None
         self._token: object | None = None
         self._entered = False
