@@ -126,12 +126,16 @@ async def test_connect_timeout_is_prompt(runtime, net, full_backlog):
     assert isinstance(info.value, TimeoutError)  # the builtin one too
 
 
-async def test_expired_deadline_fails_before_any_io(runtime, net, echo_server):
+@pytest.mark.parametrize("by", ["address", "name"])
+async def test_expired_deadline_fails_before_any_io(runtime, net, echo_server, by):
+    host = echo_server.host if by == "address" else "localhost"
     accepted = echo_server.accepted
-    with pytest.raises(netbase.ConnectTimeout):
+    with pytest.raises(netbase.ConnectTimeout) as info:
         async with netbase.timeout(0):
-            await net.connect(echo_server.host, echo_server.port)
+            await net.connect(host, echo_server.port)
     assert echo_server.accepted == accepted
+    # The same words on every runtime and for every kind of host (the docs print them).
+    assert str(info.value) == "timed out: the deadline passed"
 
 
 async def test_no_timeout_means_no_limit(runtime, net, echo_server):

@@ -21,7 +21,6 @@ from netbase.lowlevel import (
     check_resolver_answer,
     check_unix_path,
     close_on_failure,
-    connect_error,
     format_address,
     format_peer,
     listen_socket,
@@ -81,7 +80,7 @@ class NetworkBackend(BackendOptions, NetworkBackendInterface):
         check_host_port(host, port)
         deadline = current_deadline()
         if deadline != math.inf and deadline <= _monotonic():  # before any I/O
-            raise connect_error(host, port, "timed out: the deadline passed", ConnectTimeout)
+            raise ConnectTimeout("timed out: the deadline passed")  # as remaining() says it
         if is_ip_literal(host):
             addresses: Sequence[str] = [host]
         else:
