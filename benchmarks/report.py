@@ -151,7 +151,7 @@ def collect_meta(
         gcc = "unknown"
     u = platform.uname()
     return {
-        "commit": _commit(),
+        "commit": commit(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "machine": f"{u.system} {u.release} {u.machine}, {os.cpu_count()} CPUs ({cpu_model})",
@@ -174,7 +174,7 @@ def collect_meta(
     }
 
 
-def _commit() -> str:
+def commit() -> str:
     """The checkout measured: its commit, "+ changes" when tracked files differ from it."""
     here = str(Path(__file__).resolve().parent.parent)
 

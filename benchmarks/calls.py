@@ -1,0 +1,153 @@
+"""Python function calls per operation, for every candidate, counted by cProfile.
+
+``python -m benchmarks.calls [--only RUNTIME/CANDIDATE/WORKLOAD ...] --out FILE.md``
+
+Times move with the machine; call counts do not. Each measurement runs
+twice under cProfile, at a size N and at 2N, against the same server as
+``run.py``; the difference of the two counts divided by the difference of the
+operations done (warm-ups included, which scale with the size) is what one
+more operation costs, with the setup (imports, connecting, the handshake)
+cancelled out. An operation is a round trip (pingpong), a connect and close
+(connect) or a 65536-byte read (bulk). The page written is generated from
+the counts alone; `profiles.md` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import run
+from benchmarks.clients._common import raise_fd_limit, warmup_size
+from benchmarks.report import RUNTIME_LABEL, WORKLOAD_ORDER, commit
+
+#: N for each kind of workload (the measurement also runs at 2N)
+COUNT_SIZES = dataclasses.replace(
+    run.FULL, bulk=16 * 1024 * 1024, pingpong=2_000, connect=200, connect_tls=50
+)
+READ = 65536  # bytes per bulk read, as every candidate reads
+
+
+def operations(job_size: int, kind: str) -> int:
+    """Operations done by one measurement of `job_size`: its warm-up, then the loop."""
+    total = job_size + warmup_size(job_size)
+    return total // READ if kind == "bulk" else total
+
+
+def caller(runtime: str, candidate: str, job: Any) -> Callable[[], Any]:
+    if runtime == "sync":
+        from benchmarks.clients import sync
+
+        return lambda: sync.run(candidate, job)
+    if runtime == "trio":
+        from benchmarks.clients import trio_
+
+        return lambda: trio_.run(candidate, job)
+    from benchmarks.clients import aio
+
+    return lambda: aio.run(candidate, job, use_uvloop=runtime == "uvloop")
+
+
+def count_calls(call: Callable[[], Any]) -> int:
+    profiler = cProfile.Profile()
+    profiler.runcall(call)
+    return int(pstats.Stats(profiler).total_calls)  # type: ignore[attr-defined]
+
+
+def to_count(only: list[str]) -> list[tuple[str, str, run.Workload]]:
+    """(runtime, candidate key, workload) to count: the twins and their deadline forms."""
+    by_name = {w.name: w for w in run.workloads(COUNT_SIZES)}
+    out = []
+    for cand in run.discover():
+        if cand.missing:
+            continue
+        for name in WORKLOAD_ORDER:
+            wl = by_name.get(name)
+            if wl is None or wl.default_ctx or not run.runs(cand, wl):
+                continue
+            if run.selected(only, cand.runtime, cand.key, name):
+                out.append((cand.runtime, cand.key, wl))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", action="append", default=[], metavar="RUNTIME/CANDIDATE/WORKLOAD")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    todo = to_count(args.only)
+    if not todo:
+        parser.error("nothing selected")
+    raise_fd_limit()
+    started = time.time()
+    per_op: dict[tuple[str, str, str], float] = {}
+    with tempfile.TemporaryDirectory(prefix="netbase-calls-") as tmp:
+        workdir = Path(tmp)
+        exe = run.build_server(workdir)
+        ca, cert, key = run.make_certs(workdir)
+        with run.start_server(exe, cert, key, None) as ports:
+            os.environ["SSL_CERT_FILE"] = str(ca)
+            for runtime, cand, wl in todo:
+                counts, ops = [], []
+                for sizes in (COUNT_SIZES, double(COUNT_SIZES)):
+                    job = run.make_job(wl, sizes, ports, ca)
+                    counts.append(count_calls(caller(runtime, cand, job)))
+                    ops.append(operations(job.size, wl.kind))
+                per_op[(runtime, cand, wl.name)] = (counts[1] - counts[0]) / (ops[1] - ops[0])
+                print(
+                    f"calls: {runtime}/{cand}/{wl.name}: {per_op[(runtime, cand, wl.name)]:.1f}",
+                    file=sys.stderr,
+                )
+    args.out.write_text("\n".join(page(per_op, started)) + "\n")
+    return 0
+
+
+def double(sizes: run.Sizes) -> run.Sizes:
+    return dataclasses.replace(
+        sizes,
+        bulk=2 * sizes.bulk,
+        pingpong=2 * sizes.pingpong,
+        connect=2 * sizes.connect,
+        connect_tls=2 * sizes.connect_tls,
+    )
+
+
+def page(per_op: dict[tuple[str, str, str], float], started: float) -> list[str]:
+    names = {(c.runtime, c.key): c.name for c in run.discover()}
+    workloads = [w for w in WORKLOAD_ORDER if any(k[2] == w for k in per_op)]
+    lines = [
+        "# Python calls per operation",
+        "",
+        "Generated by `python -m benchmarks.calls` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, commit "
+        f"{commit()}, {sys.implementation.name} {sys.version.split()[0]}): "
+        "function calls cProfile counts per round trip (pingpong), per connect and "
+        "close (connect) or per 65536-byte read (bulk), setup excluded (each "
+        "measurement at N and 2N, differenced). C functions count as calls too: a "
+        "system call made through the socket module is one.",
+        "",
+        "| runtime | candidate | " + " | ".join(workloads) + " |",
+        "|---|---|" + "--:|" * len(workloads),
+    ]
+    for rt in RUNTIME_LABEL:
+        for cand in dict.fromkeys(k[1] for k in per_op if k[0] == rt):
+            cells = [
+                f"{per_op[(rt, cand, w)]:.0f}" if (rt, cand, w) in per_op else "" for w in workloads
+            ]
+            lines.append(
+                f"| {RUNTIME_LABEL[rt]} | {names[(rt, cand)]} | " + " | ".join(cells) + " |"
+            )
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
