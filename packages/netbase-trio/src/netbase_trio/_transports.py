@@ -196,9 +196,6 @@ class TLSLayer:
     async def send_all(self, data: memoryview, deadline: float | None) -> bool:
         if not data:
             return await self._send_out(deadline)
-        if len(data) <= SEND_SLICE:
-            self.engine.write(data)
-            return await self._send_out(deadline)
         # Encrypt a slice at a time: a large write neither doubles in memory
         # as ciphertext nor waits for all of it to be encrypted before sending.
         waited = False
@@ -220,15 +217,10 @@ class TLSLayer:
                 return waited
             self._sending = True
             try:
-                suspended = await self.lower.send_all(memoryview(data), deadline)
+                waited |= await self.lower.send_all(memoryview(data), deadline)
             finally:
                 self._sending = False
-                if self._idle:  # (only a task that ran while we waited can be parked)
-                    self._idle.unpark_all()
-            if not suspended:
-                # No other task ran meanwhile: nothing new can be waiting to go.
-                return waited
-            waited = True
+                self._idle.unpark_all()
 
     def send_nowait(self, data: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):
