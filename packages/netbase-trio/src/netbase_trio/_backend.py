@@ -31,7 +31,7 @@ from netbase.lowlevel import (
     unix_connect_errors,
 )
 from netbase_trio import _primitives
-from netbase_trio._connect import connect_one, connect_socket, open_tcp_socket
+from netbase_trio._connect import connect_single, connect_socket, open_tcp_socket
 from netbase_trio._deadline import Expired, deadline_for, run_until, trio_deadline
 from netbase_trio._listener import NetworkListener
 from netbase_trio._resolver import Resolver, SystemResolver
@@ -87,7 +87,7 @@ class NetworkBackend(BackendOptions, AsyncNetworkBackendInterface):
             # One address, nothing to resolve: the short path, which holds the
             # deadline itself (a cancel scope only if the connect must wait).
             (address,) = connection_targets(host, port, [host], self._local_address)
-            sock = await connect_one(
+            sock = await connect_single(
                 host, port, address, self._local_address, self._socket_options, deadline
             )
             return NetworkStream._adopt(sock, format_address(address, port), host)

@@ -12,7 +12,7 @@ every attempt, and the addresses come from netbase's resolver, ordered as on
 every runtime (both families interleaved).
 
 One address (an IP literal, or a name with a single address) takes
-`connect_one`: no nursery, no task, and the steps of trio's own
+`connect_single`: no nursery, no task, and the steps of trio's own
 `socket.connect`: `checkpoint_if_cancelled()`, the non-blocking `connect()`,
 then, if the kernel answered "in progress", a `poll()` of the socket, because
 on a nearby peer the handshake is usually over by then: only a socket that is
@@ -47,7 +47,7 @@ from netbase.lowlevel import (
 )
 from netbase_trio._deadline import Expired, trio_deadline
 
-__all__ = ["connect_one", "connect_socket", "open_tcp_socket"]
+__all__ = ["connect_single", "connect_socket", "open_tcp_socket"]
 
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 _POLLOUT = select.POLLOUT
@@ -97,11 +97,12 @@ async def open_tcp_socket(
     targets = connection_targets(host, port, addresses, local_address)
     if len(targets) == 1:
         # (The caller's cancel scope holds the deadline.)
-        return await connect_one(host, port, targets[0], local_address, socket_options), targets[0]
+        sock = await connect_single(host, port, targets[0], local_address, socket_options)
+        return sock, targets[0]
     return await _race(host, port, targets, local_address, socket_options, happy_eyeballs_delay)
 
 
-async def connect_one(
+async def connect_single(
     host: str,
     port: int,
     address: str,
