@@ -199,6 +199,10 @@ class Table:
     def __init__(self, data: dict[str, Any]) -> None:
         self.values = {k: {int(r): v for r, v in d.items()} for k, d in data["values"].items()}
         self.errors = {k: {int(r): v for r, v in d.items()} for k, d in data["errors"].items()}
+        #: client CPU seconds and waits per unit; absent from runs before it was measured
+        self.usage = {
+            k: {int(r): v for r, v in d.items()} for k, d in data.get("usage", {}).items()
+        }
         self.candidates = data["candidates"]
 
     def rounds(self, rt: str, cand: str, wl: str) -> dict[int, float]:
@@ -233,6 +237,11 @@ class Table:
     def deadline_cost(self, rt: str, cand: str, twin: str, form: str) -> float | None:
         """With the deadline form ÷ without, for one candidate (median over rounds)."""
         return self.ratio(rt, cand, twin + form, cand, twin)
+
+    def used(self, rt: str, cand: str, wl: str, what: str) -> float | None:
+        """Median over rounds of the client's "cpu" (seconds) or "waits" per unit."""
+        v = [u[what] for u in self.usage.get(f"{rt}|{cand}|{wl}", {}).values()]
+        return statistics.median(v) if v else None
 
     def scale_counts(self, rt: str) -> list[int]:
         names = {k.split("|")[2] for k in self.values if k.startswith(rt + "|")}
@@ -294,7 +303,6 @@ def targets_rows(t: Table) -> list[tuple[str, str, str, str, str]]:
             rows.append((label, "all", "–", nb["missing"], "**missed**"))
             continue
         goal = TARGETS[rt]
-        base = "raw"
         for wl in PLAIN_ORDER + TLS_ORDER[:6]:
             target = goal[wl.removesuffix("-op").removesuffix("-deadline")]
             c = t.cost(rt, "netbase", wl)
@@ -318,10 +326,12 @@ def targets_rows(t: Table) -> list[tuple[str, str, str, str, str]]:
                     verdict(c, goal["deadline"]),
                 )
             )
-        # Equal terms: what netbase's scope adds, against what the runtime's own adds.
+        # Equal terms: what netbase's scope adds, against what the runtime's own adds
+        # on the workload's floor (asyncio, uvloop: the faster raw protocol, as for cost).
         for form, what in (("-deadline", "around the loop"), ("-deadline-op", "per operation")):
             for twin in TWINS:
                 mine = t.deadline_cost(rt, "netbase", twin, form)
+                base = t.baseline(rt, twin)
                 theirs = t.deadline_cost(rt, base, twin, form)
                 rows.append(
                     (
@@ -534,6 +544,9 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
             if not c["missing"] and set(cells) != {"–"}:
                 lines.append(f"| {RUNTIME_LABEL[rt]} | {c['name']} | " + " | ".join(cells) + " |")
 
+    if t.usage:
+        lines += usage_section(t)
+
     lines += [
         "",
         "## Memory per idle open stream",
@@ -690,6 +703,51 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
     draw_scale(t, scale_chart, counts)
 
 
+def usage_section(t: Table) -> list[str]:
+    """The ping-pong loops' client CPU and waits beside their wall time."""
+    lines = [
+        "",
+        "## Client CPU and waits per round trip",
+        "",
+        "Measured in the client process around each ping-pong's timed loop, medians over "
+        "the rounds: **wall** µs per round trip (as above), **CPU** µs per round trip (user "
+        "and system time, `getrusage`), and **waits** per round trip (voluntary context "
+        "switches: the times the client blocked for its reply). A round trip that blocks "
+        "pays the wake-up in wall time but not in CPU time, and a client with more work "
+        "per round trip finds its reply already there more often; so a deadline can cost "
+        "less wall time than it costs CPU, or more. **+CPU op**: the CPU a deadline per "
+        "operation adds to the candidate's round trip, in µs.",
+        "",
+        "| runtime | candidate | workload | wall | wall op | CPU | CPU loop | CPU op "
+        "| +CPU op | waits | waits op |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+
+    def us(x: float | None) -> str:
+        return "–" if x is None else f"{x * 1e6:,.1f}"
+
+    for rt in RUNTIME_LABEL:
+        for twin in ("pingpong", "pingpong-tls"):
+            for c in t.group(rt):
+                key = c["key"]
+                cpu = [t.used(rt, key, twin + f, "cpu") for f in FORMS]
+                if c["missing"] or cpu[0] is None:
+                    continue
+                waits = [t.used(rt, key, twin + f, "waits") for f in ("", "-deadline-op")]
+                added = None if cpu[2] is None else cpu[2] - cpu[0]
+                cells = [
+                    us(t.median(rt, key, twin)),
+                    us(t.median(rt, key, twin + "-deadline-op")),
+                    *(us(x) for x in cpu),
+                    us(added),
+                    *("–" if w is None else f"{w:.2f}" for w in waits),
+                ]
+                lines.append(
+                    f"| {RUNTIME_LABEL[rt]} | {c['name']} | {twin} | " + " | ".join(cells) + " |"
+                )
+    return lines
+
+
 def candidate_rows(t: Table, cells_of: Callable[[str, str], list[str]]) -> list[str]:
     """A row per candidate measured in each runtime, its cells from `cells_of(runtime, key)`;
     none for a candidate whose cells are all blank (a dash, or empty)."""
@@ -829,7 +887,12 @@ def draw_scale(t: Table, chart: Path, counts: list[int]) -> None:
 
 def merge(datas: list[dict[str, Any]]) -> dict[str, Any]:
     """One data set from several runs (say, one per runtime): measurements united."""
-    out: dict[str, Any] = {"meta": dict(datas[0]["meta"]), "values": {}, "errors": {}}
+    out: dict[str, Any] = {
+        "meta": dict(datas[0]["meta"]),
+        "values": {},
+        "errors": {},
+        "usage": {},
+    }
     out["meta"]["wall"] = sum(d["meta"]["wall"] for d in datas)
     during = out["meta"]["during"] = dict(datas[0]["meta"]["during"])
     for key in ("cpu_seconds", "ours_seconds", "others_seconds", "steal_seconds"):
@@ -839,6 +902,7 @@ def merge(datas: list[dict[str, Any]]) -> dict[str, Any]:
     for d in datas:
         out["values"].update(d["values"])
         out["errors"].update(d["errors"])
+        out["usage"].update(d.get("usage", {}))
         for c in d["candidates"]:
             key = (c["runtime"], c["key"])
             if key not in cands or (cands[key]["missing"] and not c["missing"]):

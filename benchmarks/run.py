@@ -190,6 +190,8 @@ class Results:
 
     values: dict[str, dict[int, float]] = field(default_factory=dict)
     errors: dict[str, dict[int, str]] = field(default_factory=dict)
+    #: the timed loops' client CPU seconds and voluntary waits, per unit as `values`
+    usage: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
 
     @staticmethod
     def key(runtime: str, cand: str, workload: str) -> str:
@@ -439,9 +441,10 @@ def measure(
     ports: dict[str, int],
     cafile: Path,
     timeout: float,
-) -> list[float | str]:
+) -> tuple[list[float | str], list[dict[str, float]]]:
     """One fresh client process for these workloads: per workload, the per-unit
-    figure or an error message."""
+    figure or an error message; and per workload, the client's CPU seconds and
+    voluntary waits per unit in the timed loop (empty where not measured)."""
     from benchmarks.clients._common import expected_count, per_unit
 
     jobs = [make_job(wl, sizes, ports, cafile) for wl in wls]
@@ -463,15 +466,22 @@ def measure(
             env=env,
         )
     except subprocess.TimeoutExpired:
-        return [f"no result within {timeout * len(jobs):.0f} s"] * len(jobs)
+        return [f"no result within {timeout * len(jobs):.0f} s"] * len(jobs), [{}] * len(jobs)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return [lines[-1] if lines else f"exit status {proc.returncode}"] * len(jobs)
+        failed = lines[-1] if lines else f"exit status {proc.returncode}"
+        return [failed] * len(jobs), [{}] * len(jobs)
     out: list[float | str] = []
+    usage: list[dict[str, float]] = []
     for wl, job, result in zip(
         wls, jobs, json.loads(proc.stdout.strip().splitlines()[-1]), strict=True
     ):
         want = expected_count(job)
+        usage.append(
+            {"cpu": result["cpu_seconds"] / per_unit(job), "waits": result["waits"] / per_unit(job)}
+            if "cpu_seconds" in result and result.get("count") == want
+            else {}
+        )
         if "error" in result:
             out.append(result["error"])
         elif result["count"] != want:
@@ -483,7 +493,7 @@ def measure(
         else:
             # seconds per unit: per byte (bulk), per round trip, per connect
             out.append(float(result["seconds"]) / per_unit(job))
-    return out
+    return out, usage
 
 
 def selected(only: list[str], runtime: str, key: str, workload: str) -> bool:
@@ -550,7 +560,7 @@ def run(
                     batches = make_batches(todo, rnd, sizes.quick)
                     for cand, wls in batches:
                         t1 = time.perf_counter()
-                        values = measure(cand, wls, sizes, ports, ca, timeout)
+                        values, usage = measure(cand, wls, sizes, ports, ca, timeout)
                         spent = time.perf_counter() - t1
                         if rnd == 0 and any(wl.name == "memory-tls" for wl in wls):
                             memory_tls_time += spent
@@ -559,8 +569,10 @@ def run(
                             f"{', '.join(wl.name for wl in wls)}: {spent:.1f} s",
                             file=sys.stderr,
                         )
-                        for wl, value in zip(wls, values, strict=True):
+                        for wl, value, used in zip(wls, values, usage, strict=True):
                             k = Results.key(runtime, cand.key, wl.name)
+                            if used:
+                                results.usage.setdefault(k, {})[rnd] = used
                             if isinstance(value, str):
                                 results.errors.setdefault(k, {})[rnd] = value
                                 print(
@@ -602,6 +614,7 @@ def run(
         "candidates": [c.__dict__ for c in candidates],
         "values": {k: {str(r): v for r, v in d.items()} for k, d in results.values.items()},
         "errors": {k: {str(r): v for r, v in d.items()} for k, d in results.errors.items()},
+        "usage": {k: {str(r): v for r, v in d.items()} for k, d in results.usage.items()},
     }
     out_json.write_text(json.dumps(data, indent=1) + "\n")
     report.write(data, out_md, chart)

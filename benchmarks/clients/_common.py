@@ -164,6 +164,42 @@ def warmup_size(size: int) -> int:
     return max(1, size // 8)
 
 
+class Stopwatch:
+    """Wall time across one timed loop, and what the client process spent in it.
+
+    Besides the seconds, `stop()` reports the process's CPU time (user and
+    system) and its voluntary context switches, the times it blocked in the
+    kernel: an operation that finds nothing to do yet (a ping-pong whose reply
+    has not arrived) sleeps, and its wall time then includes the wake-up, which
+    its CPU time does not. A client that does more work between send and
+    receive blocks less often, so wall time alone can rank a slower client
+    ahead; the two figures beside it show which happened.
+    """
+
+    __slots__ = ("_cpu", "_t0", "_waits")
+
+    def __init__(self) -> None:
+        self._cpu, self._waits = _usage()
+        self._t0 = time.perf_counter()
+
+    def stop(self, count: int) -> dict[str, float]:
+        """What a measurement reports: seconds, cpu_seconds, waits, and `count`."""
+        seconds = time.perf_counter() - self._t0
+        cpu, waits = _usage()
+        return {
+            "seconds": seconds,
+            "cpu_seconds": cpu - self._cpu,
+            "waits": waits - self._waits,
+            "count": count,
+        }
+
+
+def _usage() -> tuple[float, int]:
+    """CPU seconds (user + system) and voluntary context switches of this process."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_nvcsw
+
+
 def rss_bytes() -> int:
     """Resident set size now (not the peak), after a full collection."""
     gc.collect()

@@ -38,6 +38,7 @@ from benchmarks.clients._common import (
     BenchError,
     Clients,
     Job,
+    Stopwatch,
     bulk_request,
     rss_bytes,
     warmup_size,
@@ -545,14 +546,14 @@ async def asyncio_gather(fns: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
     return list(await asyncio.gather(*(fn() for fn in fns)))
 
 
-async def _timed(cand: Any, job: Job, loop: Callable[[bool], Awaitable[int]]) -> tuple[float, int]:
+async def _timed(cand: Any, job: Job, loop: Callable[[bool], Awaitable[int]]) -> dict[str, float]:
     """Time one loop in the job's deadline form: none, one scope around it, or per operation."""
-    t0 = time.perf_counter()
+    watch = Stopwatch()
     if job.deadline == "loop":
         count = await cand.in_scope(loop(False))
     else:
         count = await loop(job.op)
-    return time.perf_counter() - t0, count
+    return watch.stop(count)
 
 
 async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[str, float]:
@@ -601,21 +602,20 @@ async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[
         return {"seconds": seconds, "count": count}
     if job.workload == "connect":
         await cand.connect(job, warmup_size(job.size), job.op)
-        seconds, count = await _timed(cand, job, lambda op: cand.connect(job, job.size, op))
-        return {"seconds": seconds, "count": count}
+        return await _timed(cand, job, lambda op: cand.connect(job, job.size, op))
     if job.workload == "bulk":
         warm = await cand.open(job)
         await cand.bulk(warm, warmup_size(job.size), job.op)
         await cand.close(warm)
         stream = await cand.open(job)
-        seconds, count = await _timed(cand, job, lambda op: cand.bulk(stream, job.size, op))
+        result = await _timed(cand, job, lambda op: cand.bulk(stream, job.size, op))
         await cand.close(stream)
-        return {"seconds": seconds, "count": count}
+        return result
     stream = await cand.open(job)
     await cand.pingpong(stream, warmup_size(job.size), job.op)
-    seconds, count = await _timed(cand, job, lambda op: cand.pingpong(stream, job.size, op))
+    result = await _timed(cand, job, lambda op: cand.pingpong(stream, job.size, op))
     await cand.close(stream)
-    return {"seconds": seconds, "count": count}
+    return result
 
 
 def run(key: str, job: Job, *, use_uvloop: bool = False) -> dict[str, float]:

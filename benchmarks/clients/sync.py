@@ -40,6 +40,7 @@ from benchmarks.clients._common import (
     BenchError,
     Clients,
     Job,
+    Stopwatch,
     bulk_request,
     rss_bytes,
     warmup_size,
@@ -417,23 +418,20 @@ def run(key: str, job: Job) -> dict[str, float]:
         return {"seconds": seconds, "count": count}
     if job.workload == "connect":
         cand.connect(job, warmup_size(job.size), job.deadline)
-        t0 = time.perf_counter()
-        count = cand.connect(job, job.size, job.deadline)
-        return {"seconds": time.perf_counter() - t0, "count": count}
+        watch = Stopwatch()
+        return watch.stop(cand.connect(job, job.size, job.deadline))
     if job.workload == "bulk":
         warm = cand.open(job)
         cand.bulk(warm, warmup_size(job.size), job.deadline)
         cand.close(warm)
         stream = cand.open(job)
-        t0 = time.perf_counter()
-        count = cand.bulk(stream, job.size, job.deadline)
-        seconds = time.perf_counter() - t0
+        watch = Stopwatch()
+        result = watch.stop(cand.bulk(stream, job.size, job.deadline))
         cand.close(stream)
-        return {"seconds": seconds, "count": count}
+        return result
     stream = cand.open(job)
     cand.pingpong(stream, warmup_size(job.size), job.deadline)
-    t0 = time.perf_counter()
-    count = cand.pingpong(stream, job.size, job.deadline)
-    seconds = time.perf_counter() - t0
+    watch = Stopwatch()
+    result = watch.stop(cand.pingpong(stream, job.size, job.deadline))
     cand.close(stream)
-    return {"seconds": seconds, "count": count}
+    return result
