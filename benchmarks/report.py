@@ -336,8 +336,8 @@ def targets_rows(t: Table) -> list[tuple[str, str, str, str, str]]:
                 rows.append(
                     (
                         label,
-                        f"{twin}: a deadline {what}, added cost vs {t.name(rt, base)}'s",
-                        f"≤ {fmt(theirs)}",
+                        f"{twin}: a deadline {what}, added cost vs the floor's own",
+                        f"≤ {fmt(theirs)} ({t.name(rt, base)})",
                         fmt(mine),
                         verdict(mine, theirs),
                     )
@@ -445,7 +445,10 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
     s = m["sizes"]
     v = m["versions"]
     d = m["during"]
-    scale_chart = chart.with_name("bench-scale.png")
+    # bench-ratios.png beside bench-scale.png; another run's NAME-ratios.png beside NAME-scale.png
+    scale_chart = chart.with_name(chart.name.replace("ratios", "scale"))
+    if scale_chart == chart:
+        scale_chart = chart.with_name(chart.stem + "-scale.png")
     counts = s["scale"]
     share = d["others_seconds"] / d["cpu_seconds"] if d["cpu_seconds"] else 0.0
     lines = [
@@ -506,7 +509,7 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         "for TLS), 1.00 = as fast, 2.00 = takes twice as long; it is the median over rounds "
         "of the ratio within each round, so it need not equal the ratio of the two medians.",
         "",
-        "![cost relative to the raw baseline](../docs/img/bench-ratios.png)",
+        f"![cost relative to the raw baseline](../docs/img/{chart.name})",
         "",
         "## Targets",
         "",
