@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import Table, targets_rows
+from benchmarks.report import RUNTIME_LABEL, WORKLOAD_ORDER, Table, fmt, targets_rows
 
 Row = tuple[str, str, str, str, str]  # runtime, target, goal, value, verdict
 
@@ -93,6 +93,50 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     only = [k for k in new if k not in old]
     if only:
         lines += ["", "Measured only after: " + "; ".join(f"{k[0]} {k[1]}" for k in only) + "."]
+    return lines + cpu_lines(Table(before), Table(after))
+
+
+def cpu_lines(old: Table, new: Table) -> list[str]:
+    """netbase's client CPU per operation before and after, beside the floor's.
+
+    CPU time moves far less than wall time from round to round, and the
+    floor's code is the same in both runs: its ratio shows how much the
+    machine moved, netbase's how much netbase did. Empty unless both runs
+    measured the client's CPU.
+    """
+    if not old.usage or not new.usage:
+        return []
+    lines = [
+        "",
+        "## Client CPU per operation, before and after",
+        "",
+        "Medians over the rounds of the client process's CPU time (user and system)",
+        "in each timed loop: µs per round trip, per connect and close, or per",
+        "65536-byte read (bulk). **ratio** = after ÷ before. The floor's code did",
+        "not change between the runs: its ratio is the machine's drift.",
+        "",
+        "| runtime | workload | netbase before | after | ratio | floor | before | after | ratio |",
+        "|---|---|--:|--:|--:|---|--:|--:|--:|",
+    ]
+
+    def us(wl: str, seconds: float) -> str:
+        per_op = seconds * 65536 if wl.startswith("bulk") else seconds
+        return f"{per_op * 1e6:,.1f}"
+
+    for rt, label in RUNTIME_LABEL.items():
+        for wl in WORKLOAD_ORDER:
+            mine = old.used(rt, "netbase", wl, "cpu"), new.used(rt, "netbase", wl, "cpu")
+            base = new.baseline(rt, wl)
+            theirs = old.used(rt, base, wl, "cpu"), new.used(rt, base, wl, "cpu")
+            if mine[0] is None or mine[1] is None:
+                continue
+            cells = [us(wl, mine[0]), us(wl, mine[1]), f"{mine[1] / mine[0]:.2f}"]
+            cells.append(new.name(rt, base))
+            if theirs[0] is None or theirs[1] is None:
+                cells += [fmt(None)] * 3
+            else:
+                cells += [us(wl, theirs[0]), us(wl, theirs[1]), f"{theirs[1] / theirs[0]:.2f}"]
+            lines.append(f"| {label} | {wl} | " + " | ".join(cells) + " |")
     return lines
 
 
