@@ -8,6 +8,13 @@ the code under test is compared on the same terms. The page written lists,
 per runtime, every target both runs measured, the value before and after, and
 first the ones that held before and are missed after: the figure a change
 must not worsen.
+
+``--again BEFORE2.json`` names a second run of the "before" code. The same
+code run twice does not hold the same targets on a shared machine; the page
+then counts the targets the two runs of the same code disagree on, and marks
+each target that held before and is missed after with what the second run of
+the before code measured: a miss the before code also has when run again is
+inside the run-to-run variation, not a change the code made.
 """
 
 from __future__ import annotations
@@ -41,10 +48,16 @@ def _describe(label: str, data: dict[str, Any]) -> str:
     )
 
 
-def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The markdown lines of the comparison."""
-    old: dict[tuple[str, str], Row] = {(r[0], r[1]): r for r in targets_rows(Table(before))}
-    new: dict[tuple[str, str], Row] = {(r[0], r[1]): r for r in targets_rows(Table(after))}
+def _rows(data: dict[str, Any]) -> dict[tuple[str, str], Row]:
+    return {(r[0], r[1]): r for r in targets_rows(Table(data))}
+
+
+def compare(
+    before: dict[str, Any], after: dict[str, Any], again: dict[str, Any] | None = None
+) -> list[str]:
+    """The markdown lines of the comparison (``again``: a second run of the before code)."""
+    old, new = _rows(before), _rows(after)
+    twice = _rows(again) if again is not None else {}
     both = [key for key in new if key in old]
     regressed = [k for k in both if _held(old[k][4]) and not _held(new[k][4])]
     gained = [k for k in both if not _held(old[k][4]) and _held(new[k][4])]
@@ -54,7 +67,15 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         f"Held before and missed after: {len(regressed)}. Missed before and met after: "
         f"{len(gained)}.",
     ]
-    same_machine = before["meta"]["machine"] == after["meta"]["machine"]
+    if again is not None:
+        common = [k for k in both if k in twice]
+        disagree = [k for k in common if _held(old[k][4]) != _held(twice[k][4])]
+        summary.append(
+            f"The before code run twice: of {len(common)} targets both runs measured, "
+            f"{len(disagree)} held in one run and were missed in the other."
+        )
+    runs = [before, after] if again is None else [before, after, again]
+    same_machine = len({data["meta"]["machine"] for data in runs}) == 1
     lines = [
         "# Targets before and after",
         "",
@@ -64,12 +85,13 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         "",
         _describe("before", before),
         _describe("after", after),
+        *([] if again is None else [_describe("before, run again", again)]),
         *(
             []
             if same_machine
             else [
                 "",
-                "**The two runs were on different machines: not a like-for-like comparison.**",
+                "**The runs were on different machines: not a like-for-like comparison.**",
             ]
         ),
         "",
@@ -83,7 +105,15 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         o, n = old[key], new[key]
         return f"| {n[0]} | {n[1]} | {o[2]} | {o[3]} | {n[2]} | {n[3]} | {mark} |"
 
-    lines += [row(k, "held before, **missed after**") for k in regressed]
+    def regressed_mark(key: tuple[str, str]) -> str:
+        mark = "held before, **missed after**"
+        if key not in twice:
+            return mark
+        t = twice[key]
+        verdict = "met" if _held(t[4]) else "missed"
+        return f"{mark}; the before code run again: {t[3]} against {t[2]} ({verdict})"
+
+    lines += [row(k, regressed_mark(k)) for k in regressed]
     lines += [row(k, "missed before, met after") for k in gained]
     lines += [
         row(k, "met" if _held(new[k][4]) else "missed")
@@ -146,12 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--again", type=Path, help="a second run of the before code: the run-to-run variation"
+    )
     args = parser.parse_args(argv)
     before = json.loads(args.before.read_text())
     after = json.loads(args.after.read_text())
-    lines = compare(before, after)
+    again = json.loads(args.again.read_text()) if args.again else None
+    lines = compare(before, after, again)
     args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(line for line in lines if line.startswith(("Targets measured", "Held"))))
+    heads = ("Targets measured", "Held", "The before code")
+    print("\n".join(line for line in lines if line.startswith(heads)))
     return 0
 
 
