@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.compare BEFORE.json AFTER.json --out FILE.md``
 
-Both files are ``results.json`` files written by ``benchmarks.run``; the
+Both files are ``results.json`` files written by ``benchmarks.run``
+(``a.json+b.json``: two runs of the same code, their rounds united); the
 targets are judged by this checkout's ``report.py`` for both, so a change of
 the code under test is compared on the same terms. The page written lists,
 per runtime, every target both runs measured, the value before and after, and
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import RUNTIME_LABEL, WORKLOAD_ORDER, Table, fmt, targets_rows
+from benchmarks.report import RUNTIME_LABEL, WORKLOAD_ORDER, Table, fmt, merge, targets_rows
 
 Row = tuple[str, str, str, str, str]  # runtime, target, goal, value, verdict
 
@@ -170,19 +171,22 @@ def cpu_lines(old: Table, new: Table) -> list[str]:
     return lines
 
 
+def load(arg: str) -> dict[str, Any]:
+    """One results.json, or several joined by "+" (their rounds united)."""
+    datas = [json.loads(Path(part).read_text()) for part in arg.split("+")]
+    return datas[0] if len(datas) == 1 else merge(datas)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the comparison page and print its summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("before", type=Path)
-    parser.add_argument("after", type=Path)
+    parser.add_argument("before", help="results.json (or a.json+b.json)")
+    parser.add_argument("after", help="results.json (or a.json+b.json)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument(
-        "--again", type=Path, help="a second run of the before code: the run-to-run variation"
-    )
+    parser.add_argument("--again", help="another run of the before code: the run-to-run variation")
     args = parser.parse_args(argv)
-    before = json.loads(args.before.read_text())
-    after = json.loads(args.after.read_text())
-    again = json.loads(args.again.read_text()) if args.again else None
+    before, after = load(args.before), load(args.after)
+    again = load(args.again) if args.again else None
     lines = compare(before, after, again)
     args.out.write_text("\n".join(lines) + "\n")
     heads = ("Targets measured", "Held", "The before code")

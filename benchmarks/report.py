@@ -464,8 +464,8 @@ def write(data: dict[str, Any], out: Path, chart: Path) -> None:
         f"- Measured during the run: of {d['cpu_seconds']:,.0f} CPU-seconds, the benchmark "
         f"(server and clients) used {d['ours_seconds']:,.0f}, other processes "
         f"{d['others_seconds']:,.0f} ({share:.0%}), the hypervisor took "
-        f"{d['steal_seconds']:,.0f} (steal); 1-minute load average at the start and after "
-        "each round: " + ", ".join(f"{x:.2f}" for x in d["load_1min"]),
+        f"{d['steal_seconds']:,.0f} (steal); 1-minute load average at the start of each run "
+        "and after each round: " + ", ".join(f"{x:.2f}" for x in d["load_1min"]),
         "- Packages: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; {m['openssl']}",
         f"- Server: C ({m['gcc']}, -O2; one thread per connection, epoll for the idle and "
         "the scale streams), separate process; TLS: OpenSSL, TLS 1.3, no session tickets",
@@ -889,23 +889,44 @@ def draw_scale(t: Table, chart: Path, counts: list[int]) -> None:
 
 
 def merge(datas: list[dict[str, Any]]) -> dict[str, Any]:
-    """One data set from several runs (say, one per runtime): measurements united."""
-    out: dict[str, Any] = {
-        "meta": dict(datas[0]["meta"]),
-        "values": {},
-        "errors": {},
-        "usage": {},
-    }
-    out["meta"]["wall"] = sum(d["meta"]["wall"] for d in datas)
-    during = out["meta"]["during"] = dict(datas[0]["meta"]["during"])
+    """One data set from several runs, their measurements united.
+
+    Runs that measured different things (say, one per runtime) are laid side
+    by side. A run that measured something an earlier one also measured (the
+    same code run again) adds rounds: its rounds are numbered on after the
+    earlier runs' ones, so a ratio still pairs two candidates of the same
+    round of the same run.
+    """
+    meta = dict(datas[0]["meta"])
+    out: dict[str, Any] = {"meta": meta, "values": {}, "errors": {}, "usage": {}}
+    fields = ("values", "errors", "usage")
+    offset = rounds = tls_rounds = 0
+    for d in datas:
+        sizes = d["meta"]["sizes"]
+        keys = {k for field in fields for k in d.get(field, {})}
+        if any(k in out[field] for field in fields for k in keys):
+            offset, tls_offset = rounds, tls_rounds  # the same things again: rounds on
+        else:
+            offset = tls_offset = 0
+        for field in fields:
+            for key, per_round in d.get(field, {}).items():
+                into = out[field].setdefault(key, {})
+                for r, value in per_round.items():
+                    into[str(int(r) + offset)] = value
+        rounds = max(rounds, offset + sizes["rounds"])
+        tls_rounds = max(tls_rounds, tls_offset + sizes["memory_tls_rounds"])
+    meta["sizes"] = {**meta["sizes"], "rounds": rounds, "memory_tls_rounds": tls_rounds}
+    for key, joiner in (("date", " and "), ("commit", ", ")):
+        seen = [d["meta"][key] for d in datas if key in d["meta"]]
+        if seen:
+            meta[key] = joiner.join(dict.fromkeys(seen))
+    meta["wall"] = sum(d["meta"]["wall"] for d in datas)
+    during = meta["during"] = dict(datas[0]["meta"]["during"])
     for key in ("cpu_seconds", "ours_seconds", "others_seconds", "steal_seconds"):
         during[key] = sum(d["meta"]["during"][key] for d in datas)
     during["load_1min"] = [x for d in datas for x in d["meta"]["during"]["load_1min"]]
     cands: dict[tuple[str, str], dict[str, Any]] = {}
     for d in datas:
-        out["values"].update(d["values"])
-        out["errors"].update(d["errors"])
-        out["usage"].update(d.get("usage", {}))
         for c in d["candidates"]:
             key = (c["runtime"], c["key"])
             if key not in cands or (cands[key]["missing"] and not c["missing"]):
