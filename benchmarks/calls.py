@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
-import os
 import pstats
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,23 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     started = time.time()
     per_op: dict[tuple[str, str, str], float] = {}
-    with tempfile.TemporaryDirectory(prefix="netbase-calls-") as tmp:
-        workdir = Path(tmp)
-        exe = run.build_server(workdir)
-        ca, cert, key = run.make_certs(workdir)
-        with run.start_server(exe, cert, key, None) as ports:
-            os.environ["SSL_CERT_FILE"] = str(ca)
-            for runtime, cand, wl in todo:
-                counts, ops = [], []
-                for sizes in (COUNT_SIZES, double(COUNT_SIZES)):
-                    job = run.make_job(wl, sizes, ports, ca)
-                    counts.append(count_calls(caller(runtime, cand, job)))
-                    ops.append(operations(job.size, wl.kind))
-                per_op[(runtime, cand, wl.name)] = (counts[1] - counts[0]) / (ops[1] - ops[0])
-                print(
-                    f"calls: {runtime}/{cand}/{wl.name}: {per_op[(runtime, cand, wl.name)]:.1f}",
-                    file=sys.stderr,
-                )
+    with run.serving("netbase-calls-", pinned=False) as (ports, ca):
+        for runtime, cand, wl in todo:
+            counts, ops = [], []
+            for sizes in (COUNT_SIZES, double(COUNT_SIZES)):
+                job = run.make_job(wl, sizes, ports, ca)
+                counts.append(count_calls(caller(runtime, cand, job)))
+                ops.append(operations(job.size, wl.kind))
+            per_op[(runtime, cand, wl.name)] = (counts[1] - counts[0]) / (ops[1] - ops[0])
+            print(
+                f"calls: {runtime}/{cand}/{wl.name}: {per_op[(runtime, cand, wl.name)]:.1f}",
+                file=sys.stderr,
+            )
     args.out.write_text("\n".join(page(per_op, started)) + "\n")
     return 0
 

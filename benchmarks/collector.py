@@ -28,12 +28,9 @@ import asyncio
 import collections
 import dataclasses
 import gc
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks import run
@@ -109,42 +106,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="median of this many")
     args = parser.parse_args(argv)
     raise_fd_limit()
-    client_cpu, server_cpu = run.cpus()
     scale_1 = next(w for w in run.workloads(run.FULL) if w.name == "scale-1")
     wl = dataclasses.replace(scale_1, name=f"scale-{args.streams}", streams=args.streams)
-    with tempfile.TemporaryDirectory(prefix="netbase-collector-") as tmp:
-        workdir = Path(tmp)
-        exe = run.build_server(workdir)
-        ca, cert, key = run.make_certs(workdir)
-        if client_cpu is not None:
-            os.sched_setaffinity(0, {client_cpu})
-        with run.low_latency_idle(), run.start_server(exe, cert, key, server_cpu) as ports:
-            job = dataclasses.replace(run.make_job(wl, run.FULL, ports, ca), size=args.size)
-            runner: Any = asyncio.run
-            if args.runtime == "uvloop":
-                import uvloop
+    with run.serving("netbase-collector-") as (ports, ca):
+        job = dataclasses.replace(run.make_job(wl, run.FULL, ports, ca), size=args.size)
+        runner: Any = asyncio.run
+        if args.runtime == "uvloop":
+            import uvloop
 
-                runner = uvloop.run
-            print(
-                f"{args.runtime}, {args.streams:,} streams, {args.size} round trips each, "
-                f"median of {args.repeat}"
-            )
-            for key in args.candidates.split(","):
-                for freeze in (False, True):
-                    runs = [runner(measure(key, job, freeze)) for _ in range(args.repeat)]
-                    mid = sorted(runs, key=lambda r: r["us"])[len(runs) // 2]
-                    kept = mid["kept"]
-                    per_stream = sum(kept.values()) / args.streams
-                    top = ", ".join(
-                        f"{name} {n / args.streams:.1f}" for name, n in kept.most_common(8)
-                    )
-                    share = statistics.median(r["share"] for r in runs)
-                    print(
-                        f"  {key:8s} {'gc.freeze()' if freeze else 'collector on':12s} "
-                        f"{mid['us']:6.1f} µs per round trip; passes (gen 0/1/2) "
-                        f"{'/'.join(map(str, mid['passes']))}, {share:.0%} of the time; "
-                        f"tracked per stream {per_stream:.1f} ({top})"
-                    )
+            runner = uvloop.run
+        print(
+            f"{args.runtime}, {args.streams:,} streams, {args.size} round trips each, "
+            f"median of {args.repeat}"
+        )
+        for key in args.candidates.split(","):
+            for freeze in (False, True):
+                runs = [runner(measure(key, job, freeze)) for _ in range(args.repeat)]
+                mid = sorted(runs, key=lambda r: r["us"])[len(runs) // 2]
+                kept = mid["kept"]
+                per_stream = sum(kept.values()) / args.streams
+                top = ", ".join(f"{name} {n / args.streams:.1f}" for name, n in kept.most_common(8))
+                share = statistics.median(r["share"] for r in runs)
+                print(
+                    f"  {key:8s} {'gc.freeze()' if freeze else 'collector on':12s} "
+                    f"{mid['us']:6.1f} µs per round trip; passes (gen 0/1/2) "
+                    f"{'/'.join(map(str, mid['passes']))}, {share:.0%} of the time; "
+                    f"tracked per stream {per_stream:.1f} ({top})"
+                )
     return 0
 
 

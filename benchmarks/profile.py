@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import sys
-import tempfile
-from pathlib import Path
 
 from benchmarks import run
 from benchmarks.clients._common import raise_fd_limit
@@ -40,31 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     if wl is None:
         parser.error(f"unknown workload {args.workload!r}")
     raise_fd_limit()
-    client_cpu, server_cpu = run.cpus()
-    with tempfile.TemporaryDirectory(prefix="netbase-prof-") as tmp:
-        workdir = Path(tmp)
-        exe = run.build_server(workdir)
-        ca, cert, key = run.make_certs(workdir)
-        if client_cpu is not None:
-            os.sched_setaffinity(0, {client_cpu})
-        with run.low_latency_idle(), run.start_server(exe, cert, key, server_cpu) as ports:
-            os.environ["SSL_CERT_FILE"] = str(ca)  # netbase's default context trusts it
-            job = run.make_job(wl, sizes, ports, ca)
-            if args.runtime == "sync":
-                from benchmarks.clients import sync
+    with run.serving("netbase-prof-") as (ports, ca):
+        job = run.make_job(wl, sizes, ports, ca)
+        if args.runtime == "sync":
+            from benchmarks.clients import sync
 
-                call = lambda: sync.run(args.candidate, job)  # noqa: E731
-            elif args.runtime == "trio":
-                from benchmarks.clients import trio_
+            call = lambda: sync.run(args.candidate, job)  # noqa: E731
+        elif args.runtime == "trio":
+            from benchmarks.clients import trio_
 
-                call = lambda: trio_.run(args.candidate, job)  # noqa: E731
-            else:
-                from benchmarks.clients import aio
+            call = lambda: trio_.run(args.candidate, job)  # noqa: E731
+        else:
+            from benchmarks.clients import aio
 
-                uv = args.runtime == "uvloop"
-                call = lambda: aio.run(args.candidate, job, use_uvloop=uv)  # noqa: E731
-            profiler = cProfile.Profile()
-            result = profiler.runcall(call)
+            uv = args.runtime == "uvloop"
+            call = lambda: aio.run(args.candidate, job, use_uvloop=uv)  # noqa: E731
+        profiler = cProfile.Profile()
+        result = profiler.runcall(call)
     print(result, file=sys.stderr)
     pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
     return 0

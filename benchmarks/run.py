@@ -293,6 +293,29 @@ def raise_priority() -> str:
 
 
 @contextlib.contextmanager
+def serving(prefix: str, *, pinned: bool = True) -> Iterator[tuple[dict[str, int], Path]]:
+    """The benchmark's server for the tools beside ``run.py``: yields (ports, CA file).
+
+    Builds the server and the certificates in a temporary directory and
+    points ``SSL_CERT_FILE`` at the CA (netbase's default context trusts it).
+    ``pinned``: this process on the client CPU and the server on the other,
+    with the idle-CPU latency request held, as in a full run.
+    """
+    client_cpu, server_cpu = cpus() if pinned else (None, None)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        exe = build_server(workdir)
+        ca, cert, key = make_certs(workdir)
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        if pinned:
+            stack.enter_context(low_latency_idle())
+        ports = stack.enter_context(start_server(exe, cert, key, server_cpu))
+        os.environ["SSL_CERT_FILE"] = str(ca)
+        yield ports, ca
+
+
+@contextlib.contextmanager
 def low_latency_idle() -> Iterator[str]:
     """Hold the PM QoS cpu_dma_latency request at 0 while open; say whether it is held."""
     try:
