@@ -2,25 +2,26 @@
 
 ``python -m benchmarks.compare BEFORE.json AFTER.json --out FILE.md``
 
-Both files are ``results.json`` files written by ``benchmarks.run``
-(``a.json+b.json``: two runs of the same code, their rounds united); the
+Both files are ``results.json`` files written by ``benchmarks.run``; the
 targets are judged by this checkout's ``report.py`` for both, so a change of
 the code under test is compared on the same terms. The page written lists,
-per runtime, every target both runs measured, the value before and after, and
-first the ones that held before and are missed after: the figure a change
-must not worsen.
+per runtime, every target both sides measured, the value before and after,
+and first the ones that held before and are missed after: the figure a
+change must not worsen.
 
-``--again BEFORE2.json`` names a second run of the "before" code. The same
-code run twice does not hold the same targets on a shared machine; the page
-then counts the targets the two runs of the same code disagree on, and marks
-each target that held before and is missed after with what the second run of
-the before code measured: a miss the before code also has when run again is
-inside the run-to-run variation, not a change the code made.
+Either side may be several runs of the same code, joined by "+"
+(``b1.json+b2.json``): their rounds are united for the verdict, and the page
+also says how often the runs of one side disagree with each other, and, for
+each target that held before and is missed after, what each run measured.
+The same code run twice does not hold the same targets on a shared machine;
+a miss that one run of the before code also has is inside the run-to-run
+variation, not a change the code made.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 from benchmarks.report import RUNTIME_LABEL, WORKLOAD_ORDER, Table, fmt, merge, targets_rows
 
 Row = tuple[str, str, str, str, str]  # runtime, target, goal, value, verdict
+Key = tuple[str, str]  # runtime, target
 
 
 def _held(verdict: str) -> bool:
@@ -49,44 +51,60 @@ def _describe(label: str, data: dict[str, Any]) -> str:
     )
 
 
-def _rows(data: dict[str, Any]) -> dict[tuple[str, str], Row]:
+def _rows(data: dict[str, Any]) -> dict[Key, Row]:
     return {(r[0], r[1]): r for r in targets_rows(Table(data))}
 
 
-def compare(
-    before: dict[str, Any], after: dict[str, Any], again: dict[str, Any] | None = None
-) -> list[str]:
-    """The markdown lines of the comparison (``again``: a second run of the before code)."""
+def _disagreement(side: str, runs: list[dict[Key, Row]]) -> str:
+    """How often two runs of one side's code disagree on a target."""
+    pairs = list(itertools.combinations(runs, 2))
+    common = [k for k in runs[0] if all(k in r for r in runs)]
+    flips = sum(_held(a[k][4]) != _held(b[k][4]) for a, b in pairs for k in common)
+    runs_word = "two runs" if len(runs) == 2 else f"{len(runs)} runs (each pair)"
+    return (
+        f"The {side} code's {runs_word}, each judged alone: of {len(common)} targets, "
+        f"{flips} held in one run and were missed in the other."
+    )
+
+
+def compare(befores: list[dict[str, Any]], afters: list[dict[str, Any]]) -> list[str]:
+    """The markdown lines of the comparison of one or more runs on each side."""
+    before = befores[0] if len(befores) == 1 else merge(befores)
+    after = afters[0] if len(afters) == 1 else merge(afters)
     old, new = _rows(before), _rows(after)
-    twice = _rows(again) if again is not None else {}
+    old_runs = [_rows(d) for d in befores] if len(befores) > 1 else []
+    new_runs = [_rows(d) for d in afters] if len(afters) > 1 else []
     both = [key for key in new if key in old]
     regressed = [k for k in both if _held(old[k][4]) and not _held(new[k][4])]
     gained = [k for k in both if not _held(old[k][4]) and _held(new[k][4])]
     summary = [
-        f"Targets measured in both runs: {len(both)}. Met before: "
+        f"Targets measured on both sides: {len(both)}. Met before: "
         f"{sum(_held(old[k][4]) for k in both)}; met after: {sum(_held(new[k][4]) for k in both)}.",
         f"Held before and missed after: {len(regressed)}. Missed before and met after: "
         f"{len(gained)}.",
     ]
-    if again is not None:
-        common = [k for k in both if k in twice]
-        disagree = [k for k in common if _held(old[k][4]) != _held(twice[k][4])]
-        summary.append(
-            f"The before code run twice: of {len(common)} targets both runs measured, "
-            f"{len(disagree)} held in one run and were missed in the other."
-        )
-    runs = [before, after] if again is None else [before, after, again]
+    if old_runs:
+        summary.append(_disagreement("before", old_runs))
+    if new_runs:
+        summary.append(_disagreement("after", new_runs))
+    runs = [*befores, *afters]
     same_machine = len({data["meta"]["machine"] for data in runs}) == 1
+
+    def describe(label: str, side: list[dict[str, Any]]) -> list[str]:
+        if len(side) == 1:
+            return [_describe(label, side[0])]
+        return [_describe(f"{label}, run {i}", d) for i, d in enumerate(side, 1)]
+
     lines = [
         "# Targets before and after",
         "",
-        "Generated by `python -m benchmarks.compare`; both runs judged by the same",
-        "`report.py`. A goal followed by a candidate's name is that candidate's figure",
-        "in the same run (the added cost of the runtime's own deadline on its floor).",
+        "Generated by `python -m benchmarks.compare`; both sides judged by the same",
+        "`report.py`, each on its runs' rounds united. A goal followed by a",
+        "candidate's name is that candidate's figure in the same run (the added",
+        "cost of the runtime's own deadline on its floor).",
         "",
-        _describe("before", before),
-        _describe("after", after),
-        *([] if again is None else [_describe("before, run again", again)]),
+        *describe("before", befores),
+        *describe("after", afters),
         *(
             []
             if same_machine
@@ -102,17 +120,20 @@ def compare(
         "|---|---|---|--:|---|--:|---|",
     ]
 
-    def row(key: tuple[str, str], mark: str) -> str:
+    def row(key: Key, mark: str) -> str:
         o, n = old[key], new[key]
         return f"| {n[0]} | {n[1]} | {o[2]} | {o[3]} | {n[2]} | {n[3]} | {mark} |"
 
-    def regressed_mark(key: tuple[str, str]) -> str:
-        mark = "held before, **missed after**"
-        if key not in twice:
-            return mark
-        t = twice[key]
-        verdict = "met" if _held(t[4]) else "missed"
-        return f"{mark}; the before code run again: {t[3]} against {t[2]} ({verdict})"
+    def each_run(side: str, runs: list[dict[Key, Row]], key: Key) -> str:
+        got = [f"{r[key][3]} ({'met' if _held(r[key][4]) else 'missed'})" for r in runs if key in r]
+        return f"{side} runs alone: " + ", ".join(got) if got else ""
+
+    def regressed_mark(key: Key) -> str:
+        parts = ["held before, **missed after**"]
+        parts += [
+            p for p in (each_run("before", old_runs, key), each_run("after", new_runs, key)) if p
+        ]
+        return "; ".join(parts)
 
     lines += [row(k, regressed_mark(k)) for k in regressed]
     lines += [row(k, "missed before, met after") for k in gained]
@@ -171,25 +192,21 @@ def cpu_lines(old: Table, new: Table) -> list[str]:
     return lines
 
 
-def load(arg: str) -> dict[str, Any]:
-    """One results.json, or several joined by "+" (their rounds united)."""
-    datas = [json.loads(Path(part).read_text()) for part in arg.split("+")]
-    return datas[0] if len(datas) == 1 else merge(datas)
+def load(arg: str) -> list[dict[str, Any]]:
+    """The runs of one side: one results.json, or several joined by "+"."""
+    return [json.loads(Path(part).read_text()) for part in arg.split("+")]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the comparison page and print its summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("before", help="results.json (or a.json+b.json)")
-    parser.add_argument("after", help="results.json (or a.json+b.json)")
+    parser.add_argument("before", help="results.json (or b1.json+b2.json: runs of one code)")
+    parser.add_argument("after", help="results.json (or a1.json+a2.json: runs of one code)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--again", help="another run of the before code: the run-to-run variation")
     args = parser.parse_args(argv)
-    before, after = load(args.before), load(args.after)
-    again = load(args.again) if args.again else None
-    lines = compare(before, after, again)
+    lines = compare(load(args.before), load(args.after))
     args.out.write_text("\n".join(lines) + "\n")
-    heads = ("Targets measured", "Held", "The before code")
+    heads = ("Targets measured", "Held", "The before code", "The after code")
     print("\n".join(line for line in lines if line.startswith(heads)))
     return 0
 
