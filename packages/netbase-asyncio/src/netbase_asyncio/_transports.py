@@ -11,8 +11,9 @@ when a fast peer gets too far ahead. Each `start_tls` puts a
 Why TLS is done here rather than with `loop.start_tls`: the loops' own TLS
 transports differ exactly where the contract is strict. uvloop's drops the
 decrypted data it still holds when the peer's FIN arrives while reading is
-paused (perf-anchors; uvloop PR 661), Python 3.10 cannot `start_tls` over a
-TLS transport (cpython #81360) so TLS inside TLS needs this layer anyway,
+paused (the uvloop bulk-tls failures in `benchmarks/results.md`; uvloop PR
+661), Python 3.10 cannot `start_tls` over a TLS transport (cpython #81360)
+so TLS inside TLS needs this layer anyway,
 their closing handshakes wait for the peer (`ssl_shutdown_timeout`, 30 s by
 default), and neither says whether the bytes it holds are application data or
 a session ticket (`is_readable`). One layer of our own behaves the same on
@@ -148,8 +149,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     A `BufferedProtocol`: the loop reads straight into a buffer of ours
     (`recv_into`) instead of allocating a fresh 256 KiB `bytes` per read,
-    which is what makes asyncio's plain `Protocol` slow at ping-pong
-    (perf-anchors).
+    which is what makes asyncio's plain `Protocol` slow at ping-pong (the
+    raw `asyncio.Protocol` rows of `benchmarks/results.md`).
 
     Unread bytes live in one of two places. A read that does not fill the
     thread's shared landing buffer (`_Landing`: a request, a reply, the tail of
