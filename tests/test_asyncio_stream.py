@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import hashlib
 import socket
@@ -338,6 +339,40 @@ async def test_a_closed_stream_leaves_no_timer_behind(runtime, net, echo_server)
     del stream
     gc.collect()
     assert ref() is None
+
+
+_REQUEST = contextvars.ContextVar("_REQUEST")
+
+
+class _RequestState:
+    """Something an application keeps in a context variable for one request."""
+
+
+async def test_a_timer_kept_for_the_next_read_does_not_keep_the_callers_context(
+    runtime, net, echo_server
+):
+    """The read timer stays armed after the block, but without the task's context.
+
+    An application's per-request context variables (a request object, a log
+    context) die with the request, not at the stream's deadline 30 s later;
+    and a pool of many idle streams keeps no context per stream.
+    """
+    async with await net.connect(echo_server.host, echo_server.port) as stream:
+
+        async def request() -> weakref.ref[_RequestState]:
+            state = _RequestState()
+            _REQUEST.set(state)
+            async with netbase.timeout(30):
+                await stream.write(b"x")
+                assert await stream.read() == b"x"  # waits: the read timer is armed
+            return weakref.ref(state)
+
+        ref = await asyncio.get_running_loop().create_task(request())
+        await asyncio.sleep(0)  # the loop lets go of the finished task's wake-up
+        assert stream._read_op is not None and stream._read_op._handle is not None
+        gc.collect()
+        assert ref() is None  # the request's state is gone; the timer is still armed
+        assert not stream._read_op._handle.cancelled()
 
 
 async def test_tls_close_is_prompt_when_the_peer_does_not_read(

@@ -28,6 +28,7 @@ Callers map `Expired` to the contract's `ConnectTimeout`,
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import sys
 import time
@@ -88,7 +89,13 @@ class Deadline:
         # loop.time() is monotonic too, but its origin is the loop's own
         # (uvloop counts in libuv's clock): convert through "seconds left".
         loop = self._loop
-        self._handle = loop.call_at(loop.time() + left, self._fire)
+        # An empty context, not a copy of the caller's (what call_at takes by
+        # default): the timer outlives the operation, kept for the next one,
+        # and a copy would keep the task's context variables (an application's
+        # per-request state) alive until the deadline, one context per idle
+        # stream. _fire needs none of them. A fresh one per timer, because a
+        # context may be entered by one thread at a time.
+        self._handle = loop.call_at(loop.time() + left, self._fire, context=contextvars.Context())
         self._timer_when = when
 
     def disarm(self) -> None:
