@@ -92,9 +92,9 @@ class Deadline:
         # An empty context, not a copy of the caller's (what call_at takes by
         # default): the timer outlives the operation, kept for the next one,
         # and a copy would keep the task's context variables (an application's
-        # per-request state) alive until the deadline, one context per idle
-        # stream. _fire needs none of them. A fresh one per timer, because a
-        # context may be entered by one thread at a time.
+        # per-request state) alive until the deadline, and their mapping with
+        # every idle stream. _fire needs none of them. A fresh one per timer,
+        # because a context may be entered by one thread at a time.
         self._handle = loop.call_at(loop.time() + left, self._fire, context=contextvars.Context())
         self._timer_when = when
 
