@@ -123,7 +123,7 @@ BENCH_PACKAGES = ["netbase-threaded", "netbase-asyncio", "netbase-trio"]
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """The full benchmark (20 min on 2 CPUs in the last run): rewrites results.md, charts."""
+    """The full benchmark (27-32 min on 2 CPUs in the last runs): rewrites results.md, charts."""
     uv_sync(session, BENCH_PACKAGES, ["bench"])
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 

@@ -369,7 +369,8 @@ async def test_a_timer_kept_for_the_next_read_does_not_keep_the_callers_context(
 
         ref = await asyncio.get_running_loop().create_task(request())
         await asyncio.sleep(0)  # the loop lets go of the finished task's wake-up
-        assert stream._read_op is not None and stream._read_op._handle is not None
+        assert stream._read_op is not None
+        assert stream._read_op._handle is not None
         gc.collect()
         assert ref() is None  # the request's state is gone; the timer is still armed
         assert not stream._read_op._handle.cancelled()
