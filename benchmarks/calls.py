@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     started = time.time()
     per_op: dict[tuple[str, str, str], float] = {}
-    with run.serving("netbase-calls-", pinned=False) as (ports, ca):
+    with run.serving("netbase-calls-", pinned=False) as (ports, ca, _idle):
         for runtime, cand, wl in todo:
             counts, ops = [], []
             for sizes in (COUNT_SIZES, double(COUNT_SIZES)):

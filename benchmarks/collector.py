@@ -65,12 +65,8 @@ async def measure(key: str, job: Job, freeze: bool) -> dict[str, Any]:
     cand = aio.CANDIDATES[key][1]()
     before = census()
     streams = [await cand.open(job) for _ in range(job.streams)]
-
-    def each(n: int) -> list[Any]:
-        return [lambda s=s: cand.in_scope(cand.pingpong(s, n, False)) for s in streams]
-
     try:
-        await aio.asyncio_gather(each(1))
+        await aio.asyncio_gather(aio.each_pingpong(cand, streams, 1))
         kept = census() - before
         if freeze:
             gc.freeze()
@@ -78,7 +74,7 @@ async def measure(key: str, job: Job, freeze: bool) -> dict[str, Any]:
         gc.callbacks.append(passes)
         try:
             t0 = time.perf_counter()
-            counts = await aio.asyncio_gather(each(job.size))
+            counts = await aio.asyncio_gather(aio.each_pingpong(cand, streams, job.size))
             seconds = time.perf_counter() - t0
         finally:
             gc.callbacks.remove(passes)
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     scale_1 = next(w for w in run.workloads(run.FULL) if w.name == "scale-1")
     wl = dataclasses.replace(scale_1, name=f"scale-{args.streams}", streams=args.streams)
-    with run.serving("netbase-collector-") as (ports, ca):
+    with run.serving("netbase-collector-") as (ports, ca, _idle):
         job = dataclasses.replace(run.make_job(wl, run.FULL, ports, ca), size=args.size)
         runner: Any = asyncio.run
         if args.runtime == "uvloop":

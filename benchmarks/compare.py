@@ -69,8 +69,7 @@ def _disagreement(side: str, runs: list[dict[Key, Row]]) -> str:
 
 def compare(befores: list[dict[str, Any]], afters: list[dict[str, Any]]) -> list[str]:
     """The markdown lines of the comparison of one or more runs on each side."""
-    before = befores[0] if len(befores) == 1 else merge(befores)
-    after = afters[0] if len(afters) == 1 else merge(afters)
+    before, after = merge(befores), merge(afters)
     old, new = _rows(before), _rows(after)
     old_runs = [_rows(d) for d in befores] if len(befores) > 1 else []
     new_runs = [_rows(d) for d in afters] if len(afters) > 1 else []

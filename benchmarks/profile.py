@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if wl is None:
         parser.error(f"unknown workload {args.workload!r}")
     raise_fd_limit()
-    with run.serving("netbase-prof-") as (ports, ca):
+    with run.serving("netbase-prof-") as (ports, ca, _idle):
         job = run.make_job(wl, sizes, ports, ca)
         if args.runtime == "sync":
             from benchmarks.clients import sync

@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks.clients._common import Job, raise_fd_limit
 from benchmarks.report import KNOWN_UPSTREAM_FAILURES
@@ -292,14 +292,23 @@ def raise_priority() -> str:
     return "nice -10 (server and clients)"
 
 
+class Serving(NamedTuple):
+    """What `serving()` yields."""
+
+    ports: dict[str, int]  # the server's ports, by what each serves
+    ca: Path  # the CA file the server's certificate chains to
+    idle: str  # what `low_latency_idle()` said ("" when not pinned)
+
+
 @contextlib.contextmanager
-def serving(prefix: str, *, pinned: bool = True) -> Iterator[tuple[dict[str, int], Path]]:
-    """The benchmark's server for the tools beside ``run.py``: yields (ports, CA file).
+def serving(prefix: str, *, pinned: bool = True) -> Iterator[Serving]:
+    """The benchmark's server, for a full run and for the tools beside it.
 
     Builds the server and the certificates in a temporary directory and
     points ``SSL_CERT_FILE`` at the CA (netbase's default context trusts it).
-    ``pinned``: this process on the client CPU and the server on the other,
-    with the idle-CPU latency request held, as in a full run.
+    ``pinned``: this process (and the client processes, which inherit it) on
+    the client CPU and the server on the other, with the idle-CPU latency
+    request held.
     """
     client_cpu, server_cpu = cpus() if pinned else (None, None)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
@@ -308,11 +317,10 @@ def serving(prefix: str, *, pinned: bool = True) -> Iterator[tuple[dict[str, int
         ca, cert, key = make_certs(workdir)
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
-        if pinned:
-            stack.enter_context(low_latency_idle())
+        idle = stack.enter_context(low_latency_idle()) if pinned else ""
         ports = stack.enter_context(start_server(exe, cert, key, server_cpu))
         os.environ["SSL_CERT_FILE"] = str(ca)
-        yield ports, ca
+        yield Serving(ports, ca, idle)
 
 
 @contextlib.contextmanager
@@ -556,67 +564,60 @@ def run(
     results = Results()
     load = [os.getloadavg()[0]]  # 1-minute load average: at the start, after each round
     timeout = 120.0 if sizes.quick else 600.0
-    with tempfile.TemporaryDirectory(prefix="netbase-bench-") as tmp:
-        workdir = Path(tmp)
-        exe = build_server(workdir)
-        ca, cert, key = make_certs(workdir)
-        if client_cpu is not None:
-            os.sched_setaffinity(0, {client_cpu})  # client processes inherit it
-        with low_latency_idle() as dma, start_server(exe, cert, key, server_cpu) as ports:
-            cpu_before = cpu_times()
-            memory_tls_time = 0.0  # in the first round, for the estimate of the whole
-            for rnd in range(sizes.rounds):
-                for runtime in GROUPS:
-                    group = [c for c in present if c.runtime == runtime]
-                    if not group:
-                        continue
-                    shift = rnd % len(group)
-                    order = group[shift:] + group[:shift]
-                    todo = [
-                        (wl, cand)
-                        for wl in workloads(sizes)
-                        for cand in order
-                        if runs(cand, wl)
-                        and selected(only or [], runtime, cand.key, wl.name)
-                        and (wl.name != "memory-tls" or rnd < sizes.memory_tls_rounds)
-                    ]
-                    batches = make_batches(todo, rnd, sizes.quick)
-                    for cand, wls in batches:
-                        t1 = time.perf_counter()
-                        values, usage = measure(cand, wls, sizes, ports, ca, timeout)
-                        spent = time.perf_counter() - t1
-                        if rnd == 0 and any(wl.name == "memory-tls" for wl in wls):
-                            memory_tls_time += spent
-                        print(
-                            f"benchmarks: round {rnd + 1}: {runtime}/{cand.name}: "
-                            f"{', '.join(wl.name for wl in wls)}: {spent:.1f} s",
-                            file=sys.stderr,
-                        )
-                        for wl, value, used in zip(wls, values, usage, strict=True):
-                            k = Results.key(runtime, cand.key, wl.name)
-                            if used:
-                                results.usage.setdefault(k, {})[rnd] = used
-                            if isinstance(value, str):
-                                results.errors.setdefault(k, {})[rnd] = value
-                                print(
-                                    f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wl.name}: "
-                                    f"{value}",
-                                    file=sys.stderr,
-                                )
-                            else:
-                                results.values.setdefault(k, {})[rnd] = value
-                load.append(os.getloadavg()[0])
-                if rnd == 0 and sizes.rounds > 1:
-                    rest = time.perf_counter() - t0 - memory_tls_time
-                    total = rest * sizes.rounds + memory_tls_time * min(
-                        sizes.memory_tls_rounds, sizes.rounds
+    with serving("netbase-bench-") as (ports, ca, dma):
+        cpu_before = cpu_times()
+        memory_tls_time = 0.0  # in the first round, for the estimate of the whole
+        for rnd in range(sizes.rounds):
+            for runtime in GROUPS:
+                group = [c for c in present if c.runtime == runtime]
+                if not group:
+                    continue
+                shift = rnd % len(group)
+                order = group[shift:] + group[:shift]
+                todo = [
+                    (wl, cand)
+                    for wl in workloads(sizes)
+                    for cand in order
+                    if runs(cand, wl)
+                    and selected(only or [], runtime, cand.key, wl.name)
+                    and (wl.name != "memory-tls" or rnd < sizes.memory_tls_rounds)
+                ]
+                batches = make_batches(todo, rnd, sizes.quick)
+                for cand, wls in batches:
+                    t1 = time.perf_counter()
+                    values, usage = measure(cand, wls, sizes, ports, ca, timeout)
+                    spent = time.perf_counter() - t1
+                    if rnd == 0 and any(wl.name == "memory-tls" for wl in wls):
+                        memory_tls_time += spent
+                    print(
+                        f"benchmarks: round {rnd + 1}: {runtime}/{cand.name}: "
+                        f"{', '.join(wl.name for wl in wls)}: {spent:.1f} s",
+                        file=sys.stderr,
                     )
-                    print(f"benchmarks: about {total / 60:.0f} min in all", file=sys.stderr)
-                print(
-                    f"benchmarks: round {rnd + 1}/{sizes.rounds} done "
-                    f"({time.perf_counter() - t0:.0f} s)",
-                    file=sys.stderr,
+                    for wl, value, used in zip(wls, values, usage, strict=True):
+                        k = Results.key(runtime, cand.key, wl.name)
+                        if used:
+                            results.usage.setdefault(k, {})[rnd] = used
+                        if isinstance(value, str):
+                            results.errors.setdefault(k, {})[rnd] = value
+                            print(
+                                f"FAILED round {rnd + 1}: {runtime}/{cand.name}/{wl.name}: {value}",
+                                file=sys.stderr,
+                            )
+                        else:
+                            results.values.setdefault(k, {})[rnd] = value
+            load.append(os.getloadavg()[0])
+            if rnd == 0 and sizes.rounds > 1:
+                rest = time.perf_counter() - t0 - memory_tls_time
+                total = rest * sizes.rounds + memory_tls_time * min(
+                    sizes.memory_tls_rounds, sizes.rounds
                 )
+                print(f"benchmarks: about {total / 60:.0f} min in all", file=sys.stderr)
+            print(
+                f"benchmarks: round {rnd + 1}/{sizes.rounds} done "
+                f"({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
     # after the server has exited, so that its CPU time counts as ours
     machine = machine_during(cpu_before, cpu_times(), load, cpus_allowed)
     wall = time.perf_counter() - t0

@@ -556,6 +556,11 @@ async def _timed(cand: Any, job: Job, loop: Callable[[bool], Awaitable[int]]) ->
     return watch.stop(count)
 
 
+def each_pingpong(cand: Any, streams: list[Any], n: int) -> list[Callable[[], Awaitable[Any]]]:
+    """The scale workload's tasks: each stream n round trips under its own deadline."""
+    return [lambda s=s: cand.in_scope(cand.pingpong(s, n, False)) for s in streams]
+
+
 async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[str, float]:
     """Warm up, then time one workload; return seconds and what was counted."""
     if job.workload == "memory":
@@ -583,13 +588,9 @@ async def measure(cand: Any, job: Job, gather: Gather = asyncio_gather) -> dict[
     if job.workload == "scale":
         # job.streams streams, each doing job.size round trips under its own deadline.
         streams = [await cand.open(job) for _ in range(job.streams)]
-
-        def each(n: int) -> list[Callable[[], Awaitable[Any]]]:
-            return [lambda s=s: cand.in_scope(cand.pingpong(s, n, False)) for s in streams]
-
-        await gather(each(1))
+        await gather(each_pingpong(cand, streams, 1))
         t0 = time.perf_counter()
-        counts = await gather(each(job.size))
+        counts = await gather(each_pingpong(cand, streams, job.size))
         seconds = time.perf_counter() - t0
         for s in streams:
             await cand.close(s)
